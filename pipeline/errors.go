@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"fmt"
 	"strings"
 	"time"
@@ -62,9 +64,9 @@ type RejectedError struct {
 func (e *RejectedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d event(s) rejected", len(e.Reasons))
-	for i, r := range e.Reasons {
-		fmt.Fprintf(&b, "; e.g. event %d: %s", i, r)
-		break
+	if len(e.Reasons) > 0 {
+		first := slices.Min(slices.Collect(maps.Keys(e.Reasons)))
+		fmt.Fprintf(&b, "; first, event %d: %s", first, e.Reasons[first])
 	}
 	return b.String()
 }

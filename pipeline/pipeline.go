@@ -113,13 +113,13 @@ type Batch struct {
 
 // DeadLetter is a record that could not be mapped or delivered.
 type DeadLetter struct {
-	Stream string    `json:"stream"`
-	Stage  string    `json:"stage"` // "map", or "sink:<name>"
-	Reason string    `json:"reason"`
-	Time   time.Time `json:"time"`
+	Stream string
+	Stage  string // "map", or "sink:<name>"
+	Reason string
+	Time   time.Time
 	// Original holds the raw API record (stage "map") or the ECS document a
 	// sink refused.
-	Original []byte `json:"-"`
+	Original []byte
 	// EventID is set when the record was mapped before it failed.
-	EventID string `json:"event_id,omitempty"`
+	EventID string
 }

@@ -1,0 +1,530 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Output is a configured sink with the name it is reported under.
+type Output struct {
+	Name string
+	Sink Sink
+}
+
+// Config wires a pipeline. Zero values take the documented defaults.
+type Config struct {
+	// Outputs are written in parallel; a batch is delivered when all accepted it.
+	Outputs []Output
+	// DeadLetter receives records that cannot be mapped or that a sink rejected.
+	DeadLetter DeadLetterWriter
+	// Store keeps the stream cursors.
+	Store Store
+	// Backoff is the retry policy for fetches, writes, dead letters and saves.
+	Backoff Backoff
+	// MaxBatch caps the events handed to a sink in one Write. Pages that are
+	// already fetched are merged up to this size. Default 2000.
+	MaxBatch int
+	// InFlight is how many batches of one stream are written at once.
+	// Commits still happen in order. Default 2.
+	InFlight int
+	// Queue is how many fetched pages may wait for the transform stage, per
+	// stream. It bounds memory together with MaxBatch and InFlight. Default 8.
+	Queue int
+	// Parallel is how many streams run at once. Default 4.
+	Parallel int
+	// ShutdownGrace is how long in-flight writes may go on once ctx is
+	// cancelled; after it they are abandoned and not committed. Default 10s.
+	ShutdownGrace time.Duration
+	// Logger receives progress and retry messages. Default: discard.
+	Logger *slog.Logger
+	// Now is the clock, for tests. Default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 2000
+	}
+	if c.InFlight <= 0 {
+		c.InFlight = 2
+	}
+	if c.Queue <= 0 {
+		c.Queue = 8
+	}
+	if c.Parallel <= 0 {
+		c.Parallel = 4
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Status is how a stream's run ended.
+type Status string
+
+const (
+	// StatusDone: the stream caught up and everything read was committed.
+	StatusDone Status = "done"
+	// StatusFailed: an error ended the stream; its checkpoint holds the last
+	// fully delivered position.
+	StatusFailed Status = "failed"
+	// StatusInterrupted: shutdown cut the stream short before it caught up.
+	StatusInterrupted Status = "interrupted"
+)
+
+// StreamResult reports one stream's run.
+type StreamResult struct {
+	Stream       string
+	Status       Status
+	Err          error
+	Fetched      int64            // records read from the API
+	Written      map[string]int64 // events accepted, by sink name
+	DeadLettered int64
+	Pages        int64
+	Committed    int64  // records covered by checkpoints saved in this run
+	Cursor       []byte // last checkpoint saved (or loaded, when none was saved)
+	Elapsed      time.Duration
+}
+
+// Summary reports a whole run.
+type Summary struct {
+	Streams []StreamResult
+	Elapsed time.Duration
+}
+
+// Err returns the first stream error, or an interruption error, or nil.
+func (s *Summary) Err() error {
+	var errs []error
+	for _, r := range s.Streams {
+		switch r.Status {
+		case StatusFailed:
+			errs = append(errs, fmt.Errorf("stream %s: %w", r.Stream, r.Err))
+		case StatusInterrupted:
+			errs = append(errs, fmt.Errorf("stream %s: interrupted before it caught up", r.Stream))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Pipeline runs streams through the configured sinks.
+type Pipeline struct {
+	cfg Config
+}
+
+// New returns a pipeline; cfg.Store and at least one output are required.
+func New(cfg Config) (*Pipeline, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("pipeline: no checkpoint store")
+	}
+	if len(cfg.Outputs) == 0 {
+		return nil, errors.New("pipeline: no sinks")
+	}
+	if cfg.DeadLetter == nil {
+		return nil, errors.New("pipeline: no dead-letter destination")
+	}
+	return &Pipeline{cfg: cfg.withDefaults()}, nil
+}
+
+// Run reads every stream until it is caught up, fails, or ctx is cancelled.
+// Cancelling ctx stops fetching at once; writes already under way get
+// ShutdownGrace to finish, and only what they delivered is committed.
+func (p *Pipeline) Run(ctx context.Context, streams []Stream) *Summary {
+	start := p.cfg.Now()
+
+	// Writes outlive ctx by the grace period so that a SIGTERM does not throw
+	// away a batch that is one fsync from being committed.
+	writeCtx, cancelWrites := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWrites()
+	var graceTimer atomic.Pointer[time.Timer]
+	stopGrace := context.AfterFunc(ctx, func() {
+		graceTimer.Store(time.AfterFunc(p.cfg.ShutdownGrace, cancelWrites))
+	})
+	defer func() {
+		stopGrace()
+		if t := graceTimer.Load(); t != nil {
+			t.Stop()
+		}
+	}()
+
+	results := make([]StreamResult, len(streams))
+	sem := make(chan struct{}, p.cfg.Parallel)
+	var wg sync.WaitGroup
+	for i, s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				results[i] = StreamResult{Stream: s.Key(), Status: StatusInterrupted, Written: map[string]int64{}}
+				return
+			}
+			results[i] = p.runStream(ctx, writeCtx, s)
+		}()
+	}
+	wg.Wait()
+	return &Summary{Streams: results, Elapsed: p.cfg.Now().Sub(start)}
+}
+
+// unit is a batch on its way from the transform stage to the sinks.
+type unit struct {
+	seq     uint64
+	batch   Batch
+	letters []DeadLetter
+	cursor  []byte
+	records int64 // API records covered, including dead-lettered ones
+}
+
+type streamRun struct {
+	p       *Pipeline
+	stream  Stream
+	key     string
+	log     *slog.Logger
+	tracker *tracker
+
+	fetched, deadLettered, pages, committed atomic.Int64
+	written                                 []atomic.Int64 // by output index
+
+	commitMu    sync.Mutex
+	lastCommit  int64 // highest seq saved, -1 before the first
+	covered     map[uint64]unitInfo
+	savedCursor []byte
+
+	failOnce sync.Once
+	failErr  error              // read only after failCh is closed
+	failCh   chan struct{}      // closed by fail
+	cancel   context.CancelFunc // stops fetching when delivery fails
+}
+
+type unitInfo struct {
+	cursor  []byte
+	records int64
+}
+
+func (p *Pipeline) runStream(ctx, writeCtx context.Context, s Stream) StreamResult {
+	start := p.cfg.Now()
+	r := &streamRun{
+		p:          p,
+		stream:     s,
+		key:        s.Key(),
+		log:        p.cfg.Logger.With("stream", s.Key()),
+		tracker:    newTracker(),
+		written:    make([]atomic.Int64, len(p.cfg.Outputs)),
+		lastCommit: -1,
+		covered:    make(map[uint64]unitInfo),
+		failCh:     make(chan struct{}),
+	}
+	fetchCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.cancel = cancel
+
+	fetchErr := r.run(fetchCtx, writeCtx)
+
+	res := StreamResult{
+		Stream:       r.key,
+		Fetched:      r.fetched.Load(),
+		DeadLettered: r.deadLettered.Load(),
+		Pages:        r.pages.Load(),
+		Committed:    r.committed.Load(),
+		Cursor:       r.savedCursor,
+		Written:      make(map[string]int64, len(p.cfg.Outputs)),
+		Elapsed:      p.cfg.Now().Sub(start),
+	}
+	for i, o := range p.cfg.Outputs {
+		res.Written[o.Name] += r.written[i].Load()
+	}
+	switch {
+	case r.failed():
+		res.Status, res.Err = StatusFailed, r.failErr
+	case fetchErr != nil && ctx.Err() != nil:
+		res.Status = StatusInterrupted
+	case fetchErr != nil:
+		res.Status, res.Err = StatusFailed, fetchErr
+	default:
+		res.Status = StatusDone
+	}
+	return res
+}
+
+// fail records the first delivery failure and stops the stream's fetching.
+func (r *streamRun) fail(err error) {
+	r.failOnce.Do(func() {
+		r.failErr = err
+		close(r.failCh)
+		r.cancel()
+	})
+}
+
+func (r *streamRun) failed() bool {
+	select {
+	case <-r.failCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// run wires the three stages and waits for them. It returns the fetch
+// stage's error (nil when the stream caught up).
+func (r *streamRun) run(fetchCtx, writeCtx context.Context) error {
+	cursor, err := r.loadCursor(fetchCtx)
+	if err != nil {
+		return err
+	}
+	r.savedCursor = cursor
+
+	pages := make(chan Page, r.p.cfg.Queue)
+	units := make(chan *unit, r.p.cfg.InFlight)
+
+	var fetchErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer close(pages)
+		fetchErr = r.fetch(fetchCtx, cursor, pages)
+	}()
+	go func() {
+		defer wg.Done()
+		defer close(units)
+		r.transform(writeCtx, pages, units)
+	}()
+	var dwg sync.WaitGroup
+	for range r.p.cfg.InFlight {
+		dwg.Add(1)
+		go func() {
+			defer dwg.Done()
+			for u := range units {
+				if r.failed() || writeCtx.Err() != nil {
+					continue // drain: nothing after a failure may be committed
+				}
+				r.deliver(writeCtx, u)
+			}
+		}()
+	}
+	wg.Wait()
+	dwg.Wait()
+	if writeCtx.Err() != nil && !r.failed() && fetchErr == nil {
+		// Shutdown grace ran out with batches still unwritten.
+		return writeCtx.Err()
+	}
+	return fetchErr
+}
+
+func (r *streamRun) loadCursor(ctx context.Context) ([]byte, error) {
+	var cursor []byte
+	err := r.p.cfg.Backoff.Retry(ctx, func() error {
+		var err error
+		cursor, err = r.p.cfg.Store.Load(ctx, r.key)
+		return err
+	}, r.logRetry("load checkpoint"))
+	if err != nil {
+		return nil, fmt.Errorf("load checkpoint: %w", err)
+	}
+	return cursor, nil
+}
+
+func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) error {
+	rd, err := r.stream.Open(ctx, cursor)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	for {
+		var page Page
+		err := r.p.cfg.Backoff.Retry(ctx, func() error {
+			var err error
+			page, err = rd.Next(ctx)
+			return err
+		}, r.logRetry("fetch"))
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("fetch: %w", err)
+		}
+		r.pages.Add(1)
+		r.fetched.Add(int64(len(page.Records)))
+		select {
+		case out <- page:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// transform maps pages to events, merging pages that are already waiting
+// into one batch so that sinks see fewer, larger writes.
+func (r *streamRun) transform(ctx context.Context, in <-chan Page, out chan<- *unit) {
+	for page := range in {
+		u := &unit{batch: Batch{Stream: r.key}}
+		r.mapPage(u, page)
+	merge:
+		for len(u.batch.Events) < r.p.cfg.MaxBatch {
+			select {
+			case next, ok := <-in:
+				if !ok {
+					break merge
+				}
+				r.mapPage(u, next)
+			default:
+				break merge
+			}
+		}
+		u.seq = r.tracker.add()
+		select {
+		case out <- u:
+		case <-ctx.Done():
+			return
+		case <-r.failCh:
+			return
+		}
+	}
+}
+
+func (r *streamRun) mapPage(u *unit, page Page) {
+	now := r.p.cfg.Now().UTC()
+	for _, raw := range page.Records {
+		var ev Event
+		if err := r.stream.Map(raw, &ev); err != nil {
+			u.letters = append(u.letters, DeadLetter{
+				Stream: r.key, Stage: "map", Reason: err.Error(), Time: now, Original: raw,
+			})
+			continue
+		}
+		u.batch.Events = append(u.batch.Events, ev)
+	}
+	u.cursor = page.Cursor
+	u.records += int64(len(page.Records))
+}
+
+// deliver writes u to every sink in parallel, then stores its dead letters,
+// then commits. Any failure fails the stream without committing u.
+func (r *streamRun) deliver(ctx context.Context, u *unit) {
+	if len(u.batch.Events) > 0 {
+		outs := r.p.cfg.Outputs
+		errs := make([]error, len(outs))
+		rejected := make([][]DeadLetter, len(outs))
+		var wg sync.WaitGroup
+		for i, o := range outs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rejected[i], errs[i] = r.writeSink(ctx, i, o, &u.batch)
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				r.fail(fmt.Errorf("sink %s: %w", outs[i].Name, err))
+				return
+			}
+			u.letters = append(u.letters, rejected[i]...)
+		}
+	}
+	if len(u.letters) > 0 {
+		err := r.p.cfg.Backoff.Retry(ctx, func() error {
+			return r.p.cfg.DeadLetter.Put(ctx, u.letters)
+		}, r.logRetry("dead letter"))
+		if err != nil {
+			r.fail(fmt.Errorf("dead letter: %w", err))
+			return
+		}
+		r.deadLettered.Add(int64(len(u.letters)))
+		for _, l := range u.letters {
+			r.log.Warn("record dead-lettered", "stage", l.Stage, "reason", l.Reason, "event_id", l.EventID)
+		}
+	}
+	r.commit(ctx, u)
+}
+
+// writeSink writes b to one sink with retries. Events the sink rejects come
+// back as dead letters; the rest count as written.
+func (r *streamRun) writeSink(ctx context.Context, i int, o Output, b *Batch) ([]DeadLetter, error) {
+	var rej *RejectedError
+	err := r.p.cfg.Backoff.Retry(ctx, func() error {
+		err := o.Sink.Write(ctx, b)
+		if errors.As(err, &rej) {
+			return nil
+		}
+		rej = nil
+		return err
+	}, r.logRetry("write to "+o.Name))
+	if err != nil {
+		return nil, err
+	}
+	if rej == nil {
+		r.written[i].Add(int64(len(b.Events)))
+		return nil, nil
+	}
+	now := r.p.cfg.Now().UTC()
+	letters := make([]DeadLetter, 0, len(rej.Reasons))
+	for idx, reason := range rej.Reasons {
+		if idx < 0 || idx >= len(b.Events) {
+			return nil, Permanent(fmt.Errorf("sink %s rejected event %d of a batch of %d", o.Name, idx, len(b.Events)))
+		}
+		ev := b.Events[idx]
+		letters = append(letters, DeadLetter{
+			Stream: r.key, Stage: "sink:" + o.Name, Reason: reason, Time: now, Original: ev.Doc, EventID: ev.ID,
+		})
+	}
+	r.written[i].Add(int64(len(b.Events) - len(letters)))
+	return letters, nil
+}
+
+// commit resolves u and saves the newest cursor that has nothing
+// undelivered before it.
+func (r *streamRun) commit(ctx context.Context, u *unit) {
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
+	r.covered[u.seq] = unitInfo{cursor: u.cursor, records: u.records}
+	upTo, ok := r.tracker.resolve(u.seq)
+	if !ok {
+		return
+	}
+	var cursor []byte
+	var records int64
+	for seq := uint64(r.lastCommit + 1); seq <= upTo; seq++ {
+		info := r.covered[seq]
+		delete(r.covered, seq)
+		if info.cursor != nil {
+			cursor = info.cursor
+		}
+		records += info.records
+	}
+	if cursor == nil {
+		r.lastCommit = int64(upTo)
+		r.committed.Add(records)
+		return
+	}
+	err := r.p.cfg.Backoff.Retry(ctx, func() error {
+		return r.p.cfg.Store.Save(ctx, r.key, cursor)
+	}, r.logRetry("save checkpoint"))
+	if err != nil {
+		r.fail(fmt.Errorf("save checkpoint: %w", err))
+		return
+	}
+	r.lastCommit = int64(upTo)
+	r.savedCursor = cursor
+	r.committed.Add(records)
+	r.log.Debug("checkpoint saved", "cursor", string(cursor), "records", records)
+}
+
+func (r *streamRun) logRetry(op string) func(int, error, time.Duration) {
+	return func(attempt int, err error, wait time.Duration) {
+		r.log.Warn("retrying", "op", op, "attempt", attempt, "wait", wait.Round(time.Millisecond), "error", err)
+	}
+}

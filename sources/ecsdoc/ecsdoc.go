@@ -1,0 +1,203 @@
+// Package ecsdoc writes Elastic Common Schema documents as JSON without
+// reflection: every source's mapper appends fields straight into a byte
+// slice, which keeps the transform stage allocation-light.
+package ecsdoc
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Version is the ECS version the mappings follow (ecs.version).
+const Version = "9.4.0"
+
+// Writer appends one JSON object. Fields are written in call order; the
+// caller opens and closes nested objects. The zero value is ready to use.
+type Writer struct {
+	buf []byte
+	// first is true right after an opening brace or bracket, where the next
+	// member needs no comma.
+	first bool
+}
+
+// Reset starts a new document, reusing dst's storage.
+func (w *Writer) Reset(dst []byte) {
+	w.buf = append(dst[:0], '{')
+	w.first = true
+}
+
+// Bytes closes the document and returns it.
+func (w *Writer) Bytes() []byte {
+	w.buf = append(w.buf, '}')
+	return w.buf
+}
+
+func (w *Writer) key(k string) {
+	if !w.first {
+		w.buf = append(w.buf, ',')
+	}
+	w.first = false
+	w.buf = append(w.buf, '"')
+	w.buf = append(w.buf, k...) // keys are constants chosen by the mappers
+	w.buf = append(w.buf, '"', ':')
+}
+
+// Open starts a nested object under k.
+func (w *Writer) Open(k string) {
+	w.key(k)
+	w.buf = append(w.buf, '{')
+	w.first = true
+}
+
+// Close ends the innermost nested object.
+func (w *Writer) Close() {
+	w.buf = append(w.buf, '}')
+	w.first = false
+}
+
+// String writes k with a JSON string value.
+func (w *Writer) String(k, v string) {
+	w.key(k)
+	w.buf = AppendString(w.buf, v)
+}
+
+// StringIf writes k only when v is not empty: ECS documents leave absent
+// values out rather than storing empty strings.
+func (w *Writer) StringIf(k, v string) {
+	if v != "" {
+		w.String(k, v)
+	}
+}
+
+// Strings writes k with an array of strings.
+func (w *Writer) Strings(k string, vs ...string) {
+	w.key(k)
+	w.buf = append(w.buf, '[')
+	for i, v := range vs {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = AppendString(w.buf, v)
+	}
+	w.buf = append(w.buf, ']')
+}
+
+// Int writes k with an integer value.
+func (w *Writer) Int(k string, v int64) {
+	w.key(k)
+	w.buf = strconv.AppendInt(w.buf, v, 10)
+}
+
+// Time writes k as an RFC 3339 UTC timestamp with millisecond precision,
+// the form Elasticsearch's date type and every SIEM parse.
+func (w *Writer) Time(k string, t time.Time) {
+	w.key(k)
+	w.buf = append(w.buf, '"')
+	w.buf = t.UTC().AppendFormat(w.buf, "2006-01-02T15:04:05.000Z07:00")
+	w.buf = append(w.buf, '"')
+}
+
+// Raw writes k with v, which must already be valid JSON.
+func (w *Writer) Raw(k string, v []byte) {
+	w.key(k)
+	w.buf = append(w.buf, v...)
+}
+
+// RawString writes k with the bytes v as a JSON string (event.original).
+func (w *Writer) RawString(k string, v []byte) {
+	w.key(k)
+	w.buf = appendStringBytes(w.buf, v)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// safe reports bytes that can be copied into a JSON string as they are.
+// '<', '>' and '&' are left alone: these documents are not embedded in HTML.
+var safe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD so
+// that every document stays valid JSON whatever the API returned.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if safe[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = appendEscaped(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		// U+2028 and U+2029 are valid JSON but break JavaScript consumers.
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\u202`...)
+			dst = append(dst, hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func appendStringBytes(dst []byte, b []byte) []byte {
+	// AppendString only reads its argument, so viewing b as a string is safe.
+	return AppendString(dst, unsafeString(b))
+}
+
+func appendEscaped(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	default:
+		return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+	}
+}
+
+// ID derives a deterministic event.id from the parts that identify a record
+// at its source: the same record always gets the same id, on every run and
+// host, which is what lets sinks drop replayed duplicates.
+func ID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+func unsafeString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}

@@ -1,0 +1,257 @@
+// Package huaweiapi is the HTTP client every audit source uses to call Huawei
+// Cloud APIs: it signs requests (AK/SK through the official SDK, or a static
+// IAM token), limits the request rate, caps response sizes and classifies
+// failures once, as retryable or permanent, for the pipeline's retry loop.
+package huaweiapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+)
+
+// Config holds the settings shared by every source's API calls.
+type Config struct {
+	// ProjectID is the Huawei Cloud project whose audit logs are read.
+	// Default: HUAWEICLOUD_SDK_PROJECT_ID, the SDK's own variable.
+	ProjectID string `env:"HWCAUDIT_PROJECT_ID"`
+	// AuthToken is a static IAM token sent as X-Auth-Token instead of AK/SK
+	// signing. Tokens expire after 24h: fit for short runs only.
+	AuthToken string `env:"HWCAUDIT_AUTH_TOKEN"`
+	// MaxRPS caps requests per second to one endpoint, across all streams.
+	// Default 10, a fraction of the gateway's usual per-API quota.
+	MaxRPS float64 `env:"HWCAUDIT_MAX_RPS,default=10"`
+	// Timeout bounds one request, from dial to the end of the body. Default 30s.
+	Timeout time.Duration `env:"HWCAUDIT_HTTP_TIMEOUT,default=30s"`
+	// MaxBodyBytes caps a response body; a larger one is an error, never a
+	// silent truncation. Default 16 MiB.
+	MaxBodyBytes int64 `env:"HWCAUDIT_HTTP_MAX_BODY_BYTES,default=16777216"`
+}
+
+// Validate reports the first invalid setting, naming its variable.
+func (c *Config) Validate() error {
+	switch {
+	case c.MaxRPS <= 0:
+		return fmt.Errorf("HWCAUDIT_MAX_RPS: must be greater than 0, got %v", c.MaxRPS)
+	case c.Timeout <= 0:
+		return fmt.Errorf("HWCAUDIT_HTTP_TIMEOUT: must be a positive duration such as 30s, got %s", c.Timeout)
+	case c.MaxBodyBytes < 1024:
+		return fmt.Errorf("HWCAUDIT_HTTP_MAX_BODY_BYTES: must be at least 1024, got %d", c.MaxBodyBytes)
+	}
+	return nil
+}
+
+// Authorizer adds credentials to a request that is ready to be sent.
+type Authorizer interface {
+	// Authorize signs or otherwise authenticates req, whose body is body.
+	Authorize(req *http.Request, body []byte) error
+	// Refresh is called once after a 401; it returns false when there is
+	// nothing to refresh, so the 401 is final.
+	Refresh() bool
+}
+
+// Client calls Huawei Cloud APIs. It is safe for concurrent use.
+type Client struct {
+	cfg   Config
+	auth  Authorizer
+	http  *http.Client
+	mu    sync.Mutex
+	rates map[string]*rate.Limiter // by endpoint host
+}
+
+// NewClient returns a client that authenticates with auth.
+func NewClient(cfg Config, auth Authorizer) *Client {
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: cfg.Timeout,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &Client{
+		cfg:   cfg,
+		auth:  auth,
+		http:  &http.Client{Transport: tr, Timeout: cfg.Timeout},
+		rates: make(map[string]*rate.Limiter),
+	}
+}
+
+// ProjectID is the project the client reads.
+func (c *Client) ProjectID() string { return c.cfg.ProjectID }
+
+// Request is one API call.
+type Request struct {
+	Method   string
+	Endpoint string // scheme and host, e.g. https://swr-api.cn-north-4.myhuaweicloud.com
+	Path     string // already escaped, e.g. /v2/{project}/instances/{id}/audit-logs
+	Query    url.Values
+	Body     []byte // JSON, or nil
+}
+
+// APIError is a non-2xx answer, with the error code and message the API gave.
+type APIError struct {
+	Status    int
+	Code      string
+	Message   string
+	RequestID string
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HTTP %d", e.Status)
+	if e.Code != "" {
+		fmt.Fprintf(&b, " %s", e.Code)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " (request id %s)", e.RequestID)
+	}
+	return b.String()
+}
+
+// Do sends req and returns the body of a 2xx answer. Errors are classified:
+// network failures, 429 and 5xx are retryable (a 429 carries the server's
+// Retry-After); a 401 is retried once after refreshing credentials and is
+// permanent after that, because the gateway locks an AK after repeated
+// signature failures; every other 4xx is permanent.
+func (c *Client) Do(ctx context.Context, req Request) ([]byte, error) {
+	body, err := c.do(ctx, req)
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized && c.auth.Refresh() {
+		body, err = c.do(ctx, req)
+	}
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized {
+		err = pipeline.Permanent(fmt.Errorf("authentication with %v refused: %w", c.auth, err))
+	}
+	return body, err
+}
+
+func (c *Client) do(ctx context.Context, req Request) ([]byte, error) {
+	u, err := url.Parse(req.Endpoint)
+	if err != nil || u.Host == "" {
+		return nil, pipeline.Permanent(fmt.Errorf("bad endpoint %q", req.Endpoint))
+	}
+	if err := c.limiter(u.Host).Wait(ctx); err != nil {
+		return nil, err
+	}
+	u.Path = req.Path
+	u.RawQuery = encodeQuery(req.Query)
+
+	var rd io.Reader
+	if req.Body != nil {
+		rd = strings.NewReader(string(req.Body))
+	}
+	hr, err := http.NewRequestWithContext(ctx, req.Method, u.String(), rd)
+	if err != nil {
+		return nil, pipeline.Permanent(err)
+	}
+	if req.Body != nil {
+		hr.Header.Set("Content-Type", "application/json;charset=UTF-8")
+	}
+	hr.Header.Set("Accept", "application/json")
+	hr.Header.Set("User-Agent", "hwcaudit")
+	if err := c.auth.Authorize(hr, req.Body); err != nil {
+		return nil, pipeline.Permanent(fmt.Errorf("sign request: %w", err))
+	}
+
+	resp, err := c.http.Do(hr)
+	if err != nil {
+		// Transport errors (refused, reset, timeout) heal on their own.
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.Path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read body: %w", req.Method, req.Path, err)
+	}
+	if int64(len(data)) > c.cfg.MaxBodyBytes {
+		return nil, pipeline.Permanent(fmt.Errorf("%s %s: response body larger than %d bytes (HWCAUDIT_HTTP_MAX_BODY_BYTES)", req.Method, req.Path, c.cfg.MaxBodyBytes))
+	}
+	if resp.StatusCode/100 == 2 {
+		return data, nil
+	}
+	return nil, classify(resp, data)
+}
+
+func classify(resp *http.Response, body []byte) error {
+	e := &APIError{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
+	var eb struct {
+		Code    string `json:"error_code"`
+		Message string `json:"error_msg"`
+	}
+	if json.Unmarshal(body, &eb) == nil {
+		e.Code, e.Message = eb.Code, eb.Message
+	}
+	if e.Code == "" && e.Message == "" && len(body) > 0 {
+		e.Message = truncate(string(body), 200)
+	}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return &pipeline.RetryAfterError{After: retryAfter(resp.Header.Get("Retry-After")), Err: e}
+	case resp.StatusCode >= 500:
+		if ra := retryAfter(resp.Header.Get("Retry-After")); ra > 0 {
+			return &pipeline.RetryAfterError{After: ra, Err: e}
+		}
+		return e
+	default:
+		return pipeline.Permanent(e)
+	}
+}
+
+// retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+func (c *Client) limiter(host string) *rate.Limiter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.rates[host]
+	if !ok {
+		l = rate.NewLimiter(rate.Limit(c.cfg.MaxRPS), max(1, int(c.cfg.MaxRPS)))
+		c.rates[host] = l
+	}
+	return l
+}
+
+// encodeQuery encodes like url.Values.Encode but with %20 for spaces, the
+// form Huawei's gateway canonicalizes; '+' in a value becomes %2B, as the
+// TaurusDB time format requires.
+func encodeQuery(q url.Values) string {
+	return strings.ReplaceAll(q.Encode(), "+", "%20")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,38 @@
+package simulator
+
+import "time"
+
+// Demo credentials. They are not secrets: they only open the simulator.
+const (
+	DemoProjectID = "0a6c3d5e9f1b4c2d8e7f6a5b4c3d2e1f"
+	DemoAK        = "HWCAUDITDEMOAK00000001"
+	DemoSK        = "hwcaudit-demo-secret-key-not-a-real-one"
+	DemoToken     = "hwcaudit-demo-iam-token"
+)
+
+// DemoConfig is the dataset the demo command serves: two SWR Enterprise
+// instances with 3,000 records per operation each, spread evenly over the
+// 23 hours ending 30 minutes before base, so that an exporter started at
+// base with the default start time of 24 hours ago collects all of them.
+// It accepts DemoAK/DemoSK signatures and the DemoToken token. Pass the
+// exporter's clock reading as base; the server clock (Config.Now) stays
+// time.Now so that real signatures verify.
+func DemoConfig(base time.Time) Config {
+	const perOp = 3000
+	const span = 23 * time.Hour
+	return Config{
+		ProjectID:   DemoProjectID,
+		Credentials: []Credential{{AK: DemoAK, SK: DemoSK}},
+		Tokens:      []Token{{Value: DemoToken}},
+		Seed:        20201224,
+		SWR: SWRConfig{
+			Instances: []string{
+				"7f3c2a10-5b8e-4d21-9c4f-0e6a1b2c3d4e",
+				"c41d9e27-86a3-4f0b-b5d2-9a8e7f6c5b4a",
+			},
+			RecordsPerOperation: perOp,
+			Start:               base.Add(-span - 30*time.Minute).UTC().Truncate(time.Second),
+			Interval:            span / time.Duration(numSWROps*perOp),
+		},
+	}
+}

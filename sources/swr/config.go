@@ -1,0 +1,74 @@
+// Package swr reads the audit logs of SWR Enterprise (container registry)
+// instances: GET /v2/{project_id}/instances/{instance_id}/audit-logs, one
+// stream per instance and operation, delivered oldest first.
+package swr
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Operations the API accepts in its required "operation" parameter.
+var knownOperations = []string{"pull", "create", "delete"}
+
+// MaxPageSize is the API's upper bound for "limit". Below MinPageSize the
+// reader could not always choose a page that overlaps what it delivered.
+const (
+	MaxPageSize = 100
+	MinPageSize = 20
+)
+
+// Config selects the SWR instances to read.
+type Config struct {
+	// Instances are the SWR Enterprise instance ids. Empty: SWR is not read.
+	Instances []string `env:"HWCAUDIT_SWR_INSTANCES"`
+	// Operations are read as separate streams, because the API requires one
+	// operation per request. Default pull,create,delete (all there are).
+	Operations []string `env:"HWCAUDIT_SWR_OPERATIONS,default=pull,create,delete"`
+	// Endpoint overrides https://swr-api.{region}.myhuaweicloud.com.
+	Endpoint string `env:"HWCAUDIT_SWR_ENDPOINT"`
+	// PageSize is the largest "limit" of a request, 20..100. Default 100.
+	PageSize int `env:"HWCAUDIT_SWR_PAGE_SIZE,default=100"`
+}
+
+// Validate reports the first invalid setting, naming its variable.
+func (c *Config) Validate(region string) error {
+	for _, id := range c.Instances {
+		if id == "" || strings.ContainsAny(id, "/?#% ") {
+			return fmt.Errorf("HWCAUDIT_SWR_INSTANCES: %q is not an instance id", id)
+		}
+	}
+	if len(c.Operations) == 0 {
+		return fmt.Errorf("HWCAUDIT_SWR_OPERATIONS: must name at least one of %s", strings.Join(knownOperations, ","))
+	}
+	for _, op := range c.Operations {
+		if !slices.Contains(knownOperations, op) {
+			return fmt.Errorf("HWCAUDIT_SWR_OPERATIONS: unknown operation %q (the API accepts %s)", op, strings.Join(knownOperations, ","))
+		}
+	}
+	if c.PageSize < MinPageSize || c.PageSize > MaxPageSize {
+		return fmt.Errorf("HWCAUDIT_SWR_PAGE_SIZE: must be %d..%d, got %d", MinPageSize, MaxPageSize, c.PageSize)
+	}
+	if len(c.Instances) == 0 {
+		return nil
+	}
+	if c.Endpoint != "" {
+		u, err := url.Parse(c.Endpoint)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("HWCAUDIT_SWR_ENDPOINT: want an http(s) URL such as https://swr-api.cn-north-4.myhuaweicloud.com, got %q", c.Endpoint)
+		}
+	} else if region == "" {
+		return fmt.Errorf("HWCAUDIT_REGION: required to build the SWR endpoint (or set HWCAUDIT_SWR_ENDPOINT)")
+	}
+	return nil
+}
+
+// endpoint returns the API base URL for region.
+func (c *Config) endpoint(region string) string {
+	if c.Endpoint != "" {
+		return strings.TrimRight(c.Endpoint, "/")
+	}
+	return "https://swr-api." + region + ".myhuaweicloud.com"
+}

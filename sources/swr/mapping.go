@@ -1,0 +1,158 @@
+package swr
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/ecsdoc"
+)
+
+// auditLog is one record of the audit-logs API (the AuditLog object).
+type auditLog struct {
+	ID           json.RawMessage `json:"id"`
+	OpTime       string          `json:"op_time"`
+	Operation    string          `json:"operation"`
+	ResourceType string          `json:"resource_type"`
+	Resource     string          `json:"resource"`
+	Username     string          `json:"username"`
+}
+
+// eventTypes maps the API's operation to ECS event.type. The list is the
+// documented one plus "update", which the field description mentions.
+var eventTypes = map[string]string{
+	"pull":   "access",
+	"create": "creation",
+	"delete": "deletion",
+	"update": "change",
+}
+
+// Map turns one audit log into an ECS document.
+func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
+	var a auditLog
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return fmt.Errorf("swr audit log is not a JSON object: %w", err)
+	}
+	id, ok := parseID(a.ID)
+	if !ok {
+		if len(a.ID) == 0 {
+			return errors.New("swr audit log has no id")
+		}
+		return fmt.Errorf("swr audit log id %s is not a non-negative integer", a.ID)
+	}
+	ts, ok := parseTime(a.OpTime)
+	if !ok {
+		return fmt.Errorf("swr audit log %d: op_time %q is not a timestamp", id, a.OpTime)
+	}
+	op := strings.ToLower(a.Operation)
+	if op == "" {
+		op = s.operation
+	}
+	eventType, ok := eventTypes[op]
+	if !ok {
+		eventType = "info"
+	}
+	idStr := strconv.FormatInt(id, 10)
+
+	ev.ID = ecsdoc.ID("swr", s.instance, idStr)
+	ev.Timestamp = ts
+	ev.Dataset = Dataset
+
+	var w ecsdoc.Writer
+	w.Reset(ev.Doc)
+	w.Time("@timestamp", ts)
+	w.Open("ecs")
+	w.String("version", ecsdoc.Version)
+	w.Close()
+	w.Open("event")
+	w.String("kind", "event")
+	w.Strings("category", "api")
+	w.Strings("type", eventType)
+	w.String("action", op)
+	// The API lists operations that happened; it records no result, so the
+	// outcome is not claimed.
+	w.String("outcome", "unknown")
+	w.String("dataset", Dataset)
+	w.String("module", "huaweicloud")
+	w.String("provider", "swr")
+	w.String("id", ev.ID)
+	w.Time("ingested", s.now())
+	w.RawString("original", raw)
+	w.Close()
+	w.Open("cloud")
+	w.String("provider", "huaweicloud")
+	w.StringIf("region", s.region)
+	w.Open("project")
+	w.String("id", s.project)
+	w.Close()
+	w.Open("service")
+	w.String("name", "swr")
+	w.Close()
+	w.Close()
+	if a.Username != "" {
+		w.Open("user")
+		w.String("name", a.Username)
+		w.Close()
+		w.Open("related")
+		w.Strings("user", a.Username)
+		w.Close()
+	}
+	w.Open("huaweicloud")
+	w.Open("swr")
+	w.String("instance_id", s.instance)
+	w.String("audit_id", idStr)
+	w.String("operation", op)
+	w.StringIf("resource_type", a.ResourceType)
+	w.StringIf("resource", a.Resource)
+	repo, tag, digest := splitResource(a.Resource)
+	w.StringIf("repository", repo)
+	w.StringIf("tag", tag)
+	w.StringIf("digest", digest)
+	w.Close()
+	w.Close()
+	ev.Doc = w.Bytes()
+	return nil
+}
+
+// splitResource splits "library/ubuntu:sha256:22eb…", "library/nginx:1.25"
+// or "library/nginx@sha256:…" into repository, tag and digest.
+func splitResource(res string) (repo, tag, digest string) {
+	if res == "" {
+		return "", "", ""
+	}
+	if at := strings.IndexByte(res, '@'); at >= 0 {
+		return res[:at], "", res[at+1:]
+	}
+	slash := strings.LastIndexByte(res, '/')
+	colon := strings.IndexByte(res[slash+1:], ':')
+	if colon < 0 {
+		return res, "", ""
+	}
+	colon += slash + 1
+	ref := res[colon+1:]
+	if strings.HasPrefix(ref, "sha256:") || strings.HasPrefix(ref, "sha512:") {
+		return res[:colon], "", ref
+	}
+	return res[:colon], ref, ""
+}
+
+// parseTime reads op_time: RFC 3339 as documented ("2020-12-24T11:19:54.907Z").
+// A value without a zone is taken as UTC, the zone the registry logs in.
+func parseTime(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), true
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
