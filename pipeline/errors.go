@@ -2,9 +2,9 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
-	"fmt"
 	"strings"
 	"time"
 )

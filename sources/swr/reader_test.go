@@ -246,4 +246,3 @@ func head10(ids []int64) []int64 {
 	}
 	return ids
 }
-
