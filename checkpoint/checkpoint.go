@@ -115,6 +115,10 @@ type Checkpoint struct {
 // must not start the stream over on its own: an operator decides.
 var ErrCorrupt = errors.New("corrupt checkpoint")
 
+// ErrLocked is returned by Lock when another run holds the lock: an
+// overlapping run should stop cleanly rather than fail.
+var ErrLocked = errors.New("another run holds the lock")
+
 // escapeKey maps a stream key to a file name stem that is safe on any common
 // file system, readable, and reversible: "/" becomes "~", the bytes
 // [A-Za-z0-9._-] stay as they are (except a leading "."), and every other

@@ -48,7 +48,7 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func() error, err error) {
 	if err := flock(f, syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another run holds the lock on %s (%s)", s.dir, describeHolder(path))
+			return nil, fmt.Errorf("%w on %s (%s)", ErrLocked, s.dir, describeHolder(path))
 		}
 		return nil, fmt.Errorf("checkpoint lock %s: %w", path, err)
 	}

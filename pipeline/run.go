@@ -345,12 +345,17 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) e
 	}
 	for {
 		var page Page
+		eof := false
 		err := r.p.cfg.Backoff.Retry(ctx, func() error {
 			var err error
 			page, err = rd.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				eof = true
+				return nil
+			}
 			return err
 		}, r.logRetry("fetch"))
-		if errors.Is(err, io.EOF) {
+		if eof {
 			return nil
 		}
 		if err != nil {

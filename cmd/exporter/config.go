@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/hwcaudit/hwcaudit/checkpoint"
+	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
+	"github.com/hwcaudit/hwcaudit/sinks/filesink"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+	"github.com/hwcaudit/hwcaudit/sources/swr"
+)
+
+// Config is the whole exporter configuration, read from the environment.
+// Each package owns the part it uses; this struct only gathers them.
+type Config struct {
+	// Sinks are the destinations, all written for every batch. Default "file".
+	Sinks []string `env:"HWCAUDIT_SINKS,default=file"`
+	// Region is the Huawei Cloud region, e.g. cn-north-4. It builds default
+	// endpoints and fills cloud.region.
+	Region string `env:"HWCAUDIT_REGION"`
+	// StartFrom is where a stream without a checkpoint starts: an RFC 3339
+	// time or a duration before now (72h, 7d). Default 24h.
+	StartFrom string `env:"HWCAUDIT_START_FROM,default=24h"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `env:"HWCAUDIT_LOG_LEVEL,default=info"`
+	// LogFormat is json, text, or auto (text on a terminal). Default auto.
+	LogFormat string `env:"HWCAUDIT_LOG_FORMAT,default=auto"`
+
+	// BatchSize caps events per sink write. Default 2000.
+	BatchSize int `env:"HWCAUDIT_BATCH_SIZE,default=2000"`
+	// ParallelStreams is how many streams run at once. Default 4.
+	ParallelStreams int `env:"HWCAUDIT_PARALLEL_STREAMS,default=4"`
+	// ShutdownGrace is how long in-flight writes may finish after SIGTERM.
+	// Default 10s.
+	ShutdownGrace time.Duration `env:"HWCAUDIT_SHUTDOWN_GRACE,default=10s"`
+	// RetryInitial, RetryMax and RetryMaxElapsed shape the backoff for every
+	// retryable failure. Defaults 500ms, 30s and 5m.
+	RetryInitial    time.Duration `env:"HWCAUDIT_RETRY_INITIAL,default=500ms"`
+	RetryMax        time.Duration `env:"HWCAUDIT_RETRY_MAX,default=30s"`
+	RetryMaxElapsed time.Duration `env:"HWCAUDIT_RETRY_MAX_ELAPSED,default=5m"`
+
+	Checkpoint checkpoint.Config
+	DeadLetter deadletter.Config
+	File       filesink.Config
+	API        huaweiapi.Config
+	SWR        swr.Config
+
+	// start is StartFrom resolved against the clock at load time.
+	start time.Time
+}
+
+var knownSinks = []string{"file", "stdout"}
+
+// loadConfig reads the environment through lookup and validates it. Every
+// error names the variable at fault.
+func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time) (*Config, error) {
+	var cfg Config
+	// envconfig reports a bad value by struct field; remember which
+	// variable was read last so that the message can name it instead.
+	var lastKey string
+	err := envconfig.ProcessWith(ctx, &envconfig.Config{
+		Target:   &cfg,
+		Lookuper: lookup,
+		Mutators: []envconfig.Mutator{envconfig.MutatorFunc(func(_ context.Context, key, _, _, v string) (string, bool, error) {
+			lastKey = key
+			return v, false, nil
+		})},
+	})
+	if err != nil {
+		if lastKey == "" {
+			return nil, err
+		}
+		v, _ := lookup.Lookup(lastKey)
+		return nil, fmt.Errorf("%s: invalid value %q: %v", lastKey, v, errors.Unwrap(err))
+	}
+	if cfg.API.ProjectID == "" {
+		cfg.API.ProjectID, _ = lookup.Lookup("HUAWEICLOUD_SDK_PROJECT_ID")
+	}
+	if err := cfg.validate(now); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func (c *Config) validate(now time.Time) error {
+	if len(c.Sinks) == 0 {
+		return fmt.Errorf("HWCAUDIT_SINKS: name at least one of %s", strings.Join(knownSinks, ","))
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Sinks {
+		if !slices.Contains(knownSinks, s) {
+			return fmt.Errorf("HWCAUDIT_SINKS: unknown sink %q (known: %s)", s, strings.Join(knownSinks, ", "))
+		}
+		if seen[s] {
+			return fmt.Errorf("HWCAUDIT_SINKS: %q is listed twice", s)
+		}
+		seen[s] = true
+	}
+	start, err := parseStart(c.StartFrom, now)
+	if err != nil {
+		return fmt.Errorf("HWCAUDIT_START_FROM: %w", err)
+	}
+	c.start = start
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return fmt.Errorf("HWCAUDIT_LOG_LEVEL: %w", err)
+	}
+	if !slices.Contains([]string{"auto", "json", "text"}, c.LogFormat) {
+		return fmt.Errorf("HWCAUDIT_LOG_FORMAT: want auto, json or text, got %q", c.LogFormat)
+	}
+	switch {
+	case c.BatchSize < 1:
+		return fmt.Errorf("HWCAUDIT_BATCH_SIZE: must be at least 1, got %d", c.BatchSize)
+	case c.ParallelStreams < 1:
+		return fmt.Errorf("HWCAUDIT_PARALLEL_STREAMS: must be at least 1, got %d", c.ParallelStreams)
+	case c.ShutdownGrace <= 0:
+		return fmt.Errorf("HWCAUDIT_SHUTDOWN_GRACE: must be positive, got %s", c.ShutdownGrace)
+	case c.RetryInitial <= 0:
+		return fmt.Errorf("HWCAUDIT_RETRY_INITIAL: must be positive, got %s", c.RetryInitial)
+	case c.RetryMax < c.RetryInitial:
+		return fmt.Errorf("HWCAUDIT_RETRY_MAX: must be at least HWCAUDIT_RETRY_INITIAL (%s), got %s", c.RetryInitial, c.RetryMax)
+	case c.RetryMaxElapsed < c.RetryMax:
+		return fmt.Errorf("HWCAUDIT_RETRY_MAX_ELAPSED: must be at least HWCAUDIT_RETRY_MAX (%s), got %s", c.RetryMax, c.RetryMaxElapsed)
+	}
+	for _, v := range []interface{ Validate() error }{c.Checkpoint, c.DeadLetter, c.File, &c.API} {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	if err := c.SWR.Validate(c.Region); err != nil {
+		return err
+	}
+	if len(c.SWR.Instances) == 0 {
+		return errors.New("HWCAUDIT_SWR_INSTANCES: no source is configured; name at least one SWR Enterprise instance id")
+	}
+	if c.API.ProjectID == "" {
+		return errors.New("HWCAUDIT_PROJECT_ID: required (or HUAWEICLOUD_SDK_PROJECT_ID): the project whose audit logs are read")
+	}
+	return nil
+}
+
+func (c *Config) backoff() pipeline.Backoff {
+	return pipeline.Backoff{Initial: c.RetryInitial, Max: c.RetryMax, MaxElapsed: c.RetryMaxElapsed}
+}
+
+// parseStart reads an RFC 3339 time or a duration before now. Besides Go
+// durations (90m, 72h) it accepts whole days (7d), the unit people use for
+// backfills.
+func parseStart(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		if t.After(now) {
+			return time.Time{}, fmt.Errorf("%q is in the future", v)
+		}
+		return t.UTC(), nil
+	}
+	d, err := parseDuration(v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want an RFC 3339 time (2026-11-01T00:00:00Z) or a duration (72h, 7d), got %q", v)
+	}
+	if d < 0 {
+		return time.Time{}, fmt.Errorf("duration %q is negative; give how long ago, e.g. 24h", v)
+	}
+	return now.Add(-d).UTC(), nil
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+)
+
+// variable documents one environment variable for `exporter help`. A test
+// checks this table against the env tags of Config, so neither can drift.
+type variable struct {
+	name, def, doc string
+}
+
+var variables = []variable{
+	{"HWCAUDIT_SINKS", "file", "comma list of destinations: file, stdout"},
+	{"HWCAUDIT_REGION", "", "Huawei Cloud region, e.g. cn-north-4 (builds default endpoints, fills cloud.region)"},
+	{"HWCAUDIT_PROJECT_ID", "$HUAWEICLOUD_SDK_PROJECT_ID", "project whose audit logs are read"},
+	{"HWCAUDIT_START_FROM", "24h", "where a stream without checkpoint starts: RFC 3339 time or duration ago (72h, 7d)"},
+	{"HWCAUDIT_CHECKPOINT_URL", "file://./state", "checkpoint store: file://DIR (one JSON file per stream)"},
+	{"HWCAUDIT_DEADLETTER", "file://./out/deadletter", "where records that cannot be mapped or delivered go, with the reason"},
+	{"HWCAUDIT_FILE_DIR", "./out", "file sink: root directory, one subdirectory per dataset"},
+	{"HWCAUDIT_FILE_MAX_BYTES", "67108864", "file sink: publish a file and start the next at this size"},
+	{"HWCAUDIT_FILE_MAX_AGE", "1h", "file sink: publish a file once it is this old (0 disables)"},
+	{"HWCAUDIT_SWR_INSTANCES", "", "SWR Enterprise instance ids, comma list"},
+	{"HWCAUDIT_SWR_OPERATIONS", "pull,create,delete", "SWR operations to read, one stream each"},
+	{"HWCAUDIT_SWR_ENDPOINT", "https://swr-api.{region}.myhuaweicloud.com", "SWR API endpoint"},
+	{"HWCAUDIT_SWR_PAGE_SIZE", "100", "largest page requested from SWR (20..100)"},
+	{"HWCAUDIT_AUTH_TOKEN", "", "static IAM token (X-Auth-Token) instead of AK/SK signing; expires after 24h"},
+	{"HWCAUDIT_MAX_RPS", "10", "requests per second per API endpoint, across all streams"},
+	{"HWCAUDIT_HTTP_TIMEOUT", "30s", "timeout of one API request"},
+	{"HWCAUDIT_HTTP_MAX_BODY_BYTES", "16777216", "largest API response accepted"},
+	{"HWCAUDIT_BATCH_SIZE", "2000", "most events in one sink write"},
+	{"HWCAUDIT_PARALLEL_STREAMS", "4", "streams exported at once"},
+	{"HWCAUDIT_SHUTDOWN_GRACE", "10s", "time in-flight writes get to finish after SIGTERM/SIGINT"},
+	{"HWCAUDIT_RETRY_INITIAL", "500ms", "first backoff after a retryable failure (network, 429, 5xx)"},
+	{"HWCAUDIT_RETRY_MAX", "30s", "longest single backoff"},
+	{"HWCAUDIT_RETRY_MAX_ELAPSED", "5m", "give up on one operation after retrying this long; the stream fails, its checkpoint stays"},
+	{"HWCAUDIT_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"HWCAUDIT_LOG_FORMAT", "auto", "json, text, or auto (text on a terminal, JSON otherwise)"},
+}
+
+// sdkVariables are read by the Huawei Cloud SDK's credential provider.
+var sdkVariables = []variable{
+	{"HUAWEICLOUD_SDK_AK", "", "access key id for AK/SK request signing"},
+	{"HUAWEICLOUD_SDK_SK", "", "secret access key"},
+	{"HUAWEICLOUD_SDK_SECURITY_TOKEN", "", "security token of temporary credentials (sent as X-Security-Token)"},
+	{"HUAWEICLOUD_SDK_PROJECT_ID", "", "project id, used when HWCAUDIT_PROJECT_ID is not set"},
+}
+
+const usage = `hwcaudit exports Huawei Cloud audit logs as Elastic Common Schema (ECS) NDJSON.
+
+Usage:
+  exporter demo [--fresh]   export from an embedded API simulator (no cloud account needed)
+  exporter run              export from Huawei Cloud, configured by the environment
+  exporter help             show this help
+  exporter version          print the version
+
+Each run reads every stream until it is caught up, then exits. A stream's
+checkpoint moves only after every sink stored everything before it, so a run
+that is killed or fails resumes where delivery stopped.
+
+Exit codes: 0 success, 1 a stream failed, 2 invalid configuration or usage,
+3 interrupted (SIGINT/SIGTERM) before every stream caught up.
+`
+
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, usage)
+	fmt.Fprintln(w, "\nEnvironment:")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, v := range variables {
+		fmt.Fprintf(tw, "  %s\t%s\t(default: %s)\n", v.name, v.doc, orNone(v.def))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nCredentials (Huawei Cloud SDK conventions):")
+	for _, v := range sdkVariables {
+		fmt.Fprintf(tw, "  %s\t%s\n", v.name, v.doc)
+	}
+	tw.Flush()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

@@ -1,0 +1,141 @@
+// Command exporter ships Huawei Cloud audit logs to SIEM destinations as
+// Elastic Common Schema documents. See `exporter help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+)
+
+// buildVersion is set at link time (-ldflags "-X main.buildVersion=v1.2.3").
+var buildVersion = ""
+
+func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		printHelp(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "--help":
+		printHelp(stdout)
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintln(stdout, "hwcaudit exporter", version())
+		return exitOK
+	case "run":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "exporter run: unexpected argument %q (configuration comes from the environment; see 'exporter help')\n", args[1])
+			return exitUsage
+		}
+		return cmdRun(stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "exporter: unknown command %q; run 'exporter help'\n", args[0])
+		return exitUsage
+	}
+}
+
+func cmdRun(stdout, stderr io.Writer) int {
+	ctx, stop := signalContext()
+	defer stop()
+	cfg, err := loadConfig(ctx, envconfig.OsLookuper(), time.Now())
+	if err != nil {
+		return configError(stderr, err)
+	}
+	log := newLogger(cfg, stderr)
+	auth, err := authorizer(cfg)
+	if err != nil {
+		return configError(stderr, err)
+	}
+	return export(ctx, cfg, auth, log, stdout, nil)
+}
+
+func configError(w io.Writer, err error) int {
+	fmt.Fprintf(w, "exporter: configuration error: %v\n(run 'exporter help' for every variable and its default)\n", err)
+	return exitUsage
+}
+
+// authorizer picks the static token when one is configured, and AK/SK
+// signing from the SDK's environment variables otherwise.
+func authorizer(cfg *Config) (huaweiapi.Authorizer, error) {
+	if cfg.API.AuthToken != "" {
+		return huaweiapi.TokenAuth{Token: cfg.API.AuthToken}, nil
+	}
+	if os.Getenv("HUAWEICLOUD_SDK_AK") == "" || os.Getenv("HUAWEICLOUD_SDK_SK") == "" {
+		return nil, errors.New("HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK: no credentials; set both (and HUAWEICLOUD_SDK_SECURITY_TOKEN for temporary credentials), or HWCAUDIT_AUTH_TOKEN")
+	}
+	s, err := huaweiapi.NewSDKSigner(huaweiapi.EnvCredentials)
+	if err != nil {
+		return nil, fmt.Errorf("HUAWEICLOUD_SDK_AK: %w", err)
+	}
+	return s, nil
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, which starts a
+// graceful shutdown; a second signal kills the process at once.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	context.AfterFunc(ctx, stop) // restore the default: the next signal terminates
+	return ctx, stop
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(cfg.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.LogFormat
+	if format == "auto" {
+		format = "json"
+		if isTerminal(w) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, fmt.Errorf("want debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

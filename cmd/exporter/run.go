@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/checkpoint"
+	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
+	"github.com/hwcaudit/hwcaudit/sinks/filesink"
+	"github.com/hwcaudit/hwcaudit/sinks/stdoutsink"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+	"github.com/hwcaudit/hwcaudit/sources/swr"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInterrupted = 3
+)
+
+// closer is what export must close at the end of a run.
+type closer interface{ Close(context.Context) error }
+
+// export runs one export with cfg and returns the process exit code. The
+// summary goes to out; logs go to log. reset, when not nil, runs under the
+// run lock before anything is exported.
+func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *slog.Logger, out io.Writer,
+	reset func(context.Context, checkpoint.Store, []pipeline.Stream) error) int {
+	store, err := checkpoint.Open(cfg.Checkpoint, version())
+	if err != nil {
+		log.Error("cannot open the checkpoint store", "error", err)
+		return exitFailed
+	}
+	unlock, err := store.Lock(ctx)
+	if errors.Is(err, checkpoint.ErrLocked) {
+		// An overlapping run (a CronJob that outlived its schedule) is
+		// already exporting these streams: leave it alone.
+		log.Warn("another run is in progress; this one exits without exporting", "reason", err)
+		fmt.Fprintf(out, "nothing done: %v\n", err)
+		return exitOK
+	}
+	if err != nil {
+		log.Error("cannot take the run lock", "error", err)
+		return exitFailed
+	}
+	defer unlock()
+
+	var closers []closer
+	defer func() {
+		// Close publishes what the sinks hold; it must not be cut short by
+		// the signal that ended the run.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
+		defer cancel()
+		for _, c := range closers {
+			if err := c.Close(cctx); err != nil {
+				log.Error("closing a destination failed", "error", err)
+			}
+		}
+	}()
+
+	dl, err := deadletter.Open(cfg.DeadLetter)
+	if err != nil {
+		log.Error("cannot open the dead-letter destination", "error", err)
+		return exitFailed
+	}
+	closers = append(closers, dl)
+	var outputs []pipeline.Output
+	for _, name := range cfg.Sinks {
+		var s pipeline.Sink
+		switch name {
+		case "file":
+			s, err = filesink.New(cfg.File)
+		case "stdout":
+			s = stdoutsink.New(nil)
+		}
+		if err != nil {
+			log.Error("cannot open sink", "sink", name, "error", err)
+			return exitFailed
+		}
+		closers = append(closers, s)
+		outputs = append(outputs, pipeline.Output{Name: name, Sink: s})
+	}
+
+	api := huaweiapi.NewClient(cfg.API, auth)
+	var streams []pipeline.Stream
+	for _, s := range swr.Streams(cfg.SWR, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
+		streams = append(streams, s)
+	}
+
+	if reset != nil {
+		if err := reset(ctx, store, streams); err != nil {
+			log.Error("cannot start over", "error", err)
+			return exitFailed
+		}
+	}
+
+	p, err := pipeline.New(pipeline.Config{
+		Outputs:       outputs,
+		DeadLetter:    dl,
+		Store:         store,
+		Backoff:       cfg.backoff(),
+		MaxBatch:      cfg.BatchSize,
+		Parallel:      cfg.ParallelStreams,
+		ShutdownGrace: cfg.ShutdownGrace,
+		Logger:        log,
+	})
+	if err != nil {
+		log.Error("cannot build the pipeline", "error", err)
+		return exitFailed
+	}
+	log.Info("export started", "streams", len(streams), "sinks", strings.Join(cfg.Sinks, ","), "start_from", cfg.start.Format(time.RFC3339))
+	sum := p.Run(ctx, streams)
+	logSummary(log, sum)
+	printSummary(out, sum)
+	return exitCode(sum)
+}
+
+func exitCode(sum *pipeline.Summary) int {
+	code := exitOK
+	for _, r := range sum.Streams {
+		switch r.Status {
+		case pipeline.StatusFailed:
+			return exitFailed
+		case pipeline.StatusInterrupted:
+			code = exitInterrupted
+		}
+	}
+	return code
+}
+
+type totals struct {
+	fetched, written, dead int64
+	failed, interrupted    int
+}
+
+func sumUp(sum *pipeline.Summary) totals {
+	var t totals
+	for _, r := range sum.Streams {
+		t.fetched += r.Fetched
+		t.dead += r.DeadLettered
+		// Records count as written once every sink took them; report the
+		// least any sink took.
+		first := true
+		var least int64
+		for _, n := range r.Written {
+			if first || n < least {
+				least, first = n, false
+			}
+		}
+		t.written += least
+		switch r.Status {
+		case pipeline.StatusFailed:
+			t.failed++
+		case pipeline.StatusInterrupted:
+			t.interrupted++
+		}
+	}
+	return t
+}
+
+// logSummary writes one structured line for the run, the line a log
+// pipeline alerts on, and one per failed stream.
+func logSummary(log *slog.Logger, sum *pipeline.Summary) {
+	t := sumUp(sum)
+	for _, r := range sum.Streams {
+		if r.Status == pipeline.StatusFailed {
+			log.Error("stream failed", "stream", r.Stream, "error", r.Err, "cursor", string(r.Cursor))
+		}
+	}
+	log.Info("run summary",
+		"streams", len(sum.Streams), "failed", t.failed, "interrupted", t.interrupted,
+		"fetched", t.fetched, "written", t.written, "dead_lettered", t.dead,
+		"elapsed", sum.Elapsed.Round(time.Millisecond).String(), "records_per_second", rate(t.fetched, sum.Elapsed))
+}
+
+func rate(n int64, d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64(float64(n) / d.Seconds())
+}
+
+// printSummary is the human-readable report at the end of a run.
+func printSummary(w io.Writer, sum *pipeline.Summary) {
+	t := sumUp(sum)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tSTATUS\tFETCHED\tWRITTEN\tDEAD-LETTERED\tCHECKPOINT")
+	for _, r := range sum.Streams {
+		var least int64 = -1
+		for _, n := range r.Written {
+			if least < 0 || n < least {
+				least = n
+			}
+		}
+		cur := string(r.Cursor)
+		if cur == "" {
+			cur = "(none)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", r.Stream, r.Status, r.Fetched, max(least, 0), r.DeadLettered, cur)
+	}
+	tw.Flush()
+	for _, r := range sum.Streams {
+		if r.Err != nil {
+			fmt.Fprintf(w, "%s: %v\n", r.Stream, r.Err)
+		}
+	}
+	fmt.Fprintf(w, "%d streams: %d records written, %d dead-lettered in %s (%d records/s)\n",
+		len(sum.Streams), t.written, t.dead, sum.Elapsed.Round(time.Millisecond), rate(t.fetched, sum.Elapsed))
+	switch {
+	case t.failed > 0:
+		fmt.Fprintf(w, "%d stream(s) failed; their checkpoints hold the last delivered position\n", t.failed)
+	case t.interrupted > 0:
+		fmt.Fprintf(w, "interrupted: %d stream(s) did not catch up; the next run resumes from the checkpoints\n", t.interrupted)
+	case t.fetched == 0:
+		fmt.Fprintln(w, "nothing new: every stream is caught up")
+	}
+}
