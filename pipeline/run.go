@@ -261,7 +261,12 @@ func (p *Pipeline) runStream(ctx, writeCtx context.Context, s Stream) StreamResu
 }
 
 // fail records the first delivery failure and stops the stream's fetching.
-func (r *streamRun) fail(err error) {
+// A failure caused by the end of the shutdown grace is an interruption, not
+// a failure: run reports it as such.
+func (r *streamRun) fail(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return
+	}
 	r.failOnce.Do(func() {
 		r.failErr = err
 		close(r.failCh)
@@ -434,7 +439,7 @@ func (r *streamRun) deliver(ctx context.Context, u *unit) {
 		wg.Wait()
 		for i, err := range errs {
 			if err != nil {
-				r.fail(fmt.Errorf("sink %s: %w", outs[i].Name, err))
+				r.fail(ctx, fmt.Errorf("sink %s: %w", outs[i].Name, err))
 				return
 			}
 			u.letters = append(u.letters, rejected[i]...)
@@ -445,7 +450,7 @@ func (r *streamRun) deliver(ctx context.Context, u *unit) {
 			return r.p.cfg.DeadLetter.Put(ctx, u.letters)
 		}, r.logRetry("dead letter"))
 		if err != nil {
-			r.fail(fmt.Errorf("dead letter: %w", err))
+			r.fail(ctx, fmt.Errorf("dead letter: %w", err))
 			return
 		}
 		r.deadLettered.Add(int64(len(u.letters)))
@@ -519,7 +524,7 @@ func (r *streamRun) commit(ctx context.Context, u *unit) {
 		return r.p.cfg.Store.Save(ctx, r.key, cursor)
 	}, r.logRetry("save checkpoint"))
 	if err != nil {
-		r.fail(fmt.Errorf("save checkpoint: %w", err))
+		r.fail(ctx, fmt.Errorf("save checkpoint: %w", err))
 		return
 	}
 	r.lastCommit = int64(upTo)

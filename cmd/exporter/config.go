@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -177,7 +178,13 @@ func parseDuration(v string) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		return time.Duration(n) * 24 * time.Hour, nil
+		// A time.Duration holds about 292 years; more days would wrap
+		// around to an arbitrary start time instead of failing.
+		const day = 24 * time.Hour
+		if int64(n) > math.MaxInt64/int64(day) || int64(n) < math.MinInt64/int64(day) {
+			return 0, fmt.Errorf("%d days is out of range", n)
+		}
+		return time.Duration(n) * day, nil
 	}
 	return time.ParseDuration(v)
 }

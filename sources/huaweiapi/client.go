@@ -44,7 +44,7 @@ type Config struct {
 // Validate reports the first invalid setting, naming its variable.
 func (c *Config) Validate() error {
 	switch {
-	case c.MaxRPS <= 0:
+	case !(c.MaxRPS > 0): // also refuses NaN, which ParseFloat accepts
 		return fmt.Errorf("HWCAUDIT_MAX_RPS: must be greater than 0, got %v", c.MaxRPS)
 	case c.Timeout <= 0:
 		return fmt.Errorf("HWCAUDIT_HTTP_TIMEOUT: must be a positive duration such as 30s, got %s", c.Timeout)
@@ -181,16 +181,35 @@ func (c *Client) do(ctx context.Context, req Request) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: read body: %w", req.Method, req.Path, err)
 	}
-	if int64(len(data)) > c.cfg.MaxBodyBytes {
-		return nil, pipeline.Permanent(fmt.Errorf("%s %s: response body larger than %d bytes (HWCAUDIT_HTTP_MAX_BODY_BYTES)", req.Method, req.Path, c.cfg.MaxBodyBytes))
-	}
+	tooLarge := int64(len(data)) > c.cfg.MaxBodyBytes
 	if resp.StatusCode/100 == 2 {
+		if tooLarge {
+			return nil, pipeline.Permanent(fmt.Errorf("%s %s: response body larger than %d bytes (HWCAUDIT_HTTP_MAX_BODY_BYTES)", req.Method, req.Path, c.cfg.MaxBodyBytes))
+		}
 		return data, nil
 	}
-	return nil, classify(resp, data)
+	// The status decides an error's class, whatever its body's size: a
+	// proxy's large 502 page must stay retryable.
+	if tooLarge {
+		data = data[:c.cfg.MaxBodyBytes]
+	}
+	return nil, classify(resp, data, sentSecrets(hr.Header))
 }
 
-func classify(resp *http.Response, body []byte) error {
+// sentSecrets returns the credentials a request carried in clear. Gateways
+// quote them back: a failed AK/SK signature's message holds the canonical
+// request, X-Security-Token included, and errors end up in logs.
+func sentSecrets(h http.Header) []string {
+	var out []string
+	for _, k := range []string{"X-Auth-Token", "X-Security-Token"} {
+		if v := h.Get(k); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func classify(resp *http.Response, body []byte, secrets []string) error {
 	e := &APIError{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
 	var eb struct {
 		Code    string `json:"error_code"`
@@ -199,12 +218,24 @@ func classify(resp *http.Response, body []byte) error {
 	if json.Unmarshal(body, &eb) == nil {
 		e.Code, e.Message = eb.Code, eb.Message
 	}
-	if e.Code == "" && e.Message == "" && len(body) > 0 {
-		e.Message = truncate(string(body), 200)
+	raw := e.Code == "" && e.Message == "" && len(body) > 0
+	if raw {
+		e.Message = string(body)
+	}
+	for _, s := range secrets {
+		e.Code = strings.ReplaceAll(e.Code, s, "[REDACTED]")
+		e.Message = strings.ReplaceAll(e.Message, s, "[REDACTED]")
+	}
+	if raw {
+		// Truncated after redaction, so no prefix of a secret survives.
+		e.Message = truncate(e.Message, 200)
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return &pipeline.RetryAfterError{After: retryAfter(resp.Header.Get("Retry-After")), Err: e}
+		if ra := retryAfter(resp.Header.Get("Retry-After")); ra > 0 {
+			return &pipeline.RetryAfterError{After: ra, Err: e}
+		}
+		return e
 	case resp.StatusCode >= 500:
 		if ra := retryAfter(resp.Header.Get("Retry-After")); ra > 0 {
 			return &pipeline.RetryAfterError{After: ra, Err: e}

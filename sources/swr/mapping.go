@@ -146,13 +146,17 @@ func parseTime(s string) (time.Time, bool) {
 	if s == "" {
 		return time.Time{}, false
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), true
-	}
+	t, err := time.Parse(time.RFC3339Nano, s)
 	for _, layout := range []string{"2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, true
+		if err == nil {
+			break
 		}
+		t, err = time.Parse(layout, s)
 	}
-	return time.Time{}, false
+	// An offset can move a year-0000 or year-9999 time out of the four-digit
+	// years that @timestamp (RFC 3339) can express.
+	if t = t.UTC(); err != nil || t.Year() < 0 || t.Year() > 9999 {
+		return time.Time{}, false
+	}
+	return t, true
 }

@@ -1,0 +1,434 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/sources/simulator"
+)
+
+// The end-to-end tests run the real binary (built by TestMain) against an
+// in-test simulator and read back what it stored.
+
+var killSeed = flag.Uint64("kill-seed", 20240501, "seed of the moments TestKillAndResume kills the exporter")
+
+// summaryRE matches the summary's totals line.
+var summaryRE = regexp.MustCompile(`(?m)^(\d+) streams: (\d+) records written, (\d+) dead-lettered in `)
+
+// summaryTotals returns the streams, written and dead-lettered counts of a
+// run's summary.
+func summaryTotals(t *testing.T, stdout string) (streams, written, dead int) {
+	t.Helper()
+	m := summaryRE.FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no summary totals line in stdout:\n%s", stdout)
+	}
+	streams, _ = strconv.Atoi(m[1])
+	written, _ = strconv.Atoi(m[2])
+	dead, _ = strconv.Atoi(m[3])
+	return streams, written, dead
+}
+
+func TestRunExportsEveryRecordOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, simConfig(1, 300))
+	good, _ := totalRecords(h.sim)
+
+	r := h.mustRun(exitOK, "run")
+	streams, written, dead := summaryTotals(t, r.stdout)
+	if streams != len(testInstances)*len(testOps) || written != good || dead != 0 {
+		t.Errorf("summary: %d streams, %d written, %d dead-lettered; want %d, %d, 0\n%s",
+			streams, written, dead, len(testInstances)*len(testOps), good, r.stdout)
+	}
+	if strings.Count(r.stdout, " done ") != streams {
+		t.Errorf("want every stream done:\n%s", r.stdout)
+	}
+	out := readOutput(t, h.datasetDir(), false)
+	checkExported(t, h.sim, out, exactlyOnce)
+	if out.lines != good {
+		t.Errorf("%d lines stored, want %d", out.lines, good)
+	}
+	if len(out.leftover) > 0 {
+		t.Errorf("in-progress files left after a clean run: %v", out.leftover)
+	}
+	marks := readCheckpoints(t, h.stateDir())
+	for _, ins := range testInstances {
+		for _, op := range testOps {
+			recs := h.sim.SWRRecords(ins, op)
+			key := "swr/" + ins + "/" + op
+			if got, want := marks[key], recs[len(recs)-1].ID; got != want {
+				t.Errorf("checkpoint of %s: id %d, want the newest record %d", key, got, want)
+			}
+		}
+	}
+
+	// A second run finds nothing new and stores nothing.
+	r = h.mustRun(exitOK, "run")
+	if _, written, _ := summaryTotals(t, r.stdout); written != 0 {
+		t.Errorf("second run wrote %d records", written)
+	}
+	if !strings.Contains(r.stdout, "nothing new: every stream is caught up") {
+		t.Errorf("second run does not say nothing new:\n%s", r.stdout)
+	}
+	again := readOutput(t, h.datasetDir(), false)
+	if !slices.Equal(again.files, out.files) || again.lines != out.lines {
+		t.Errorf("second run changed the output: files %v → %v, lines %d → %d", out.files, again.files, out.lines, again.lines)
+	}
+}
+
+func TestRunRidesOutThrottlingAndServerErrors(t *testing.T) {
+	t.Parallel()
+	cfg := simConfig(2, 200)
+	cfg.Faults = simulator.Faults{ThrottleEvery: 5, ServerErrorEvery: 7, ServerErrorStatus: 503}
+	h := newHarness(t, cfg)
+	h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "20"
+
+	r := h.mustRun(exitOK, "run")
+	if !strings.Contains(r.stderr, `"msg":"retrying"`) {
+		t.Errorf("no retry was logged; were the faults injected?\n%s", tail(r.stderr, 2000))
+	}
+	st := h.sim.Stats()
+	if st.Throttled == 0 || st.ServerErrors == 0 {
+		t.Errorf("simulator stats %+v: want throttled and failed requests", st)
+	}
+	checkExported(t, h.sim, readOutput(t, h.datasetDir(), false), exactlyOnce)
+}
+
+// TestKillAndResume kills the exporter with SIGKILL at random moments, then
+// lets it finish: nothing is lost, no published file holds a torn line, the
+// checkpoints never pass what was stored, and the copies a replay leaves
+// carry the same event.id.
+func TestKillAndResume(t *testing.T) {
+	t.Parallel()
+	cfg := simConfig(3, 500)
+	cfg.Faults.Latency = 15 * time.Millisecond
+	h := newHarness(t, cfg)
+	h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "20"
+	h.env["HWCAUDIT_BATCH_SIZE"] = "7"
+	h.env["HWCAUDIT_FILE_MAX_BYTES"] = "16384"
+
+	rng := rand.New(rand.NewPCG(*killSeed, 0))
+	t.Logf("kill seed %d (-kill-seed to repeat)", *killSeed)
+	const maxKills = 10
+	kills := 0
+	finished := false
+	for range maxKills {
+		p := h.start("run")
+		time.Sleep(time.Duration(rng.Int64N(int64(250 * time.Millisecond))))
+		p.cmd.Process.Kill()
+		r := p.wait(t, 30*time.Second)
+		if !r.signaled {
+			// It finished before the kill.
+			if r.code != exitOK {
+				t.Fatalf("run between kills failed:\n%v", r)
+			}
+			finished = true
+			break
+		}
+		kills++
+		// What the killed run committed must be durable already: published
+		// or in an in-progress file that the next start publishes.
+		checkCovered(t, h.sim, readCheckpoints(t, h.stateDir()), readOutput(t, h.datasetDir(), true))
+	}
+	t.Logf("killed %d runs", kills)
+	if kills == 0 {
+		t.Errorf("every run finished before its kill: the test exercised no crash")
+	}
+	if !finished {
+		h.mustRun(exitOK, "run")
+	}
+
+	out := readOutput(t, h.datasetDir(), false)
+	checkExported(t, h.sim, out, atLeastOnce)
+	if len(out.leftover) > 0 {
+		t.Errorf("in-progress files left after the final clean run: %v", out.leftover)
+	}
+	readCheckpoints(t, h.stateDir())
+	if tmp, _ := filepath.Glob(filepath.Join(h.stateDir(), ".tmp-*")); len(tmp) > 0 {
+		t.Errorf("checkpoint temporaries left after a clean run: %v", tmp)
+	}
+	good, _ := totalRecords(h.sim)
+	t.Logf("%d records, %d lines stored (%d duplicates from replays)", good, out.lines, out.lines-good)
+
+	// Caught up: one more run adds nothing.
+	r := h.mustRun(exitOK, "run")
+	if !strings.Contains(r.stdout, "nothing new") {
+		t.Errorf("run after recovery is not caught up:\n%s", r.stdout)
+	}
+}
+
+// TestSinkFailure makes the file sink fail part way: the dataset directory
+// is moved away and a file put in its place. The run gives up with exit 1
+// and one line of reason per stream, no checkpoint passes what was stored,
+// and once the directory is back the next run completes the export.
+func TestSinkFailure(t *testing.T) {
+	t.Parallel()
+	cfg := simConfig(4, 300)
+	cfg.Faults.Latency = 10 * time.Millisecond
+	h := newHarness(t, cfg)
+	h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "20"
+	h.env["HWCAUDIT_BATCH_SIZE"] = "10"
+	h.env["HWCAUDIT_FILE_MAX_BYTES"] = "4096"
+	h.env["HWCAUDIT_RETRY_MAX_ELAPSED"] = "300ms"
+
+	const n = 60
+	p := h.start("run")
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d records published", n), func() bool {
+		if p.exited() {
+			t.Fatalf("the run ended before the sink could be broken:\n%v", p.res)
+		}
+		return readOutput(t, h.datasetDir(), false).lines >= n
+	})
+	dir, aside := h.datasetDir(), h.datasetDir()+".aside"
+	if err := os.Rename(dir, aside); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := p.wait(t, 30*time.Second)
+	if r.code != exitFailed {
+		t.Fatalf("want exit %d once the sink fails, got\n%v", exitFailed, r)
+	}
+	checkJSONLogs(t, r.stderr)
+	failed := 0
+	for _, ln := range strings.Split(r.stdout, "\n") {
+		for _, ins := range testInstances {
+			for _, op := range testOps {
+				prefix := "swr/" + ins + "/" + op + ": "
+				if strings.HasPrefix(ln, prefix) {
+					failed++
+					if !strings.Contains(ln, "sink file: ") {
+						t.Errorf("reason does not name the sink: %q", ln)
+					}
+				}
+			}
+		}
+	}
+	if want := strings.Count(r.stdout, " failed "); failed == 0 || failed != want {
+		t.Errorf("want one reason line per failed stream (%d failed), got %d:\n%s", want, failed, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "stream(s) failed; their checkpoints hold the last delivered position") {
+		t.Errorf("summary does not report the failure:\n%s", r.stdout)
+	}
+
+	// Repair, then check before the next run: every checkpoint is covered
+	// by what the failed run stored (published or durable in progress).
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(aside, dir); err != nil {
+		t.Fatal(err)
+	}
+	marks := readCheckpoints(t, h.stateDir())
+	stored := readOutput(t, dir, true)
+	checkCovered(t, h.sim, marks, stored)
+	if good, _ := totalRecords(h.sim); len(stored.docs) >= good {
+		t.Errorf("the failed run stored all %d records; the sink did not fail part way", good)
+	}
+
+	h.mustRun(exitOK, "run")
+	out := readOutput(t, dir, false)
+	checkExported(t, h.sim, out, atLeastOnce)
+	if len(out.leftover) > 0 {
+		t.Errorf("in-progress files left after the repaired run: %v", out.leftover)
+	}
+}
+
+// TestSIGTERM interrupts a slow run: it exits 3 within the grace period,
+// publishes what it stored, and the next run completes the export with no
+// record lost or repeated.
+func TestSIGTERM(t *testing.T) {
+	t.Parallel()
+	cfg := simConfig(5, 200)
+	cfg.Faults.Latency = 50 * time.Millisecond
+	h := newHarness(t, cfg)
+	h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "20"
+	h.env["HWCAUDIT_BATCH_SIZE"] = "10"
+
+	p := h.start("run")
+	waitFor(t, 30*time.Second, "a first checkpoint", func() bool {
+		if p.exited() {
+			t.Fatalf("the run ended before SIGTERM:\n%v", p.res)
+		}
+		m, _ := filepath.Glob(filepath.Join(h.stateDir(), "swr~*.json"))
+		return len(m) > 0
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := p.wait(t, 5*time.Second+20*time.Second) // HWCAUDIT_SHUTDOWN_GRACE plus slack
+	if r.code != exitInterrupted {
+		t.Fatalf("want exit %d after SIGTERM, got\n%v", exitInterrupted, r)
+	}
+	checkJSONLogs(t, r.stderr)
+	if !strings.Contains(r.stdout, "interrupted: ") {
+		t.Errorf("summary does not say the run was interrupted:\n%s", r.stdout)
+	}
+	if left := append(hiddenFiles(t, h.datasetDir()), hiddenFiles(t, h.deadLetterDir())...); len(left) > 0 {
+		t.Errorf("in-progress files left after a graceful shutdown: %v", left)
+	}
+	stored := readOutput(t, h.datasetDir(), false)
+	checkCovered(t, h.sim, readCheckpoints(t, h.stateDir()), stored)
+	if good, _ := totalRecords(h.sim); len(stored.docs) >= good {
+		t.Errorf("the interrupted run stored all %d records; SIGTERM came too late to test anything", good)
+	}
+
+	h.mustRun(exitOK, "run")
+	checkExported(t, h.sim, readOutput(t, h.datasetDir(), false), exactlyOnce)
+}
+
+// TestDrift inserts records at the head of every list while the exporter
+// pages through it: nothing may be skipped or repeated.
+func TestDrift(t *testing.T) {
+	t.Parallel()
+	cfg := simConfig(6, 300)
+	cfg.Faults.DriftPerPage = 2
+	h := newHarness(t, cfg)
+	h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "20"
+
+	h.mustRun(exitOK, "run")
+	h.sim.SetFaults(simulator.Faults{})
+	h.mustRun(exitOK, "run") // picks up what arrived during the last pages
+
+	good, _ := totalRecords(h.sim)
+	if initial := len(testInstances) * len(testOps) * 300; good <= initial {
+		t.Fatalf("no drift happened: %d records", good)
+	}
+	out := readOutput(t, h.datasetDir(), false)
+	checkExported(t, h.sim, out, exactlyOnce)
+	if out.lines != good {
+		t.Errorf("%d lines stored, want %d", out.lines, good)
+	}
+}
+
+// deadLetter is one line of the dead-letter directory.
+type deadLetter struct {
+	Timestamp string  `json:"@timestamp"`
+	Stream    string  `json:"stream"`
+	Stage     string  `json:"stage"`
+	Reason    string  `json:"reason"`
+	Original  *string `json:"original"`
+}
+
+func TestMalformedRecordsAreDeadLettered(t *testing.T) {
+	t.Parallel()
+	cfg := simConfig(7, 300)
+	cfg.Faults.MalformedRate = 0.05
+	h := newHarness(t, cfg)
+	h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "50"
+
+	r := h.mustRun(exitOK, "run")
+	good, bad := totalRecords(h.sim)
+	if bad == 0 {
+		t.Fatal("the simulator served no malformed record")
+	}
+	_, written, dead := summaryTotals(t, r.stdout)
+	if written != good || dead != bad {
+		t.Errorf("summary: %d written, %d dead-lettered; want %d and %d\n%s", written, dead, good, bad, r.stdout)
+	}
+	checkExported(t, h.sim, readOutput(t, h.datasetDir(), false), exactlyOnce)
+
+	// Every malformed record is in the dead letters once, as served.
+	letters := make(map[string][]deadLetter) // by original
+	files, _ := filepath.Glob(filepath.Join(h.deadLetterDir(), "*.ndjson"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ln := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+			var dl deadLetter
+			if err := json.Unmarshal([]byte(ln), &dl); err != nil || dl.Original == nil {
+				t.Errorf("dead letter %q: not JSON with an original (%v)", ln, err)
+				continue
+			}
+			letters[*dl.Original] = append(letters[*dl.Original], dl)
+		}
+	}
+	if left := hiddenFiles(t, h.deadLetterDir()); len(left) > 0 {
+		t.Errorf("in-progress dead-letter files left: %v", left)
+	}
+	n := 0
+	kinds := map[string]int{}
+	for _, ins := range testInstances {
+		for _, op := range testOps {
+			for _, rec := range h.sim.SWRRecords(ins, op) {
+				if rec.Malformed == "" {
+					continue
+				}
+				n++
+				kinds[rec.Malformed]++
+				raw := servedJSON(rec)
+				got := letters[raw]
+				if len(got) != 1 {
+					t.Errorf("malformed record (%s) dead-lettered %d times, want once: %s", rec.Malformed, len(got), raw)
+					continue
+				}
+				dl := got[0]
+				if dl.Stream != "swr/"+ins+"/"+op || dl.Stage != "map" || dl.Reason == "" {
+					t.Errorf("dead letter of %s: stream %q stage %q reason %q", raw, dl.Stream, dl.Stage, dl.Reason)
+				}
+				delete(letters, raw)
+			}
+		}
+	}
+	for raw := range letters {
+		t.Errorf("dead letter for a record the simulator did not serve malformed: %s", raw)
+	}
+	t.Logf("%d malformed records by kind: %v", n, kinds)
+}
+
+// TestOverlappingRuns starts a second run while a first holds the lock: the
+// second leaves at once, exit 0, and the first is not disturbed.
+func TestOverlappingRuns(t *testing.T) {
+	t.Parallel()
+	cfg := simConfig(8, 200)
+	cfg.Faults.Latency = 50 * time.Millisecond
+	h := newHarness(t, cfg)
+	h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "20"
+
+	first := h.start("run")
+	pid := first.cmd.Process.Pid
+	lock := filepath.Join(h.stateDir(), ".lock")
+	waitFor(t, 30*time.Second, "the first run to take the lock", func() bool {
+		if first.exited() {
+			t.Fatalf("the first run ended early:\n%v", first.res)
+		}
+		data, _ := os.ReadFile(lock)
+		return strings.Contains(string(data), fmt.Sprintf(`"pid":%d,`, pid))
+	})
+
+	second := h.start("run").wait(t, 10*time.Second)
+	if second.code != exitOK {
+		t.Fatalf("overlapping run: want exit 0, got\n%v", second)
+	}
+	want := fmt.Sprintf("nothing done: another run holds the lock on %s (pid %d", h.stateDir(), pid)
+	if !strings.Contains(second.stdout, want) {
+		t.Errorf("overlapping run's stdout does not contain %q:\n%s", want, second.stdout)
+	}
+	if first.exited() {
+		t.Fatalf("the first run had ended before the second started; the lock was not contended:\n%v", first.res)
+	}
+
+	r := first.wait(t, 60*time.Second)
+	if r.code != exitOK {
+		t.Fatalf("first run: want exit 0, got\n%v", r)
+	}
+	out := readOutput(t, h.datasetDir(), false)
+	checkExported(t, h.sim, out, exactlyOnce)
+	if len(out.leftover) > 0 {
+		t.Errorf("in-progress files left: %v", out.leftover)
+	}
+}

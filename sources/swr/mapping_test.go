@@ -1,0 +1,850 @@
+package swr
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden from the current mapping")
+
+const (
+	goldenInstance = "7f3c2a10-5b8e-4d21-9c4f-0e6a1b2c3d4e"
+	goldenProject  = "0a6c3d5e9f1b4c2d8e7f6a5b4c3d2e1f"
+	goldenRegion   = "cn-north-4"
+)
+
+// goldenNow stamps event.ingested, so golden documents are stable.
+var goldenNow = time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
+
+// goldenStream is the "pull" stream of one instance, as Streams builds it.
+func goldenStream(now func() time.Time) *Stream {
+	cfg := Config{Instances: []string{goldenInstance}, Operations: []string{"pull"}, PageSize: 100}
+	return Streams(cfg, nil, goldenRegion, goldenProject, time.Time{}, now)[0]
+}
+
+func fixedNow() time.Time { return goldenNow }
+
+// pageRecords splits a page file into its raw records, as the reader does.
+func pageRecords(t testing.TB, path string) [][]byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p apiPage
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	out := make([][]byte, len(p.AuditLogs))
+	for i, r := range p.AuditLogs {
+		out[i] = r
+	}
+	return out
+}
+
+func pageFiles(t testing.TB) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "pages", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/pages/*.json (%v)", err)
+	}
+	return files
+}
+
+// allPageRecords are the records of every testdata page.
+func allPageRecords(t testing.TB) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for _, f := range pageFiles(t) {
+		out = append(out, pageRecords(t, f)...)
+	}
+	return out
+}
+
+func TestMapGolden(t *testing.T) {
+	s := goldenStream(fixedNow)
+	for _, page := range pageFiles(t) {
+		name := strings.TrimSuffix(filepath.Base(page), ".json")
+		t.Run(name, func(t *testing.T) {
+			var got bytes.Buffer
+			for i, raw := range pageRecords(t, page) {
+				var ev pipeline.Event
+				if err := s.Map(raw, &ev); err != nil {
+					t.Fatalf("record %d: %v", i, err)
+				}
+				checkDoc(t, raw, &ev)
+				got.Write(ev.Doc)
+				got.WriteByte('\n')
+			}
+			golden := filepath.Join("testdata", "golden", name+".ndjson")
+			if *update {
+				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestMapGolden -update to create it)", err)
+			}
+			diffLines(t, got.Bytes(), want)
+		})
+	}
+}
+
+// diffLines reports the first line where got and want differ.
+func diffLines(t *testing.T, got, want []byte) {
+	t.Helper()
+	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	for i := range max(len(g), len(w)) {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			t.Fatalf("line %d differs from the golden file (review, then go test -run TestMapGolden -update):\n got %.600s\nwant %.600s", i+1, gl, wl)
+		}
+	}
+}
+
+// checkDoc verifies what every mapped document must satisfy.
+func checkDoc(t testing.TB, raw []byte, ev *pipeline.Event) {
+	t.Helper()
+	if err := checkJSONObject(ev.Doc); err != nil {
+		t.Fatalf("document is not a JSON object without duplicate keys: %v\n%s", err, ev.Doc)
+	}
+	if bytes.ContainsAny(ev.Doc, "\n\r") {
+		t.Errorf("document contains a raw line break, which breaks NDJSON")
+	}
+	f := flatDoc(t, ev.Doc)
+	ts, _ := f["@timestamp"].(string)
+	parsed, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil || !strings.HasSuffix(ts, "Z") {
+		t.Errorf("@timestamp %q is not an RFC 3339 UTC time (%v)", ts, err)
+	}
+	if !parsed.Equal(ev.Timestamp.Truncate(time.Millisecond)) || ev.Timestamp.Location() != time.UTC {
+		t.Errorf("@timestamp %q disagrees with Event.Timestamp %v", ts, ev.Timestamp)
+	}
+	if ev.ID == "" || f["event.id"] != ev.ID {
+		t.Errorf("event.id %v, Event.ID %q", f["event.id"], ev.ID)
+	}
+	if ev.Dataset != Dataset || f["event.dataset"] != Dataset {
+		t.Errorf("dataset %q / %v, want %s", ev.Dataset, f["event.dataset"], Dataset)
+	}
+	if f["event.original"] != string(raw) && utf8Valid(raw) {
+		t.Errorf("event.original is not the raw record")
+	}
+}
+
+func utf8Valid(b []byte) bool { return strings.ToValidUTF8(string(b), "\uFFFD") == string(b) }
+
+// checkJSONObject reports an error unless doc is exactly one JSON object in
+// which no object repeats a key.
+func checkJSONObject(doc []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != json.Delim('{') {
+		return fmt.Errorf("starts with %v", tok)
+	}
+	if err := walkObject(dec); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("trailing data after the object (%v)", err)
+	}
+	return nil
+}
+
+func walkObject(dec *json.Decoder) error {
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		k := tok.(string)
+		if seen[k] {
+			return fmt.Errorf("duplicate key %q", k)
+		}
+		seen[k] = true
+		if err := walkValue(dec); err != nil {
+			return err
+		}
+	}
+	_, err := dec.Token() // '}'
+	return err
+}
+
+func walkValue(dec *json.Decoder) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		return walkObject(dec)
+	case json.Delim('['):
+		for dec.More() {
+			if err := walkValue(dec); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token()
+		return err
+	}
+	return nil
+}
+
+// flatDoc decodes doc into dotted field names. An array of scalars is the
+// value of its field; objects inside arrays add their members' names.
+func flatDoc(t testing.TB, doc []byte) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		t.Fatalf("%v: %s", err, doc)
+	}
+	out := map[string]any{}
+	flatten("", v, out)
+	return out
+}
+
+func flatten(prefix string, v any, out map[string]any) {
+	join := func(k string) string {
+		if prefix == "" {
+			return k
+		}
+		return prefix + "." + k
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		for k, c := range v {
+			flatten(join(k), c, out)
+		}
+	case []any:
+		scalars := true
+		for _, c := range v {
+			switch c.(type) {
+			case map[string]any, []any:
+				scalars = false
+				flatten(prefix, c, out)
+			}
+		}
+		if scalars {
+			out[prefix] = v
+		}
+	default:
+		out[prefix] = v
+	}
+}
+
+func TestMapFields(t *testing.T) {
+	const digest = "sha256:22eb792e7202aee4895dc0ad09126c310161e4ca40d3cec70c32505cffee7f06"
+	rec := func(opTime, op, res, user string) string {
+		b, _ := json.Marshal(map[string]any{"id": 7, "op_time": opTime, "operation": op, "resource": res, "resource_type": "artifact", "username": user})
+		return string(b)
+	}
+	const t0 = "2025-06-01T07:00:00.000Z"
+	tests := []struct {
+		name   string
+		raw    string
+		want   map[string]any
+		absent []string
+	}{
+		{
+			name: "UTC op_time",
+			raw:  rec("2020-12-24T11:19:54.907Z", "pull", "library/ubuntu", "u"),
+			want: map[string]any{"@timestamp": "2020-12-24T11:19:54.907Z"},
+		},
+		{
+			name: "op_time at +08:00 is converted to UTC",
+			raw:  rec("2020-12-24T19:19:54.907+08:00", "pull", "library/ubuntu", "u"),
+			want: map[string]any{"@timestamp": "2020-12-24T11:19:54.907Z"},
+		},
+		{
+			name: "op_time at -05:00 crosses midnight",
+			raw:  rec("2020-12-23T22:30:00-05:00", "pull", "library/ubuntu", "u"),
+			want: map[string]any{"@timestamp": "2020-12-24T03:30:00.000Z"},
+		},
+		{
+			name: "zone-less op_time is UTC",
+			raw:  rec("2020-12-24T11:19:54.907", "pull", "library/ubuntu", "u"),
+			want: map[string]any{"@timestamp": "2020-12-24T11:19:54.907Z"},
+		},
+		{
+			name: "op_time with a space",
+			raw:  rec("2020-12-24 11:19:54", "pull", "library/ubuntu", "u"),
+			want: map[string]any{"@timestamp": "2020-12-24T11:19:54.000Z"},
+		},
+		{
+			name: "nanoseconds truncate to milliseconds",
+			raw:  rec("2020-12-24T11:19:54.907999999Z", "pull", "library/ubuntu", "u"),
+			want: map[string]any{"@timestamp": "2020-12-24T11:19:54.907Z"},
+		},
+		{
+			name: "repository only",
+			raw:  rec(t0, "delete", "prod/order-service", "admin"),
+			want: map[string]any{"huaweicloud.swr.repository": "prod/order-service", "event.type": []any{"deletion"}, "event.action": "delete"},
+			absent: []string{"huaweicloud.swr.tag", "huaweicloud.swr.digest"},
+		},
+		{
+			name: "repository and tag",
+			raw:  rec(t0, "create", "library/nginx:1.25", "admin"),
+			want: map[string]any{"huaweicloud.swr.repository": "library/nginx", "huaweicloud.swr.tag": "1.25", "event.type": []any{"creation"}},
+			absent: []string{"huaweicloud.swr.digest"},
+		},
+		{
+			name: "digest after a colon, as documented",
+			raw:  rec(t0, "pull", "library/ubuntu:"+digest, "admin"),
+			want: map[string]any{"huaweicloud.swr.repository": "library/ubuntu", "huaweicloud.swr.digest": digest, "event.type": []any{"access"}},
+			absent: []string{"huaweicloud.swr.tag"},
+		},
+		{
+			name: "digest after @",
+			raw:  rec(t0, "pull", "library/ubuntu@"+digest, "admin"),
+			want: map[string]any{"huaweicloud.swr.repository": "library/ubuntu", "huaweicloud.swr.digest": digest},
+			absent: []string{"huaweicloud.swr.tag"},
+		},
+		{
+			name: "registry host with a port",
+			raw:  rec(t0, "pull", "registry.example.com:5000/team/app:v2", "admin"),
+			want: map[string]any{"huaweicloud.swr.repository": "registry.example.com:5000/team/app", "huaweicloud.swr.tag": "v2"},
+		},
+		{
+			name: "nested repository",
+			raw:  rec(t0, "pull", "infra/billing/worker:release-2024.06", "admin"),
+			want: map[string]any{"huaweicloud.swr.repository": "infra/billing/worker", "huaweicloud.swr.tag": "release-2024.06"},
+		},
+		{
+			name: "unicode user",
+			raw:  rec(t0, "pull", "a/b", "田中太郎 🚀"),
+			want: map[string]any{"user.name": "田中太郎 🚀", "related.user": []any{"田中太郎 🚀"}},
+		},
+		{
+			name:   "no user",
+			raw:    rec(t0, "pull", "a/b", ""),
+			absent: []string{"user.name", "related.user"},
+		},
+		{
+			name:   "null optional fields",
+			raw:    `{"id":7,"op_time":"` + t0 + `","operation":null,"resource":null,"resource_type":null,"username":null}`,
+			want:   map[string]any{"event.action": "pull", "huaweicloud.swr.operation": "pull"},
+			absent: []string{"user.name", "huaweicloud.swr.resource", "huaweicloud.swr.resource_type", "huaweicloud.swr.repository"},
+		},
+		{
+			name: "operation in upper case",
+			raw:  rec(t0, "DELETE", "a/b", "u"),
+			want: map[string]any{"event.action": "delete", "event.type": []any{"deletion"}},
+		},
+		{
+			name: "update is a change",
+			raw:  rec(t0, "update", "a/b", "u"),
+			want: map[string]any{"event.type": []any{"change"}},
+		},
+		{
+			name: "unknown operation is info",
+			raw:  rec(t0, "scan", "a/b", "u"),
+			want: map[string]any{"event.type": []any{"info"}, "event.action": "scan"},
+		},
+		{
+			name: "quoted id",
+			raw:  `{"id":"138","op_time":"` + t0 + `","operation":"pull"}`,
+			want: map[string]any{"huaweicloud.swr.audit_id": "138"},
+		},
+		{
+			name: "stream context",
+			raw:  rec(t0, "pull", "a/b", "u"),
+			want: map[string]any{
+				"ecs.version": "9.4.0", "event.kind": "event", "event.category": []any{"api"}, "event.outcome": "unknown",
+				"event.module": "huaweicloud", "event.provider": "swr", "event.dataset": "huaweicloud.swr_audit",
+				"event.ingested": "2026-01-02T03:04:05.678Z", "cloud.provider": "huaweicloud", "cloud.region": goldenRegion,
+				"cloud.project.id": goldenProject, "cloud.service.name": "swr", "huaweicloud.swr.instance_id": goldenInstance,
+				"huaweicloud.swr.audit_id": "7",
+			},
+		},
+	}
+	s := goldenStream(fixedNow)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ev pipeline.Event
+			if err := s.Map([]byte(tt.raw), &ev); err != nil {
+				t.Fatal(err)
+			}
+			checkDoc(t, []byte(tt.raw), &ev)
+			f := flatDoc(t, ev.Doc)
+			for k, want := range tt.want {
+				if got, ok := f[k]; !ok || fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s = %v, want %v", k, got, want)
+				}
+			}
+			for _, k := range tt.absent {
+				if v, ok := f[k]; ok {
+					t.Errorf("%s = %v, want it absent", k, v)
+				}
+			}
+		})
+	}
+}
+
+func TestMapErrors(t *testing.T) {
+	const ok = `"op_time":"2025-06-01T07:00:00Z","operation":"pull"`
+	tests := []struct {
+		name, raw, want string
+	}{
+		{"missing id", `{` + ok + `}`, "no id"},
+		{"null id", `{"id":null,` + ok + `}`, "not a non-negative integer"},
+		{"non-numeric id", `{"id":"not-a-number",` + ok + `}`, "not a non-negative integer"},
+		{"negative id", `{"id":-1,` + ok + `}`, "not a non-negative integer"},
+		{"fractional id", `{"id":1.5,` + ok + `}`, "not a non-negative integer"},
+		{"id beyond int64", `{"id":9223372036854775808,` + ok + `}`, "not a non-negative integer"},
+		{"id as an object", `{"id":{"v":1},` + ok + `}`, "not a non-negative integer"},
+		{"missing op_time", `{"id":1,"operation":"pull"}`, "op_time"},
+		{"bad op_time", `{"id":1,"op_time":"24/12/2020 11:19:54"}`, "op_time"},
+		{"op_time as a number", `{"id":1,"op_time":1608808794}`, "not a JSON object"},
+		{"op_time out of range", `{"id":1,"op_time":"2020-13-40T25:61:00Z"}`, "op_time"},
+		{"not an object: array", `[1,2,3]`, "not a JSON object"},
+		{"not an object: string", `"pull"`, "not a JSON object"},
+		{"not an object: null", `null`, "no id"},
+		{"truncated", `{"id":1,"op_time":"2025-06-01T07:00:00Z"`, "not a JSON object"},
+		{"empty", ``, "not a JSON object"},
+	}
+	s := goldenStream(fixedNow)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var ev pipeline.Event
+			err := s.Map([]byte(tt.raw), &ev)
+			if err == nil {
+				t.Fatalf("Map succeeded: %s", ev.Doc)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestMapDeterministic(t *testing.T) {
+	clock := goldenNow
+	s := goldenStream(func() time.Time { clock = clock.Add(time.Hour); return clock })
+	seen := map[string]int{}
+	for i, raw := range allPageRecords(t) {
+		var a, b pipeline.Event
+		if err := s.Map(raw, &a); err != nil {
+			t.Fatal(err)
+		}
+		b.Doc = make([]byte, 0, 8) // a reused buffer must not matter
+		if err := s.Map(slices.Clone(raw), &b); err != nil {
+			t.Fatal(err)
+		}
+		if a.ID != b.ID || !a.Timestamp.Equal(b.Timestamp) {
+			t.Errorf("record %d: mapped twice to ids %s and %s", i, a.ID, b.ID)
+		}
+		fa, fb := flatDoc(t, a.Doc), flatDoc(t, b.Doc)
+		if fa["event.ingested"] == fb["event.ingested"] {
+			t.Fatalf("the test clock did not move: event.ingested %v", fa["event.ingested"])
+		}
+		delete(fa, "event.ingested")
+		delete(fb, "event.ingested")
+		if fmt.Sprint(fa) != fmt.Sprint(fb) {
+			t.Errorf("record %d: documents differ beyond event.ingested:\n%s\n%s", i, a.Doc, b.Doc)
+		}
+		if j, dup := seen[a.ID]; dup {
+			t.Errorf("records %d and %d share event.id %s", j, i, a.ID)
+		}
+		seen[a.ID] = i
+	}
+
+	// The id depends on the instance and the audit id only: the same record
+	// read by another stream of the instance is the same event, another
+	// instance's record with the same audit id is not.
+	raw := []byte(`{"id":42,"op_time":"2025-06-01T07:00:00Z","operation":"pull"}`)
+	ids := map[string]string{}
+	for _, c := range []struct{ ins, op string }{{"a", "pull"}, {"a", "create"}, {"b", "pull"}} {
+		cfg := Config{Instances: []string{c.ins}, Operations: []string{c.op}, PageSize: 100}
+		var ev pipeline.Event
+		if err := Streams(cfg, nil, "r", "p", time.Time{}, fixedNow)[0].Map(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		ids[c.ins+"/"+c.op] = ev.ID
+	}
+	if ids["a/pull"] != ids["a/create"] || ids["a/pull"] == ids["b/pull"] {
+		t.Errorf("event ids by instance/stream: %v", ids)
+	}
+}
+
+func TestMapConcurrent(t *testing.T) {
+	// Map must be safe from several goroutines; run under -race.
+	s := goldenStream(fixedNow)
+	recs := allPageRecords(t)
+	want := make([]string, len(recs))
+	for i, raw := range recs {
+		var ev pipeline.Event
+		if err := s.Map(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		want[i] = string(ev.Doc)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i, raw := range recs {
+				var ev pipeline.Event
+				if err := s.Map(raw, &ev); err != nil || string(ev.Doc) != want[i] {
+					t.Errorf("record %d mapped differently under concurrency (%v)", i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// ecsSchema is what the tests need of ecs_flat.yml: the field names and the
+// allowed values of the categorization fields.
+type ecsSchema struct {
+	fields  map[string]bool
+	allowed map[string][]string // field → allowed values
+	// expectedTypes lists, for each event.category value, the event.type
+	// values ECS expects with it.
+	expectedTypes map[string][]string
+}
+
+const ecsFlatPath = "/work/shared/ecs/ecs_flat.yml"
+
+// loadECS parses ecs_flat.yml just enough: top-level keys sit at column 0
+// ("event.kind:"), allowed values are "  - " entries under
+// "  allowed_values:" whose "    name:" is the value, and whose
+// "    expected_event_types:" list precedes the name (keys are sorted).
+func loadECS(t testing.TB) *ecsSchema {
+	t.Helper()
+	f, err := os.Open(ecsFlatPath)
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skipf("ECS field list %s is absent; skipping the ECS schema check", ecsFlatPath)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ecs := &ecsSchema{fields: map[string]bool{}, allowed: map[string][]string{}, expectedTypes: map[string][]string{}}
+	var field string
+	var inAllowed, inTypes bool
+	var entryName string
+	var entryTypes []string
+	endEntry := func() {
+		if entryName != "" {
+			ecs.allowed[field] = append(ecs.allowed[field], entryName)
+			if field == "event.category" {
+				ecs.expectedTypes[entryName] = entryTypes
+			}
+		}
+		entryName, entryTypes, inTypes = "", nil, false
+	}
+	unquote := func(s string) string { return strings.Trim(strings.TrimSpace(s), `'"`) }
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if line[0] != ' ' {
+			endEntry()
+			inAllowed = false
+			field = unquote(strings.TrimSuffix(line, ":"))
+			ecs.fields[field] = true
+			continue
+		}
+		if line == "  allowed_values:" {
+			inAllowed = true
+			continue
+		}
+		if !inAllowed {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(line, "  - "):
+			endEntry()
+			line = "    " + line[4:]
+		case strings.HasPrefix(line, "  ") && line[2] != ' ':
+			endEntry()
+			inAllowed = false
+			continue
+		}
+		switch {
+		case strings.HasPrefix(line, "    name:"):
+			entryName = unquote(strings.TrimPrefix(line, "    name:"))
+			inTypes = false
+		case line == "    expected_event_types:":
+			inTypes = true
+		case inTypes && strings.HasPrefix(line, "    - "):
+			entryTypes = append(entryTypes, unquote(line[6:]))
+		case strings.HasPrefix(line, "    ") && line[4] != ' ':
+			inTypes = false
+		}
+	}
+	endEntry()
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Sanity: a parser that found nothing would make every check pass.
+	for _, f := range []string{"@timestamp", "event.kind", "event.category", "event.type", "event.outcome", "cloud.project.id"} {
+		if !ecs.fields[f] {
+			t.Fatalf("%s: parsed %d fields but not %s; has the format changed?", ecsFlatPath, len(ecs.fields), f)
+		}
+	}
+	for _, f := range []string{"event.kind", "event.category", "event.type", "event.outcome"} {
+		if len(ecs.allowed[f]) < 3 {
+			t.Fatalf("%s: parsed allowed values of %s as %v; has the format changed?", ecsFlatPath, f, ecs.allowed[f])
+		}
+	}
+	if !slices.Contains(ecs.expectedTypes["api"], "access") {
+		t.Fatalf("%s: parsed expected event types of category api as %v", ecsFlatPath, ecs.expectedTypes["api"])
+	}
+	return ecs
+}
+
+// checkECS reports fields of doc that ECS does not define (outside the
+// huaweicloud.* custom namespace) and categorization values it does not
+// allow.
+func (ecs *ecsSchema) check(t testing.TB, doc []byte) {
+	t.Helper()
+	f := flatDoc(t, doc)
+	for _, name := range slices.Sorted(maps.Keys(f)) {
+		if strings.HasPrefix(name, "huaweicloud.") {
+			continue
+		}
+		if !ecs.fields[name] {
+			t.Errorf("field %s is not in ECS (%s)", name, ecsFlatPath)
+		}
+	}
+	values := func(k string) []string {
+		switch v := f[k].(type) {
+		case string:
+			return []string{v}
+		case []any:
+			var out []string
+			for _, e := range v {
+				out = append(out, fmt.Sprint(e))
+			}
+			return out
+		}
+		return nil
+	}
+	for _, k := range []string{"event.kind", "event.category", "event.type", "event.outcome"} {
+		vs := values(k)
+		if len(vs) == 0 {
+			t.Errorf("%s is missing", k)
+		}
+		for _, v := range vs {
+			if !slices.Contains(ecs.allowed[k], v) {
+				t.Errorf("%s %q is not one of ECS's %v", k, v, ecs.allowed[k])
+			}
+		}
+	}
+	for _, cat := range values("event.category") {
+		for _, typ := range values("event.type") {
+			if !slices.Contains(ecs.expectedTypes[cat], typ) {
+				t.Errorf("event.type %q is not expected with event.category %q (ECS expects %v)", typ, cat, ecs.expectedTypes[cat])
+			}
+		}
+	}
+}
+
+func TestMapECSFieldNames(t *testing.T) {
+	ecs := loadECS(t)
+	s := goldenStream(fixedNow)
+	recs := allPageRecords(t)
+	// Every operation and event type, not only the pages' ones.
+	for _, op := range []string{"pull", "create", "delete", "update", "other"} {
+		recs = append(recs, []byte(`{"id":1,"op_time":"2025-06-01T07:00:00Z","operation":"`+op+`","resource":"a/b:c","resource_type":"tag","username":"u"}`))
+	}
+	for i, raw := range recs {
+		var ev pipeline.Event
+		if err := s.Map(raw, &ev); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		ecs.check(t, ev.Doc)
+	}
+}
+
+func FuzzMap(f *testing.F) {
+	for _, raw := range allPageRecords(f) {
+		f.Add(raw)
+	}
+	for _, raw := range []string{
+		`{"id":1,"op_time":"2025-06-01T07:00:00Z"}`, `{"id":"1","op_time":"2025-06-01 07:00:00"}`,
+		`{"id":1,"op_time":"0000-01-01T00:00:00+23:59"}`, `{"id":1,"op_time":"9999-12-31T23:59:59-23:59"}`,
+		`{"id":1,"op_time":"2025-06-01T07:00:00Z","resource":"@","username":"\ud800"}`, `null`, `[]`, `"x"`,
+	} {
+		f.Add([]byte(raw))
+	}
+	s := goldenStream(fixedNow)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var ev pipeline.Event
+		if err := s.Map(raw, &ev); err != nil {
+			if ev.Doc != nil {
+				t.Errorf("Map failed (%v) but left a document", err)
+			}
+			return
+		}
+		if !json.Valid(ev.Doc) {
+			t.Fatalf("invalid JSON document for %q: %s", raw, ev.Doc)
+		}
+		checkDoc(t, raw, &ev)
+	})
+}
+
+// pageDoer answers every request with one body.
+type pageDoer struct {
+	body  []byte
+	calls int
+}
+
+func (d *pageDoer) Do(context.Context, huaweiapi.Request) ([]byte, error) {
+	d.calls++
+	return d.body, nil
+}
+
+func FuzzDecodePage(f *testing.F) {
+	for _, p := range pageFiles(f) {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, body := range []string{
+		`{"audit_logs":[],"total":0}`, `{"audit_logs":[{"id":2},{"id":1}],"total":-5}`,
+		`{"audit_logs":[{"id":1},{"id":2}],"total":2}`, `{"audit_logs":null,"total":9}`,
+		`{"audit_logs":[{"op_time":"2025-06-01T07:00:00Z"}],"total":1000000}`, `{"total":1}`, `{}`, `[]`, `<html>`,
+	} {
+		f.Add([]byte(body))
+	}
+	base := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		d := &pageDoer{body: body}
+		s := testStream(d, 100, base)
+		recs, total, err := s.fetch(context.Background(), 0, 100)
+		if err != nil {
+			if !pipeline.IsPermanent(err) {
+				t.Errorf("a body that does not decode gave a retryable error: %v", err)
+			}
+		} else {
+			if len(recs) > 100 {
+				t.Errorf("%d records for limit 100", len(recs))
+			}
+			if err := checkOrder(recs); err != nil {
+				t.Errorf("fetch accepted a page out of order: %v", err)
+			}
+			_ = total
+		}
+		// A reader served this body forever must neither panic nor loop.
+		s = testStream(&pageDoer{body: body}, 100, base)
+		rd, err := s.Open(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if _, err := rd.Next(context.Background()); err != nil {
+				break
+			}
+		}
+	})
+}
+
+func FuzzCursor(f *testing.F) {
+	for _, c := range []string{
+		`{"id":120,"op_time":"2026-11-01T00:02:00Z","from_end":80}`, `{"id":120,"skip":2,"from_end":80}`,
+		`{"id":5,"skip":-3}`, `{"id":-1}`, `{}`, `null`, `{"id":999999}`, `{"id":120,"from_end":-7}`,
+		`{"id":9223372036854775807,"skip":9223372036854775807,"from_end":-9223372036854775808}`,
+		`{"id":1,"skip":1000,"from_end":1000}`, `"x"`,
+	} {
+		f.Add([]byte(c))
+	}
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, cur []byte) {
+		api := newListAPI(250, base)
+		s := testStream(api, 100, base)
+		rd, err := s.Open(context.Background(), cur)
+		if err != nil {
+			if !pipeline.IsPermanent(err) {
+				t.Errorf("a cursor that does not decode gave a retryable error: %v", err)
+			}
+			return
+		}
+		last := int64(-1)
+		for range 20 {
+			p, err := rd.Next(context.Background())
+			if err != nil {
+				return
+			}
+			for _, raw := range p.Records {
+				var k struct{ ID int64 }
+				_ = json.Unmarshal(raw, &k)
+				if k.ID <= last {
+					t.Fatalf("record %d delivered after %d", k.ID, last)
+				}
+				last = k.ID
+			}
+		}
+	})
+}
+
+// benchRecords returns n SWR-shaped records, varied like the simulator's.
+func benchRecords(n int) [][]byte {
+	users := []string{"robot$Clair-f279f0f6-45d9-11eb-b153-02550a00004a", "admin", "张三", "robot$prod+k8s-node"}
+	resources := []string{
+		"library/ubuntu:sha256:22eb792e7202aee4895dc0ad09126c310161e4ca40d3cec70c32505cffee7f06",
+		"library/nginx:1.25", "prod/order-service", "team-payments/redis@sha256:22eb792e7202aee4895dc0ad09126c310161e4ca40d3cec70c32505cffee7f06",
+	}
+	ops := []string{"pull", "create", "delete"}
+	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = fmt.Appendf(nil, `{"id":%d,"op_time":"%s","operation":"%s","resource":"%s","resource_type":"artifact","username":"%s"}`,
+			100000+i, t0.Add(time.Duration(i)*1537*time.Millisecond).Format("2006-01-02T15:04:05.000Z"),
+			ops[i%len(ops)], resources[i%len(resources)], users[i%len(users)])
+	}
+	return out
+}
+
+func BenchmarkMap(b *testing.B) {
+	recs := benchRecords(1000)
+	s := goldenStream(fixedNow)
+	b.ReportAllocs()
+	var ev pipeline.Event
+	n := 0
+	for b.Loop() {
+		raw := recs[n%len(recs)]
+		ev = pipeline.Event{} // as the pipeline maps: a fresh event per record
+		if err := s.Map(raw, &ev); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric(1, "records/op")
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+}
