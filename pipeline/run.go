@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// progressEvery is how often a running stream logs its progress.
+const progressEvery = 10 * time.Second
+
 // Output is a configured sink with the name it is reported under.
 type Output struct {
 	Name string
@@ -197,12 +200,14 @@ type streamRun struct {
 	tracker *tracker
 
 	fetched, deadLettered, pages, committed atomic.Int64
+	remaining                               atomic.Int64   // the source's estimate after the last page
 	written                                 []atomic.Int64 // by output index
 
-	commitMu    sync.Mutex
-	lastCommit  int64 // highest seq saved, -1 before the first
-	covered     map[uint64]unitInfo
-	savedCursor []byte
+	commitMu     sync.Mutex
+	lastProgress time.Time // guarded by commitMu
+	lastCommit   int64     // highest seq saved, -1 before the first
+	covered      map[uint64]unitInfo
+	savedCursor  []byte
 
 	failOnce sync.Once
 	failErr  error              // read only after failCh is closed
@@ -368,6 +373,7 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) e
 		}
 		r.pages.Add(1)
 		r.fetched.Add(int64(len(page.Records)))
+		r.remaining.Store(page.Remaining)
 		select {
 		case out <- page:
 		case <-ctx.Done():
@@ -531,6 +537,13 @@ func (r *streamRun) commit(ctx context.Context, u *unit) {
 	r.savedCursor = cursor
 	r.committed.Add(records)
 	r.log.Debug("checkpoint saved", "cursor", string(cursor), "records", records)
+	if now := r.p.cfg.Now(); now.Sub(r.lastProgress) >= progressEvery {
+		// Long backfills report where they are; short runs stay quiet.
+		if !r.lastProgress.IsZero() {
+			r.log.Info("progress", "committed", r.committed.Load(), "remaining", r.remaining.Load(), "dead_lettered", r.deadLettered.Load())
+		}
+		r.lastProgress = now
+	}
 }
 
 func (r *streamRun) logRetry(op string) func(int, error, time.Duration) {
