@@ -48,6 +48,7 @@ func TestConfigErrors(t *testing.T) {
 		{"start overflow", map[string]string{"HWCAUDIT_START_FROM": "99999999d"}, "HWCAUDIT_START_FROM", `"99999999d"`},
 		{"rps not a number", map[string]string{"HWCAUDIT_MAX_RPS": "abc"}, "HWCAUDIT_MAX_RPS", `"abc"`},
 		{"rps zero", map[string]string{"HWCAUDIT_MAX_RPS": "0"}, "HWCAUDIT_MAX_RPS", "greater than 0"},
+		{"rps NaN", map[string]string{"HWCAUDIT_MAX_RPS": "NaN"}, "HWCAUDIT_MAX_RPS", "greater than 0"},
 		{"operation", map[string]string{"HWCAUDIT_SWR_OPERATIONS": "push"}, "HWCAUDIT_SWR_OPERATIONS", `"push"`},
 		{"page size", map[string]string{"HWCAUDIT_SWR_PAGE_SIZE": "500"}, "HWCAUDIT_SWR_PAGE_SIZE", "500"},
 		{"page size small", map[string]string{"HWCAUDIT_SWR_PAGE_SIZE": "10"}, "HWCAUDIT_SWR_PAGE_SIZE", "20..100"},

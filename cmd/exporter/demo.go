@@ -68,6 +68,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return configError(stderr, err)
 	}
 	log := newLogger(cfg, stderr)
+	stdout = reportWriter(cfg, stdout, stderr)
 
 	// Sign with AK/SK exactly as against the cloud; the simulator checks
 	// every signature.

@@ -27,12 +27,12 @@ var killSeed = flag.Uint64("kill-seed", 20240501, "seed of the moments TestKillA
 var summaryRE = regexp.MustCompile(`(?m)^(\d+) streams: (\d+) records written, (\d+) dead-lettered in `)
 
 // summaryTotals returns the streams, written and dead-lettered counts of a
-// run's summary.
-func summaryTotals(t *testing.T, stdout string) (streams, written, dead int) {
+// run's report.
+func summaryTotals(t *testing.T, report string) (streams, written, dead int) {
 	t.Helper()
-	m := summaryRE.FindStringSubmatch(stdout)
+	m := summaryRE.FindStringSubmatch(report)
 	if m == nil {
-		t.Fatalf("no summary totals line in stdout:\n%s", stdout)
+		t.Fatalf("no summary totals line in:\n%s", report)
 	}
 	streams, _ = strconv.Atoi(m[1])
 	written, _ = strconv.Atoi(m[2])
@@ -246,47 +246,52 @@ func TestSinkFailure(t *testing.T) {
 	}
 }
 
-// TestSIGTERM interrupts a slow run: it exits 3 within the grace period,
-// publishes what it stored, and the next run completes the export with no
-// record lost or repeated.
-func TestSIGTERM(t *testing.T) {
+// TestGracefulShutdown interrupts a slow run with SIGTERM (or SIGINT): it
+// exits 3 within the grace period, publishes what it stored, and the next
+// run completes the export with no record lost or repeated.
+func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
-	cfg := simConfig(5, 200)
-	cfg.Faults.Latency = 50 * time.Millisecond
-	h := newHarness(t, cfg)
-	h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "20"
-	h.env["HWCAUDIT_BATCH_SIZE"] = "10"
+	for i, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			cfg := simConfig(5+100*int64(i), 200)
+			cfg.Faults.Latency = 50 * time.Millisecond
+			h := newHarness(t, cfg)
+			h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "20"
+			h.env["HWCAUDIT_BATCH_SIZE"] = "10"
 
-	p := h.start("run")
-	waitFor(t, 30*time.Second, "a first checkpoint", func() bool {
-		if p.exited() {
-			t.Fatalf("the run ended before SIGTERM:\n%v", p.res)
-		}
-		m, _ := filepath.Glob(filepath.Join(h.stateDir(), "swr~*.json"))
-		return len(m) > 0
-	})
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	r := p.wait(t, 5*time.Second+20*time.Second) // HWCAUDIT_SHUTDOWN_GRACE plus slack
-	if r.code != exitInterrupted {
-		t.Fatalf("want exit %d after SIGTERM, got\n%v", exitInterrupted, r)
-	}
-	checkJSONLogs(t, r.stderr)
-	if !strings.Contains(r.stdout, "interrupted: ") {
-		t.Errorf("summary does not say the run was interrupted:\n%s", r.stdout)
-	}
-	if left := append(hiddenFiles(t, h.datasetDir()), hiddenFiles(t, h.deadLetterDir())...); len(left) > 0 {
-		t.Errorf("in-progress files left after a graceful shutdown: %v", left)
-	}
-	stored := readOutput(t, h.datasetDir(), false)
-	checkCovered(t, h.sim, readCheckpoints(t, h.stateDir()), stored)
-	if good, _ := totalRecords(h.sim); len(stored.docs) >= good {
-		t.Errorf("the interrupted run stored all %d records; SIGTERM came too late to test anything", good)
-	}
+			p := h.start("run")
+			waitFor(t, 30*time.Second, "a first checkpoint", func() bool {
+				if p.exited() {
+					t.Fatalf("the run ended before the signal:\n%v", p.res)
+				}
+				m, _ := filepath.Glob(filepath.Join(h.stateDir(), "swr~*.json"))
+				return len(m) > 0
+			})
+			if err := p.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			r := p.wait(t, 5*time.Second+20*time.Second) // HWCAUDIT_SHUTDOWN_GRACE plus slack
+			if r.code != exitInterrupted {
+				t.Fatalf("want exit %d after %s, got\n%v", exitInterrupted, sig, r)
+			}
+			checkJSONLogs(t, r.stderr)
+			if !strings.Contains(r.stdout, "interrupted: ") {
+				t.Errorf("summary does not say the run was interrupted:\n%s", r.stdout)
+			}
+			if left := append(hiddenFiles(t, h.datasetDir()), hiddenFiles(t, h.deadLetterDir())...); len(left) > 0 {
+				t.Errorf("in-progress files left after a graceful shutdown: %v", left)
+			}
+			stored := readOutput(t, h.datasetDir(), false)
+			checkCovered(t, h.sim, readCheckpoints(t, h.stateDir()), stored)
+			if good, _ := totalRecords(h.sim); len(stored.docs) >= good {
+				t.Errorf("the interrupted run stored all %d records; the signal came too late to test anything", good)
+			}
 
-	h.mustRun(exitOK, "run")
-	checkExported(t, h.sim, readOutput(t, h.datasetDir(), false), exactlyOnce)
+			h.mustRun(exitOK, "run")
+			checkExported(t, h.sim, readOutput(t, h.datasetDir(), false), exactlyOnce)
+		})
+	}
 }
 
 // TestDrift inserts records at the head of every list while the exporter
@@ -360,6 +365,11 @@ func TestMalformedRecordsAreDeadLettered(t *testing.T) {
 	if left := hiddenFiles(t, h.deadLetterDir()); len(left) > 0 {
 		t.Errorf("in-progress dead-letter files left: %v", left)
 	}
+	reasons := map[string]string{
+		simulator.MalformedIDString: `id "not-a-number" is not a non-negative integer`,
+		simulator.MalformedNoID:     "has no id",
+		simulator.MalformedOpTime:   "is not a timestamp",
+	}
 	n := 0
 	kinds := map[string]int{}
 	for _, ins := range testInstances {
@@ -377,8 +387,9 @@ func TestMalformedRecordsAreDeadLettered(t *testing.T) {
 					continue
 				}
 				dl := got[0]
-				if dl.Stream != "swr/"+ins+"/"+op || dl.Stage != "map" || dl.Reason == "" {
-					t.Errorf("dead letter of %s: stream %q stage %q reason %q", raw, dl.Stream, dl.Stage, dl.Reason)
+				if dl.Stream != "swr/"+ins+"/"+op || dl.Stage != "map" || !strings.Contains(dl.Reason, reasons[rec.Malformed]) {
+					t.Errorf("dead letter of %s: stream %q stage %q reason %q; want stream %s, stage map, reason about %q",
+						raw, dl.Stream, dl.Stage, dl.Reason, "swr/"+ins+"/"+op, reasons[rec.Malformed])
 				}
 				delete(letters, raw)
 			}
@@ -386,6 +397,9 @@ func TestMalformedRecordsAreDeadLettered(t *testing.T) {
 	}
 	for raw := range letters {
 		t.Errorf("dead letter for a record the simulator did not serve malformed: %s", raw)
+	}
+	if len(kinds) != len(reasons) {
+		t.Errorf("malformed records by kind: %v; want every kind served", kinds)
 	}
 	t.Logf("%d malformed records by kind: %v", n, kinds)
 }
@@ -430,5 +444,98 @@ func TestOverlappingRuns(t *testing.T) {
 	checkExported(t, h.sim, out, exactlyOnce)
 	if len(out.leftover) > 0 {
 		t.Errorf("in-progress files left: %v", out.leftover)
+	}
+}
+
+// TestStdoutSink exports to stdout and to files at once. Whatever reads
+// stdout gets NDJSON events only, every record once; the human-readable
+// report goes to stderr instead.
+func TestStdoutSink(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, simConfig(9, 200))
+	h.env["HWCAUDIT_SINKS"] = "file,stdout"
+	good, _ := totalRecords(h.sim)
+
+	r := h.run("run")
+	if r.code != exitOK {
+		t.Fatalf("want exit 0, got\n%v", r)
+	}
+	stdout := output{docs: make(map[recKey][]outDoc)}
+	stdout.add(t, "stdout", []byte(r.stdout))
+	checkExported(t, h.sim, stdout, exactlyOnce)
+	checkExported(t, h.sim, readOutput(t, h.datasetDir(), false), exactlyOnce)
+	if _, written, _ := summaryTotals(t, r.stderr); written != good {
+		t.Errorf("the report on stderr says %d records written, want %d", written, good)
+	}
+}
+
+// TestFailingStreamsDoNotStopOthers adds an instance the API does not know:
+// its streams fail at once with the API's 404, exit 1, while every other
+// stream exports everything.
+func TestFailingStreamsDoNotStopOthers(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, simConfig(10, 200))
+	const missing = "00000000-0000-4000-8000-000000000000"
+	h.env["HWCAUDIT_SWR_INSTANCES"] = strings.Join(append([]string{missing}, testInstances...), ",")
+
+	r := h.mustRun(exitFailed, "run")
+	for _, op := range testOps {
+		key := "swr/" + missing + "/" + op
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + `: .*HTTP 404`).MatchString(r.stdout) {
+			t.Errorf("no reason line with the 404 for %s:\n%s", key, r.stdout)
+		}
+	}
+	if n := strings.Count(r.stdout, " failed "); n != len(testOps) {
+		t.Errorf("%d streams failed, want %d:\n%s", n, len(testOps), r.stdout)
+	}
+	checkExported(t, h.sim, readOutput(t, h.datasetDir(), false), exactlyOnce)
+	if m, _ := filepath.Glob(filepath.Join(h.stateDir(), "swr~"+missing+"~*")); len(m) > 0 {
+		t.Errorf("failed streams saved checkpoints: %v", m)
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	t.Parallel()
+	t.Run("token", func(t *testing.T) {
+		t.Parallel()
+		cfg := simConfig(11, 100)
+		cfg.Tokens = []simulator.Token{{Value: simulator.DemoToken}}
+		h := newHarness(t, cfg)
+		delete(h.env, "HUAWEICLOUD_SDK_AK")
+		delete(h.env, "HUAWEICLOUD_SDK_SK")
+		h.env["HWCAUDIT_AUTH_TOKEN"] = simulator.DemoToken
+		h.mustRun(exitOK, "run")
+		checkExported(t, h.sim, readOutput(t, h.datasetDir(), false), exactlyOnce)
+	})
+	// Refused credentials are permanent: the run ends at once (not after
+	// HWCAUDIT_RETRY_MAX_ELAPSED) with exit 1, and never prints a secret.
+	for name, env := range map[string]map[string]string{
+		"expired token": {"HWCAUDIT_AUTH_TOKEN": "expired-token"},
+		"wrong SK":      {"HUAWEICLOUD_SDK_SK": "not-the-secret-key"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg := simConfig(12, 100)
+			cfg.Tokens = []simulator.Token{{Value: "expired-token", Expired: true}}
+			h := newHarness(t, cfg)
+			h.env["HWCAUDIT_RETRY_MAX_ELAPSED"] = "5m"
+			for k, v := range env {
+				h.env[k] = v
+			}
+			r := h.mustRun(exitFailed, "run")
+			if n := strings.Count(r.stdout, "HTTP 401"); n != len(testInstances)*len(testOps) {
+				t.Errorf("%d of %d streams report the 401:\n%s", n, len(testInstances)*len(testOps), r.stdout)
+			}
+			for _, secret := range env {
+				if strings.Contains(r.stdout+r.stderr, secret) {
+					t.Errorf("output contains the credential %q", secret)
+				}
+			}
+			if out := readOutput(t, h.datasetDir(), false); out.lines > 0 {
+				t.Errorf("%d records stored without valid credentials", out.lines)
+			}
+			st := h.sim.Stats()
+			t.Logf("signature failures %v, locked AKs %v, auth failures %d", st.SignatureFailures, st.LockedAKs, st.AuthFailures)
+		})
 	}
 }

@@ -235,7 +235,7 @@ func (p *proc) exited() bool {
 // run runs the exporter to its end.
 func (h *harness) run(args ...string) result {
 	h.t.Helper()
-	return h.start(args...).wait(h.t, 30*time.Second)
+	return h.start(args...).wait(h.t, 20*time.Second)
 }
 
 // mustRun runs the exporter and fails the test unless it exits with code.
@@ -336,26 +336,33 @@ func readOutput(t *testing.T, dir string, inProgress bool) output {
 		} else if len(data) == 0 || data[len(data)-1] != '\n' {
 			t.Errorf("published file %s is empty or does not end with a newline", name)
 		}
-		if len(data) == 0 {
-			continue
-		}
-		for n, ln := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
-			d := outDoc{file: name, line: ln}
-			if err := json.Unmarshal(ln, &d); err != nil {
-				t.Errorf("%s line %d is not a JSON document (%v): %.200q", name, n+1, err, ln)
-				continue
-			}
-			id, err := strconv.ParseInt(d.Huaweicloud.SWR.AuditID, 10, 64)
-			if err != nil {
-				t.Errorf("%s line %d: huaweicloud.swr.audit_id %q: %v", name, n+1, d.Huaweicloud.SWR.AuditID, err)
-				continue
-			}
-			k := recKey{d.Huaweicloud.SWR.InstanceID, id}
-			out.docs[k] = append(out.docs[k], d)
-			out.lines++
-		}
+		out.add(t, name, data)
 	}
 	return out
+}
+
+// add parses data, complete NDJSON lines from source, into out. A line
+// that is not a JSON document fails the test.
+func (out *output) add(t *testing.T, source string, data []byte) {
+	t.Helper()
+	if len(data) == 0 {
+		return
+	}
+	for n, ln := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		d := outDoc{file: source, line: ln}
+		if err := json.Unmarshal(ln, &d); err != nil {
+			t.Errorf("%s line %d is not a JSON document (%v): %.200q", source, n+1, err, ln)
+			continue
+		}
+		id, err := strconv.ParseInt(d.Huaweicloud.SWR.AuditID, 10, 64)
+		if err != nil {
+			t.Errorf("%s line %d: huaweicloud.swr.audit_id %q: %v", source, n+1, d.Huaweicloud.SWR.AuditID, err)
+			continue
+		}
+		k := recKey{d.Huaweicloud.SWR.InstanceID, id}
+		out.docs[k] = append(out.docs[k], d)
+		out.lines++
+	}
 }
 
 // servedJSON is the exact record the simulator serves for rec (its

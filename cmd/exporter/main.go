@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -75,7 +76,17 @@ func cmdRun(stdout, stderr io.Writer) int {
 	if err != nil {
 		return configError(stderr, err)
 	}
-	return export(ctx, cfg, auth, log, stdout, nil)
+	return export(ctx, cfg, auth, log, reportWriter(cfg, stdout, stderr), nil)
+}
+
+// reportWriter is where the human-readable report goes: stdout, unless the
+// stdout sink writes events there, whose readers expect NDJSON and nothing
+// else.
+func reportWriter(cfg *Config, stdout, stderr io.Writer) io.Writer {
+	if slices.Contains(cfg.Sinks, "stdout") {
+		return stderr
+	}
+	return stdout
 }
 
 func configError(w io.Writer, err error) int {

@@ -267,7 +267,7 @@ func (st *reader) firstDelivered(recs []record) (int, bool) {
 // a page, oldest first, and moves the high-water mark past them.
 func (st *reader) emit(recs []record, offset int64) pipeline.Page {
 	page := pipeline.Page{Records: make([][]byte, 0, len(recs))}
-	for i := len(recs) - 1; i >= 1; i-- {
+	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
 		page.Records = append(page.Records, rec.raw)
 		switch {
