@@ -51,6 +51,10 @@ type Config struct {
 	Now func() time.Time
 	// SWR is the SWR Enterprise audit log dataset.
 	SWR SWRConfig
+	// TaurusDB is the TaurusDB (GaussDB for MySQL) audit log file dataset.
+	TaurusDB TaurusDBConfig
+	// DBSS is the DBSS operation log dataset.
+	DBSS DBSSConfig
 	// Faults are injected failures; all are off in the zero value.
 	Faults Faults
 }
@@ -110,6 +114,9 @@ type Server struct {
 
 	swr *swrAPI
 
+	taurus *taurusAPI
+	dbss   *dbssAPI
+
 	httpMu  sync.Mutex
 	httpSrv *http.Server
 }
@@ -137,6 +144,7 @@ func New(cfg Config) *Server {
 		s.gatewayError(w, http.StatusNotFound, codeAPINotFound, msgAPINotFound)
 	})
 	s.swr = newSWRAPI(s, cfg.SWR)
+	s.taurus, s.dbss = newTaurusAPI(s, cfg.TaurusDB), newDBSSAPI(s, cfg.DBSS)
 	return s
 }
 

@@ -1,0 +1,57 @@
+// Package dbss reads the user operation logs of Database Security Service
+// (DBSS) instances: POST /v1/{project_id}/audit/{instance_id}/operation-log,
+// falling back to the retiring /v1/{project_id}/{instance_id}/dbss/audit/operate-log
+// where the current path answers 404. One stream per instance, delivered
+// oldest first through the shared time-window reader (sources/window).
+package dbss
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// MaxPageSize is the largest "size" the reader asks for.
+const MaxPageSize = 100
+
+// Config selects the DBSS instances to read.
+type Config struct {
+	// Instances are the DBSS instance ids. Empty: DBSS is not read.
+	Instances []string `env:"HWCAUDIT_DBSS_INSTANCES"`
+	// Endpoint overrides https://dbss.{region}.myhuaweicloud.com.
+	Endpoint string `env:"HWCAUDIT_DBSS_ENDPOINT"`
+	// PageSize is the "size" of a request, 1..100. Default 100.
+	PageSize int `env:"HWCAUDIT_DBSS_PAGE_SIZE,default=100"`
+}
+
+// Validate reports the first invalid setting, naming its variable.
+func (c *Config) Validate(region string) error {
+	for _, id := range c.Instances {
+		if id == "" || strings.ContainsAny(id, "/?#% ") {
+			return fmt.Errorf("HWCAUDIT_DBSS_INSTANCES: %q is not an instance id", id)
+		}
+	}
+	if c.PageSize < 1 || c.PageSize > MaxPageSize {
+		return fmt.Errorf("HWCAUDIT_DBSS_PAGE_SIZE: must be 1..%d, got %d", MaxPageSize, c.PageSize)
+	}
+	if len(c.Instances) == 0 {
+		return nil
+	}
+	if c.Endpoint != "" {
+		u, err := url.Parse(c.Endpoint)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("HWCAUDIT_DBSS_ENDPOINT: want an http(s) URL such as https://dbss.cn-north-4.myhuaweicloud.com, got %q", c.Endpoint)
+		}
+	} else if region == "" {
+		return fmt.Errorf("HWCAUDIT_REGION: required to build the DBSS endpoint (or set HWCAUDIT_DBSS_ENDPOINT)")
+	}
+	return nil
+}
+
+// endpoint returns the API base URL for region.
+func (c *Config) endpoint(region string) string {
+	if c.Endpoint != "" {
+		return strings.TrimRight(c.Endpoint, "/")
+	}
+	return "https://dbss." + region + ".myhuaweicloud.com"
+}

@@ -1,0 +1,82 @@
+package dbss
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+	"github.com/hwcaudit/hwcaudit/sources/window"
+)
+
+// Dataset is event.dataset for DBSS operation logs.
+const Dataset = "huaweicloud.dbss_operation"
+
+// MaxSpan bounds one query's time range. The API documents no limit; its
+// largest preset range is a month, so windows stay within 30 days.
+const MaxSpan = 30 * 24 * time.Hour
+
+// Doer sends one API request; *huaweiapi.Client implements it.
+type Doer interface {
+	Do(ctx context.Context, req huaweiapi.Request) ([]byte, error)
+}
+
+// Stream reads the operation logs of one DBSS instance.
+type Stream struct {
+	api      Doer
+	endpoint string
+	project  string
+	region   string
+	instance string
+	pageSize int
+	win      window.Config
+	start    time.Time
+	now      func() time.Time
+
+	// legacy is set once the current path answered 404 and the retiring
+	// one worked; the stream then keeps using the retiring path.
+	legacy atomic.Bool
+}
+
+// Streams returns one stream per configured instance. win is the shared
+// windowing configuration; start is where a stream without checkpoint
+// begins; now decides which windows have settled and stamps event.ingested.
+func Streams(cfg Config, win window.Config, api Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
+	var out []*Stream
+	for _, ins := range cfg.Instances {
+		out = append(out, &Stream{
+			api:      api,
+			endpoint: cfg.endpoint(region),
+			project:  project,
+			region:   region,
+			instance: ins,
+			pageSize: cfg.PageSize,
+			win:      win,
+			start:    start,
+			now:      now,
+		})
+	}
+	return out
+}
+
+// Key is "dbss/{instance}".
+func (s *Stream) Key() string { return "dbss/" + s.instance }
+
+// Open starts after cursor (a window.Cursor), or at the start time when
+// cursor is nil.
+func (s *Stream) Open(_ context.Context, cursor []byte) (pipeline.Reader, error) {
+	return window.NewReader(window.Options{
+		Key:      s.Key(),
+		Start:    s.start,
+		Config:   s.win,
+		MaxSpan:  MaxSpan,
+		PageSize: s.pageSize,
+		Now:      s.now,
+		Fetch:    s.fetch,
+	}, cursor)
+}
+
+// UsesLegacyPath reports whether the stream fell back to the retiring
+// /v1/{project_id}/{instance_id}/dbss/audit/operate-log path.
+func (s *Stream) UsesLegacyPath() bool { return s.legacy.Load() }

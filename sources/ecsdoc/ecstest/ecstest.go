@@ -1,0 +1,340 @@
+// Package ecstest holds the checks every source's mapping tests run on the
+// ECS documents they produce: one JSON object without duplicate keys, a UTC
+// @timestamp that agrees with the Event, the event id and dataset, and field
+// names and categorization values that ECS defines (read from ecs_flat.yml).
+package ecstest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+)
+
+// Update is the -update flag of the test binaries that import ecstest:
+// golden files are rewritten from the current mapping.
+var Update = flag.Bool("update", false, "rewrite testdata/golden from the current mapping")
+
+// CheckDoc verifies what every mapped document must satisfy.
+func CheckDoc(t testing.TB, raw []byte, ev *pipeline.Event, dataset string) {
+	t.Helper()
+	if err := CheckJSONObject(ev.Doc); err != nil {
+		t.Fatalf("document is not a JSON object without duplicate keys: %v\n%s", err, ev.Doc)
+	}
+	if bytes.ContainsAny(ev.Doc, "\n\r") {
+		t.Errorf("document contains a raw line break, which breaks NDJSON")
+	}
+	f := FlatDoc(t, ev.Doc)
+	ts, _ := f["@timestamp"].(string)
+	parsed, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil || !strings.HasSuffix(ts, "Z") {
+		t.Errorf("@timestamp %q is not an RFC 3339 UTC time (%v)", ts, err)
+	}
+	if !parsed.Equal(ev.Timestamp.Truncate(time.Millisecond)) || ev.Timestamp.Location() != time.UTC {
+		t.Errorf("@timestamp %q disagrees with Event.Timestamp %v", ts, ev.Timestamp)
+	}
+	if ev.ID == "" || f["event.id"] != ev.ID {
+		t.Errorf("event.id %v, Event.ID %q", f["event.id"], ev.ID)
+	}
+	if ev.Dataset != dataset || f["event.dataset"] != dataset {
+		t.Errorf("dataset %q / %v, want %s", ev.Dataset, f["event.dataset"], dataset)
+	}
+	if f["event.original"] != string(raw) && utf8.Valid(raw) {
+		t.Errorf("event.original is not the raw record")
+	}
+}
+
+// Golden compares got with the golden file at path, or rewrites the file
+// when -update is set.
+func Golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *Update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run TestMapGolden -update to create it)", err)
+	}
+	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	for i := range max(len(g), len(w)) {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			t.Fatalf("%s line %d differs (review, then go test -run TestMapGolden -update):\n got %.600s\nwant %.600s", path, i+1, gl, wl)
+		}
+	}
+}
+
+// CheckJSONObject reports an error unless doc is exactly one JSON object in
+// which no object repeats a key.
+func CheckJSONObject(doc []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != json.Delim('{') {
+		return fmt.Errorf("starts with %v", tok)
+	}
+	if err := walkObject(dec); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("trailing data after the object (%v)", err)
+	}
+	return nil
+}
+
+func walkObject(dec *json.Decoder) error {
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		k := tok.(string)
+		if seen[k] {
+			return fmt.Errorf("duplicate key %q", k)
+		}
+		seen[k] = true
+		if err := walkValue(dec); err != nil {
+			return err
+		}
+	}
+	_, err := dec.Token() // '}'
+	return err
+}
+
+func walkValue(dec *json.Decoder) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch tok {
+	case json.Delim('{'):
+		return walkObject(dec)
+	case json.Delim('['):
+		for dec.More() {
+			if err := walkValue(dec); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token()
+		return err
+	}
+	return nil
+}
+
+// FlatDoc decodes doc into dotted field names. An array of scalars is the
+// value of its field; objects inside arrays add their members' names.
+func FlatDoc(t testing.TB, doc []byte) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		t.Fatalf("%v: %s", err, doc)
+	}
+	out := map[string]any{}
+	flatten("", v, out)
+	return out
+}
+
+func flatten(prefix string, v any, out map[string]any) {
+	join := func(k string) string {
+		if prefix == "" {
+			return k
+		}
+		return prefix + "." + k
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		for k, c := range v {
+			flatten(join(k), c, out)
+		}
+	case []any:
+		scalars := true
+		for _, c := range v {
+			switch c.(type) {
+			case map[string]any, []any:
+				scalars = false
+				flatten(prefix, c, out)
+			}
+		}
+		if scalars {
+			out[prefix] = v
+		}
+	default:
+		out[prefix] = v
+	}
+}
+
+// Schema is what the checks need of ecs_flat.yml.
+type Schema struct {
+	fields  map[string]bool
+	allowed map[string][]string // field → allowed values
+	// expectedTypes lists, for each event.category value, the event.type
+	// values ECS expects with it.
+	expectedTypes map[string][]string
+}
+
+// ECSFlatPath is the ECS field list the check reads.
+const ECSFlatPath = "/work/shared/ecs/ecs_flat.yml"
+
+// LoadECS parses ecs_flat.yml just enough: top-level keys sit at column 0
+// ("event.kind:"), allowed values are "  - " entries under
+// "  allowed_values:" whose "    name:" is the value, and whose
+// "    expected_event_types:" list precedes the name (keys are sorted).
+func LoadECS(t testing.TB) *Schema {
+	t.Helper()
+	f, err := os.Open(ECSFlatPath)
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skipf("ECS field list %s is absent; skipping the ECS schema check", ECSFlatPath)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ecs := &Schema{fields: map[string]bool{}, allowed: map[string][]string{}, expectedTypes: map[string][]string{}}
+	var field string
+	var inAllowed, inTypes bool
+	var entryName string
+	var entryTypes []string
+	endEntry := func() {
+		if entryName != "" {
+			ecs.allowed[field] = append(ecs.allowed[field], entryName)
+			if field == "event.category" {
+				ecs.expectedTypes[entryName] = entryTypes
+			}
+		}
+		entryName, entryTypes, inTypes = "", nil, false
+	}
+	unquote := func(s string) string { return strings.Trim(strings.TrimSpace(s), `'"`) }
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if line[0] != ' ' {
+			endEntry()
+			inAllowed = false
+			field = unquote(strings.TrimSuffix(line, ":"))
+			ecs.fields[field] = true
+			continue
+		}
+		if line == "  allowed_values:" {
+			inAllowed = true
+			continue
+		}
+		if !inAllowed {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(line, "  - "):
+			endEntry()
+			line = "    " + line[4:]
+		case strings.HasPrefix(line, "  ") && line[2] != ' ':
+			endEntry()
+			inAllowed = false
+			continue
+		}
+		switch {
+		case strings.HasPrefix(line, "    name:"):
+			entryName = unquote(strings.TrimPrefix(line, "    name:"))
+			inTypes = false
+		case line == "    expected_event_types:":
+			inTypes = true
+		case inTypes && strings.HasPrefix(line, "    - "):
+			entryTypes = append(entryTypes, unquote(line[6:]))
+		case strings.HasPrefix(line, "    ") && line[4] != ' ':
+			inTypes = false
+		}
+	}
+	endEntry()
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Sanity: a parser that found nothing would make every check pass.
+	for _, f := range []string{"@timestamp", "event.kind", "event.category", "event.type", "event.outcome", "cloud.project.id"} {
+		if !ecs.fields[f] {
+			t.Fatalf("%s: parsed %d fields but not %s; has the format changed?", ECSFlatPath, len(ecs.fields), f)
+		}
+	}
+	for _, f := range []string{"event.kind", "event.category", "event.type", "event.outcome"} {
+		if len(ecs.allowed[f]) < 3 {
+			t.Fatalf("%s: parsed allowed values of %s as %v; has the format changed?", ECSFlatPath, f, ecs.allowed[f])
+		}
+	}
+	if !slices.Contains(ecs.expectedTypes["api"], "access") {
+		t.Fatalf("%s: parsed expected event types of category api as %v", ECSFlatPath, ecs.expectedTypes["api"])
+	}
+	return ecs
+}
+
+// Check reports fields of doc that ECS does not define (outside the
+// huaweicloud.* custom namespace) and categorization values it does not
+// allow.
+func (ecs *Schema) Check(t testing.TB, doc []byte) {
+	t.Helper()
+	f := FlatDoc(t, doc)
+	for _, name := range slices.Sorted(maps.Keys(f)) {
+		if strings.HasPrefix(name, "huaweicloud.") {
+			continue
+		}
+		if !ecs.fields[name] {
+			t.Errorf("field %s is not in ECS (%s)", name, ECSFlatPath)
+		}
+	}
+	values := func(k string) []string {
+		switch v := f[k].(type) {
+		case string:
+			return []string{v}
+		case []any:
+			var out []string
+			for _, e := range v {
+				out = append(out, fmt.Sprint(e))
+			}
+			return out
+		}
+		return nil
+	}
+	for _, k := range []string{"event.kind", "event.category", "event.type", "event.outcome"} {
+		vs := values(k)
+		if len(vs) == 0 {
+			t.Errorf("%s is missing", k)
+		}
+		for _, v := range vs {
+			if !slices.Contains(ecs.allowed[k], v) {
+				t.Errorf("%s %q is not one of ECS's %v", k, v, ecs.allowed[k])
+			}
+		}
+	}
+	for _, cat := range values("event.category") {
+		for _, typ := range values("event.type") {
+			if !slices.Contains(ecs.expectedTypes[cat], typ) {
+				t.Errorf("event.type %q is not expected with event.category %q (ECS expects %v)", typ, cat, ecs.expectedTypes[cat])
+			}
+		}
+	}
+}

@@ -1,0 +1,327 @@
+package simulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DBSS (Database Security Service): "query user operation logs"
+// (查询用户操作日志信息),
+//
+//	POST /v1/{project_id}/audit/{instance_id}/operation-log
+//	POST /v1/{project_id}/{instance_id}/dbss/audit/operate-log  (retiring)
+//
+// The body is {"time":{"start_time","end_time"} or {"time_range"},
+// "user_name","action","result","page","size"}; times are
+// "yyyy-MM-dd HH:mm:ss" in UTC and come in pairs; time_range wins over
+// them; page and size are strings (numbers are accepted too), page from 1,
+// size 1..100, defaults 1 and 10. The answer lists the operation logs whose
+// time lies in the range, newest first, with total_num. action comes back in
+// English or Chinese (创建, 删除, 更新, 下载), as consoles in either language
+// record it. Errors have the documented {"error":{"error_code","error_msg"}}
+// body.
+
+// DBSSConfig describes the generated DBSS operation logs.
+type DBSSConfig struct {
+	// Instances are the DBSS instance IDs that exist; others get 404.
+	Instances []string
+	// Records is how many operation logs each instance has.
+	Records int
+	// Start is about the time of the first record. Default 2024-01-01.
+	Start time.Time
+	// Interval is the mean spacing of record times; about one record in
+	// three shares the second of the one before. Default 1m.
+	Interval time.Duration
+	// MaxLag bounds how long after its time a record is listed.
+	MaxLag time.Duration
+	// CurrentPathMissing makes the current path answer 404, as API Gateway
+	// does for an API not published in a region.
+	CurrentPathMissing bool
+	// LegacyPathGone makes the retiring path answer 404.
+	LegacyPathGone bool
+}
+
+// DBSSRecord is one operation log.
+type DBSSRecord struct {
+	ID          string
+	User        string
+	Time        time.Time // second precision, UTC
+	Action      string    // as served: "create" or "创建", …
+	Function    string
+	Name        string
+	Description string
+	Result      string
+	VisibleAt   time.Time
+}
+
+const dbssTimeLayout = "2006-01-02 15:04:05"
+
+// Stand-in codes in the documented DBSS.XXXX shape.
+const (
+	codeDBSSInvalidParam     = "DBSS.XXXX" // documented placeholder for 400
+	codeDBSSForbidden        = "DBSS.0403" // NOT documented: stand-in
+	codeDBSSInstanceNotFound = "DBSS.0404" // NOT documented: stand-in
+	codeDBSSInternal         = "DBSS.0500" // NOT documented: stand-in
+)
+
+type dbssErrorBody struct {
+	Error serviceErrorBody `json:"error"`
+}
+
+var (
+	dbssActionsEN = []string{"create", "update", "delete", "download"}
+	dbssActionsZH = []string{"创建", "更新", "删除", "下载"}
+	dbssFunctions = []string{"数据库列表", "审计规则", "Agent管理", "报表", "Audit rules", "Databases", "告警通知"}
+	dbssNames     = []string{"db01", "db01 ", "orders_mysql", "风险规则-高危", "report-weekly", "agent-10.0.0.12", ""}
+	dbssDescs     = []string{"删除审计的数据库", "关闭审计客户端", "创建新的数据库", "Download audit report", "Update risk rule \"drop table\"", "添加Agent", ""}
+	dbssUsers     = []string{"hby-test", "admin", "张三", "ops_oncall", "jürgen.müller", "security-auditor"}
+)
+
+type dbssAPI struct {
+	s         *Server
+	cfg       DBSSConfig
+	instances map[string][]DBSSRecord // ascending time
+}
+
+func newDBSSAPI(s *Server, cfg DBSSConfig) *dbssAPI {
+	a := &dbssAPI{s: s, cfg: cfg, instances: map[string][]DBSSRecord{}}
+	start := cfg.Start
+	if start.IsZero() {
+		start = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	interval := cfg.Interval
+	if interval < time.Second {
+		interval = time.Minute
+	}
+	seed := s.cfg.Seed
+	for _, ins := range cfg.Instances {
+		if _, dup := a.instances[ins]; dup {
+			continue
+		}
+		ih := hashString(ins)
+		recs := make([]DBSSRecord, 0, max(cfg.Records, 0))
+		t := start.UTC().Truncate(time.Second)
+		for i := range max(cfg.Records, 0) {
+			h := hashOf(seed, saltDBSS, ih, uint64(i))
+			h2 := mix64(h)
+			if i > 0 && h%3 != 0 {
+				t = t.Add(time.Second + time.Duration((h>>8)%uint64(2*interval/time.Second))*time.Second)
+			}
+			var lag time.Duration
+			if cfg.MaxLag > 0 {
+				lag = time.Duration(h2 % uint64(cfg.MaxLag))
+			}
+			act := int((h >> 16) % 4)
+			action := dbssActionsEN[act]
+			if (h>>20)%2 == 0 {
+				action = dbssActionsZH[act]
+			}
+			result := "success"
+			if (h>>24)%10 == 0 {
+				result = "fail"
+			}
+			recs = append(recs, DBSSRecord{
+				ID:          string(appendHex(nil, h2))[:16] + strconv.Itoa(i),
+				User:        dbssUsers[(h>>28)%uint64(len(dbssUsers))],
+				Time:        t,
+				Action:      action,
+				Function:    dbssFunctions[(h>>32)%uint64(len(dbssFunctions))],
+				Name:        dbssNames[(h>>36)%uint64(len(dbssNames))],
+				Description: dbssDescs[(h>>40)%uint64(len(dbssDescs))],
+				Result:      result,
+				VisibleAt:   t.Add(lag),
+			})
+		}
+		a.instances[ins] = recs
+	}
+	if len(cfg.Instances) == 0 {
+		return a // as for TaurusDB: no routes unless configured
+	}
+	internal := serviceErrorBody{codeDBSSInternal, "Internal server error."}
+	s.handle("POST /v1/{project_id}/audit/{instance_id}/operation-log", internal, func(w http.ResponseWriter, r *http.Request) {
+		if a.cfg.CurrentPathMissing {
+			s.gatewayError(w, http.StatusNotFound, codeAPINotFound, msgAPINotFound)
+			return
+		}
+		a.handleOperateLog(w, r)
+	})
+	s.handle("POST /v1/{project_id}/{instance_id}/dbss/audit/operate-log", internal, func(w http.ResponseWriter, r *http.Request) {
+		if a.cfg.LegacyPathGone {
+			s.gatewayError(w, http.StatusNotFound, codeAPINotFound, msgAPINotFound)
+			return
+		}
+		a.handleOperateLog(w, r)
+	})
+	return a
+}
+
+func (a *dbssAPI) error(w http.ResponseWriter, status int, code, msg string) {
+	a.s.writeError(w, status, dbssErrorBody{serviceErrorBody{code, msg}})
+}
+
+// dbssQuery is the request body; page and size may be strings or numbers.
+type dbssQuery struct {
+	Time *struct {
+		StartTime *string `json:"start_time"`
+		EndTime   *string `json:"end_time"`
+		TimeRange *string `json:"time_range"`
+	} `json:"time"`
+	UserName string          `json:"user_name"`
+	Action   string          `json:"action"`
+	Result   string          `json:"result"`
+	Page     json.RawMessage `json:"page"`
+	Size     json.RawMessage `json:"size"`
+}
+
+var dbssRanges = map[string]time.Duration{
+	"HALF_HOUR": 30 * time.Minute, "HOUR": time.Hour, "THREE_HOUR": 3 * time.Hour,
+	"TWELVE_HOUR": 12 * time.Hour, "DAY": 24 * time.Hour, "WEEK": 7 * 24 * time.Hour, "MONTH": 30 * 24 * time.Hour,
+}
+
+func (a *dbssAPI) handleOperateLog(w http.ResponseWriter, r *http.Request) {
+	s := a.s
+	if r.PathValue("project_id") != s.cfg.ProjectID {
+		a.error(w, http.StatusForbidden, codeDBSSForbidden, "Insufficient permissions.")
+		return
+	}
+	recs, ok := a.instances[r.PathValue("instance_id")]
+	if !ok {
+		a.error(w, http.StatusNotFound, codeDBSSInstanceNotFound, "The instance does not exist.")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		a.error(w, http.StatusBadRequest, codeDBSSInvalidParam, "cannot read the request body")
+		return
+	}
+	now := s.now().UTC()
+	from, to, page, size, q, err := parseDBSSQuery(body, now)
+	if err != nil {
+		a.error(w, http.StatusBadRequest, codeDBSSInvalidParam, "Invalid parameter: "+err.Error())
+		return
+	}
+	var match []DBSSRecord
+	for i := len(recs) - 1; i >= 0; i-- {
+		rec := recs[i]
+		if now.Before(rec.VisibleAt) || rec.Time.Before(from) || rec.Time.After(to) {
+			continue
+		}
+		if (q.UserName != "" && rec.User != q.UserName) || (q.Result != "" && rec.Result != q.Result) {
+			continue
+		}
+		if q.Action != "" && !dbssActionIs(rec.Action, q.Action) {
+			continue
+		}
+		match = append(match, rec)
+	}
+	if !s.slowPage(r) {
+		return
+	}
+	off := (page - 1) * size
+	type outRec struct {
+		ID          string `json:"id"`
+		User        string `json:"user"`
+		Time        string `json:"time"`
+		Function    string `json:"function"`
+		Action      string `json:"action"`
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		Result      string `json:"result"`
+	}
+	out := struct {
+		Total int      `json:"total_num"`
+		Logs  []outRec `json:"operate_log"`
+	}{Total: len(match), Logs: []outRec{}}
+	for _, rec := range match[min(off, len(match)):min(off+size, len(match))] {
+		out.Logs = append(out.Logs, outRec{rec.ID, rec.User, rec.Time.Format(dbssTimeLayout), rec.Function, rec.Action, rec.Name, rec.Description, rec.Result})
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(out)
+	s.stats.pages.Add(1)
+	s.stats.records.Add(int64(len(out.Logs)))
+	w.Header().Set("Content-Type", contentTypeJSON)
+	_, _ = w.Write(bytes.TrimRight(buf.Bytes(), "\n"))
+}
+
+func dbssActionIs(served, want string) bool {
+	i := slices.Index(dbssActionsEN, strings.ToLower(want))
+	return i >= 0 && (served == dbssActionsEN[i] || served == dbssActionsZH[i])
+}
+
+func parseDBSSQuery(body []byte, now time.Time) (from, to time.Time, page, size int, q dbssQuery, err error) {
+	if err = json.Unmarshal(body, &q); err != nil {
+		err = errors.New("the request body is not a JSON object")
+		return
+	}
+	from, to = time.Time{}, now
+	if q.Time != nil {
+		switch {
+		case q.Time.TimeRange != nil:
+			d, ok := dbssRanges[*q.Time.TimeRange]
+			if !ok {
+				err = fmt.Errorf("time_range %q is not one of HALF_HOUR, HOUR, THREE_HOUR, TWELVE_HOUR, DAY, WEEK, MONTH", *q.Time.TimeRange)
+				return
+			}
+			from = now.Add(-d)
+		case (q.Time.StartTime == nil) != (q.Time.EndTime == nil):
+			err = errors.New("start_time and end_time must be given together")
+			return
+		case q.Time.StartTime != nil:
+			if from, err = time.Parse(dbssTimeLayout, *q.Time.StartTime); err != nil {
+				err = fmt.Errorf("start_time %q is not in yyyy-MM-dd HH:mm:ss form", *q.Time.StartTime)
+				return
+			}
+			if to, err = time.Parse(dbssTimeLayout, *q.Time.EndTime); err != nil {
+				err = fmt.Errorf("end_time %q is not in yyyy-MM-dd HH:mm:ss form", *q.Time.EndTime)
+				return
+			}
+			if to.Before(from) {
+				err = errors.New("end_time must not be before start_time")
+				return
+			}
+		}
+	}
+	if q.Action != "" && !slices.Contains([]string{"CREATE", "DELETE", "DOWNLOAD", "UPDATE"}, q.Action) {
+		err = fmt.Errorf("action %q is not one of CREATE, DELETE, DOWNLOAD, UPDATE", q.Action)
+		return
+	}
+	if q.Result != "" && q.Result != "success" && q.Result != "fail" {
+		err = fmt.Errorf("result %q is not success or fail", q.Result)
+		return
+	}
+	if page, err = dbssInt(q.Page, "page", 1, 1, 1<<30); err != nil {
+		return
+	}
+	size, err = dbssInt(q.Size, "size", 10, 1, 100)
+	return
+}
+
+// dbssInt reads page or size: a string of digits as documented, or a
+// number as in the documented example.
+func dbssInt(raw json.RawMessage, name string, def, lo, hi int) (int, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return def, nil
+	}
+	v := strings.Trim(string(raw), `"`)
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s %s must be an integer from %d to %d", name, raw, lo, hi)
+	}
+	return n, nil
+}
+
+// DBSSRecords returns every operation log of instance, listed or not yet,
+// ascending by time; nil for an unknown instance.
+func (s *Server) DBSSRecords(instance string) []DBSSRecord {
+	return slices.Clone(s.dbss.instances[instance])
+}

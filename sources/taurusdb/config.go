@@ -1,0 +1,91 @@
+// Package taurusdb reads the audit log files of TaurusDB (GaussDB for MySQL)
+// instances: GET /v3/{project_id}/instances/{instance_id}/audit-logs, one
+// stream per instance, one event per audit log file, delivered oldest first
+// through the shared time-window reader (sources/window).
+package taurusdb
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// MaxPageSize is the API's upper bound for "limit".
+const MaxPageSize = 100
+
+// Config selects the TaurusDB instances to read.
+type Config struct {
+	// Instances are the TaurusDB instance ids. Empty: TaurusDB is not read.
+	Instances []string `env:"HWCAUDIT_GAUSSDB_INSTANCES"`
+	// Endpoint overrides the region's GaussDB for MySQL endpoint (see
+	// defaultHosts), e.g. https://gaussdb.cn-north-4.myhuaweicloud.com.
+	Endpoint string `env:"HWCAUDIT_GAUSSDB_ENDPOINT"`
+	// PageSize is the "limit" of a request, 1..100. Default 100.
+	PageSize int `env:"HWCAUDIT_GAUSSDB_PAGE_SIZE,default=100"`
+}
+
+// defaultHosts is the GaussDB for MySQL endpoint host prefix by region, from
+// Huawei Cloud's "Regions and Endpoints" table. Regions not listed need
+// HWCAUDIT_GAUSSDB_ENDPOINT.
+var defaultHosts = map[string]string{
+	"cn-north-1":     "gaussdb",
+	"cn-north-4":     "gaussdb",
+	"cn-north-9":     "gaussdb",
+	"cn-east-3":      "gaussdb",
+	"cn-east-4":      "gaussdb",
+	"cn-south-1":     "gaussdb",
+	"cn-southwest-2": "gaussdb",
+	"ap-southeast-1": "gaussdb",
+	"ap-southeast-2": "gaussdb",
+	"ap-southeast-3": "gaussdb",
+	"ap-southeast-4": "gaussdb-mysql",
+	"af-south-1":     "gaussdb",
+	"la-north-2":     "gaussdb",
+	"la-south-2":     "gaussdb",
+	"na-mexico-1":    "gaussdb",
+	"sa-brazil-1":    "gaussdb",
+	"tr-west-1":      "gaussdb",
+	"me-east-1":      "gaussdb-mysql",
+	"ru-moscow-1":    "gaussdbformysql",
+}
+
+// Validate reports the first invalid setting, naming its variable.
+func (c *Config) Validate(region string) error {
+	for _, id := range c.Instances {
+		if id == "" || strings.ContainsAny(id, "/?#% ") {
+			return fmt.Errorf("HWCAUDIT_GAUSSDB_INSTANCES: %q is not an instance id", id)
+		}
+	}
+	if c.PageSize < 1 || c.PageSize > MaxPageSize {
+		return fmt.Errorf("HWCAUDIT_GAUSSDB_PAGE_SIZE: must be 1..%d, got %d", MaxPageSize, c.PageSize)
+	}
+	if len(c.Instances) == 0 {
+		return nil
+	}
+	if c.Endpoint != "" {
+		u, err := url.Parse(c.Endpoint)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("HWCAUDIT_GAUSSDB_ENDPOINT: want an http(s) URL such as https://gaussdb.cn-north-4.myhuaweicloud.com, got %q", c.Endpoint)
+		}
+		return nil
+	}
+	if region == "" {
+		return fmt.Errorf("HWCAUDIT_REGION: required to build the TaurusDB endpoint (or set HWCAUDIT_GAUSSDB_ENDPOINT)")
+	}
+	if _, ok := defaultHosts[region]; !ok {
+		return fmt.Errorf("HWCAUDIT_GAUSSDB_ENDPOINT: the TaurusDB endpoint of region %q is not known; set it, e.g. https://gaussdb.%s.myhuaweicloud.com", region, region)
+	}
+	return nil
+}
+
+// endpoint returns the API base URL for region.
+func (c *Config) endpoint(region string) string {
+	if c.Endpoint != "" {
+		return strings.TrimRight(c.Endpoint, "/")
+	}
+	host, ok := defaultHosts[region]
+	if !ok {
+		host = "gaussdb"
+	}
+	return "https://" + host + "." + region + ".myhuaweicloud.com"
+}

@@ -1,0 +1,179 @@
+package taurusdb
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/ecsdoc"
+)
+
+// auditLog is one AuditLogDetail: an audit log file.
+type auditLog struct {
+	ID        json.RawMessage `json:"id"`
+	Name      string          `json:"name"`
+	Size      json.RawMessage `json:"size"` // KB, documented "Long" but fractional in the example
+	BeginTime string          `json:"begin_time"`
+	EndTime   string          `json:"end_time"`
+}
+
+// Map turns one audit log file into an ECS document. @timestamp is the
+// file's end_time, when it was complete; event.start and event.end span
+// the activity it records.
+func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
+	var a auditLog
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return fmt.Errorf("taurusdb audit log is not a JSON object: %w", err)
+	}
+	id, ok := parseID(a.ID)
+	if !ok {
+		if len(a.ID) == 0 || string(a.ID) == "null" {
+			return errors.New("taurusdb audit log has no id")
+		}
+		return fmt.Errorf("taurusdb audit log id %s is not a string or integer", a.ID)
+	}
+	end, hasEnd := parseTime(a.EndTime)
+	begin, hasBegin := parseTime(a.BeginTime)
+	ts := end
+	if !hasEnd {
+		if !hasBegin {
+			return fmt.Errorf("taurusdb audit log %s: neither end_time %q nor begin_time %q is a time", id, a.EndTime, a.BeginTime)
+		}
+		ts = begin
+	}
+	sizeKB, sizeBytes, hasSize := parseSize(a.Size)
+
+	ev.ID = ecsdoc.ID("taurusdb", s.instance, id)
+	ev.Timestamp = ts
+	ev.Dataset = Dataset
+
+	var w ecsdoc.Writer
+	w.Reset(ev.Doc)
+	w.Time("@timestamp", ts)
+	w.Open("ecs")
+	w.String("version", ecsdoc.Version)
+	w.Close()
+	w.Open("event")
+	w.String("kind", "event")
+	w.Strings("category", "database")
+	w.Strings("type", "info")
+	w.String("action", "audit-log-file")
+	// A file listing records no result of the audited statements.
+	w.String("outcome", "unknown")
+	w.String("dataset", Dataset)
+	w.String("module", "huaweicloud")
+	w.String("provider", "taurusdb")
+	w.String("id", ev.ID)
+	if hasBegin {
+		w.Time("start", begin)
+	}
+	if hasEnd {
+		w.Time("end", end)
+	}
+	w.Time("ingested", s.now())
+	w.RawString("original", raw)
+	w.Close()
+	if a.Name != "" || hasSize {
+		w.Open("file")
+		w.StringIf("name", a.Name)
+		if hasSize {
+			w.Int("size", sizeBytes)
+		}
+		w.Close()
+	}
+	w.Open("cloud")
+	w.String("provider", "huaweicloud")
+	w.StringIf("region", s.region)
+	w.Open("project")
+	w.String("id", s.project)
+	w.Close()
+	w.Open("service")
+	w.String("name", "taurusdb")
+	w.Close()
+	w.Close()
+	w.Open("huaweicloud")
+	w.Open("taurusdb")
+	w.String("instance_id", s.instance)
+	w.String("audit_log_id", id)
+	w.StringIf("name", a.Name)
+	if hasSize {
+		w.Raw("size_kb", sizeKB)
+	}
+	w.StringIf("begin_time", a.BeginTime)
+	w.StringIf("end_time", a.EndTime)
+	w.Close()
+	w.Close()
+	ev.Doc = w.Bytes()
+	return nil
+}
+
+// parseID accepts the documented string, or an integer.
+func parseID(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false
+	}
+	var s string
+	if raw[0] == '"' {
+		if json.Unmarshal(raw, &s) != nil || s == "" {
+			return "", false
+		}
+		return s, true
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return "", false
+	}
+	return strconv.FormatInt(n, 10), true
+}
+
+// maxSizeKB keeps file.size within the integers a JSON double holds exactly.
+const maxSizeKB = (1 << 53) / 1024
+
+// parseSize reads size in KB (a number, or the same digits quoted) and
+// returns it as a canonical JSON number and in bytes.
+func parseSize(raw json.RawMessage) (kb []byte, bytesN int64, ok bool) {
+	raw = bytes.Trim(bytes.TrimSpace(raw), `"`)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, 0, false
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > maxSizeKB {
+		return nil, 0, false
+	}
+	return strconv.AppendFloat(nil, f, 'f', -1, 64), int64(math.Round(f * 1024)), true
+}
+
+// timeLayouts are the documented "2019-11-06T09:03:34+0800" form first,
+// then forms seen from other GaussDB APIs.
+var timeLayouts = []string{
+	"2006-01-02T15:04:05Z0700",
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02 15:04:05",
+}
+
+// parseTime reads a time; one without a zone is taken as UTC.
+func parseTime(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	for _, l := range timeLayouts {
+		t, err := time.Parse(l, s)
+		if err != nil {
+			continue
+		}
+		// An offset can move a year-0000 or year-9999 time out of the
+		// four-digit years that @timestamp can express.
+		if t = t.UTC(); t.Year() < 1 || t.Year() > 9999 {
+			return time.Time{}, false
+		}
+		return t, true
+	}
+	return time.Time{}, false
+}
