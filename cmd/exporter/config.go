@@ -16,8 +16,11 @@ import (
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
 	"github.com/hwcaudit/hwcaudit/sinks/filesink"
+	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/swr"
+	"github.com/hwcaudit/hwcaudit/sources/taurusdb"
+	"github.com/hwcaudit/hwcaudit/sources/window"
 )
 
 // Config is the whole exporter configuration, read from the environment.
@@ -54,6 +57,9 @@ type Config struct {
 	File       filesink.Config
 	API        huaweiapi.Config
 	SWR        swr.Config
+	TaurusDB   taurusdb.Config
+	DBSS       dbss.Config
+	Window     window.Config
 
 	// start is StartFrom resolved against the clock at load time.
 	start time.Time
@@ -139,8 +145,17 @@ func (c *Config) validate(now time.Time) error {
 	if err := c.SWR.Validate(c.Region); err != nil {
 		return err
 	}
-	if len(c.SWR.Instances) == 0 {
-		return errors.New("HWCAUDIT_SWR_INSTANCES: no source is configured; name at least one SWR Enterprise instance id")
+	if err := c.TaurusDB.Validate(c.Region); err != nil {
+		return err
+	}
+	if err := c.DBSS.Validate(c.Region); err != nil {
+		return err
+	}
+	if err := c.Window.Validate(); err != nil {
+		return err
+	}
+	if len(c.SWR.Instances)+len(c.TaurusDB.Instances)+len(c.DBSS.Instances) == 0 {
+		return errors.New("HWCAUDIT_SWR_INSTANCES, HWCAUDIT_GAUSSDB_INSTANCES, HWCAUDIT_DBSS_INSTANCES: no source is configured; name at least one instance to read")
 	}
 	if c.API.ProjectID == "" {
 		return errors.New("HWCAUDIT_PROJECT_ID: required (or HUAWEICLOUD_SDK_PROJECT_ID): the project whose audit logs are read")

@@ -17,9 +17,11 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
 	"github.com/hwcaudit/hwcaudit/sources/swr"
+	"github.com/hwcaudit/hwcaudit/sources/taurusdb"
 )
 
 // cmdDemo runs a real export against the embedded simulator: the same
@@ -55,11 +57,15 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	// The simulator's sources win over the environment; everything else
 	// (sinks, directories, tuning) is read from it as in `run`.
 	sources := envconfig.MapLookuper(map[string]string{
-		"HWCAUDIT_SWR_INSTANCES":  strings.Join(demo.SWR.Instances, ","),
-		"HWCAUDIT_SWR_OPERATIONS": "pull,create,delete",
-		"HWCAUDIT_SWR_ENDPOINT":   url,
-		"HWCAUDIT_PROJECT_ID":     simulator.DemoProjectID,
-		"HWCAUDIT_AUTH_TOKEN":     "",
+		"HWCAUDIT_SWR_INSTANCES":     strings.Join(demo.SWR.Instances, ","),
+		"HWCAUDIT_SWR_OPERATIONS":    "pull,create,delete",
+		"HWCAUDIT_SWR_ENDPOINT":      url,
+		"HWCAUDIT_GAUSSDB_INSTANCES": strings.Join(demo.TaurusDB.Instances, ","),
+		"HWCAUDIT_GAUSSDB_ENDPOINT":  url,
+		"HWCAUDIT_DBSS_INSTANCES":    strings.Join(demo.DBSS.Instances, ","),
+		"HWCAUDIT_DBSS_ENDPOINT":     url,
+		"HWCAUDIT_PROJECT_ID":        simulator.DemoProjectID,
+		"HWCAUDIT_AUTH_TOKEN":        "",
 	})
 	// The simulator takes far more than a real gateway's quota.
 	defaults := envconfig.MapLookuper(map[string]string{"HWCAUDIT_REGION": "cn-north-4", "HWCAUDIT_MAX_RPS": "2000"})
@@ -82,8 +88,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 
-	fmt.Fprintf(stdout, "demo: simulator serves %d SWR instances × 3 operations × %d records on %s\n",
-		len(demo.SWR.Instances), demo.SWR.RecordsPerOperation, url)
+	fmt.Fprintf(stdout, "demo: simulator on %s serves %d SWR instances × 3 operations × %d audit logs, %d TaurusDB audit log files, %d DBSS operation logs\n",
+		url, len(demo.SWR.Instances), demo.SWR.RecordsPerOperation, demo.TaurusDB.Files, demo.DBSS.Records)
 	fmt.Fprintf(stdout, "demo: writing %s to %s, dead letters to %s, checkpoints to %s\n",
 		strings.Join(cfg.Sinks, ","), cfg.File.Dir, cfg.DeadLetter.URL, cfg.Checkpoint.URL)
 
@@ -110,7 +116,10 @@ func startOver(ctx context.Context, w io.Writer, cfg *Config, store checkpoint.S
 		}
 	}
 	removed := 0
-	dirs := []string{filepath.Join(cfg.File.Dir, swr.Dataset)}
+	var dirs []string
+	for _, ds := range []string{swr.Dataset, taurusdb.Dataset, dbss.Dataset} {
+		dirs = append(dirs, filepath.Join(cfg.File.Dir, ds))
+	}
 	if d, ok := strings.CutPrefix(cfg.DeadLetter.URL, "file://"); ok {
 		dirs = append(dirs, d)
 	}

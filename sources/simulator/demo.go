@@ -10,9 +10,17 @@ const (
 	DemoToken     = "hwcaudit-demo-iam-token"
 )
 
+// Sizes of the demo's TaurusDB and DBSS datasets.
+const (
+	DemoTaurusDBFiles = 138
+	DemoDBSSRecords   = 3000
+)
+
 // DemoConfig is the dataset the demo command serves: two SWR Enterprise
-// instances with 3,000 records per operation each, spread evenly over the
-// 23 hours ending 30 minutes before base, so that an exporter started at
+// instances with 3,000 records per operation each, one TaurusDB instance
+// with DemoTaurusDBFiles audit log files and one DBSS instance with
+// DemoDBSSRecords operation logs, all spread over the 23 hours ending 30
+// minutes before base, so that an exporter started at
 // base with the default start time of 24 hours ago collects all of them.
 // It accepts DemoAK/DemoSK signatures and the DemoToken token. Pass the
 // exporter's clock reading as base; the server clock (Config.Now) stays
@@ -20,6 +28,7 @@ const (
 func DemoConfig(base time.Time) Config {
 	const perOp = 3000
 	const span = 23 * time.Hour
+	start := base.Add(-span - 30*time.Minute).UTC().Truncate(time.Second)
 	return Config{
 		ProjectID:   DemoProjectID,
 		Credentials: []Credential{{AK: DemoAK, SK: DemoSK}},
@@ -31,8 +40,20 @@ func DemoConfig(base time.Time) Config {
 				"c41d9e27-86a3-4f0b-b5d2-9a8e7f6c5b4a",
 			},
 			RecordsPerOperation: perOp,
-			Start:               base.Add(-span - 30*time.Minute).UTC().Truncate(time.Second),
+			Start:               start,
 			Interval:            span / time.Duration(numSWROps*perOp),
+		},
+		TaurusDB: TaurusDBConfig{
+			Instances: []string{"5e2b7c9a1d3f4e6b8a0c2d4f6e8a0b1cin07"},
+			Files:     DemoTaurusDBFiles,
+			Start:     start,
+			Interval:  span / DemoTaurusDBFiles,
+		},
+		DBSS: DBSSConfig{
+			Instances: []string{"9d1e6f2a-3b4c-4d5e-8f6a-7b8c9d0e1f2a"},
+			Records:   DemoDBSSRecords,
+			Start:     start,
+			Interval:  span / DemoDBSSRecords,
 		},
 	}
 }
