@@ -82,16 +82,27 @@ func (s *SDKSigner) Authorize(req *http.Request, body []byte) error {
 	return nil
 }
 
-// Refresh resolves the credentials again after a 401.
+// Refresh resolves the credentials again after a 401. It returns false
+// when they did not change: sending the same signature again would only
+// count another failure against the AK.
 func (s *SDKSigner) Refresh() bool {
 	cred, err := s.resolve()
 	if err != nil {
 		return false
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sameCredentials(s.cred, cred) {
+		return false
+	}
 	s.cred = cred
-	s.mu.Unlock()
 	return true
+}
+
+func sameCredentials(a, b auth.ICredential) bool {
+	x, ok1 := a.(*auth.BasicCredentials)
+	y, ok2 := b.(*auth.BasicCredentials)
+	return ok1 && ok2 && x.AK == y.AK && x.SK == y.SK && x.SecurityToken == y.SecurityToken
 }
 
 func (s *SDKSigner) String() string { return "AK/SK signature" }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -65,11 +66,15 @@ type Authorizer interface {
 
 // Client calls Huawei Cloud APIs. It is safe for concurrent use.
 type Client struct {
-	cfg   Config
-	auth  Authorizer
-	http  *http.Client
-	mu    sync.Mutex
-	rates map[string]*rate.Limiter // by endpoint host
+	cfg     Config
+	auth    Authorizer
+	http    *http.Client
+	mu      sync.Mutex
+	rates   map[string]*rate.Limiter // by endpoint host
+	refused error                    // a definitive 401: every later call fails with it
+
+	authMu sync.Mutex  // serializes calls until one authenticated
+	authOK atomic.Bool // a call got past authentication
 }
 
 // NewClient returns a client that authenticates with auth.
@@ -132,15 +137,42 @@ func (e *APIError) Error() string {
 // permanent after that, because the gateway locks an AK after repeated
 // signature failures; every other 4xx is permanent.
 func (c *Client) Do(ctx context.Context, req Request) ([]byte, error) {
+	if err := c.refusedErr(); err != nil {
+		return nil, err
+	}
+	// Until one request has authenticated, send one at a time: with a wrong
+	// secret every stream would otherwise fail its signature at once, and
+	// the gateway locks an AK after a handful of failures.
+	if !c.authOK.Load() {
+		c.authMu.Lock()
+		defer c.authMu.Unlock()
+		if err := c.refusedErr(); err != nil {
+			return nil, err
+		}
+	}
 	body, err := c.do(ctx, req)
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized && c.auth.Refresh() {
 		body, err = c.do(ctx, req)
 	}
-	if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized {
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized:
 		err = pipeline.Permanent(fmt.Errorf("authentication with %v refused: %w", c.auth, err))
+		// Every later request would be refused too: stop them all here
+		// rather than spend the AK's few allowed failures.
+		c.mu.Lock()
+		c.refused = err
+		c.mu.Unlock()
+	case err == nil || errors.As(err, &apiErr):
+		c.authOK.Store(true)
 	}
 	return body, err
+}
+
+func (c *Client) refusedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refused
 }
 
 func (c *Client) do(ctx context.Context, req Request) ([]byte, error) {
