@@ -200,6 +200,9 @@ func TestClientConcurrentSigning(t *testing.T) {
 }
 
 func TestClientRefusedCredentials(t *testing.T) {
+	// A 401 is retried once, and only when resolving the credentials again
+	// gives different ones: the same signature would only count another
+	// failure against the AK, which the gateway locks after five.
 	tests := []struct {
 		name      string
 		auth      func(t *testing.T, resolves *atomic.Int32) Authorizer
@@ -208,9 +211,19 @@ func TestClientRefusedCredentials(t *testing.T) {
 		sigFailAK string
 	}{
 		{
-			name: "wrong SK: one refresh, then permanent",
+			name: "wrong SK, unchanged on refresh: no second attempt",
 			auth: func(t *testing.T, resolves *atomic.Int32) Authorizer {
 				return newSigner(t, counted(resolves, basicCred(testAK, wrongSK, "")))
+			},
+			code: "APIG.0301", attempts: 1, sigFailAK: testAK,
+		},
+		{
+			name: "wrong SK, rotated to another wrong SK: one refresh, then permanent",
+			auth: func(t *testing.T, resolves *atomic.Int32) Authorizer {
+				return newSigner(t, func() (auth.ICredential, error) {
+					n := resolves.Add(1)
+					return basicCred(testAK, fmt.Sprintf("%s-%d", wrongSK, n), "")()
+				})
 			},
 			code: "APIG.0301", attempts: 2, sigFailAK: testAK,
 		},
@@ -221,14 +234,14 @@ func TestClientRefusedCredentials(t *testing.T) {
 			auth: func(t *testing.T, resolves *atomic.Int32) Authorizer {
 				return newSigner(t, counted(resolves, basicCred(testTempAK, wrongSK, testSecToken)))
 			},
-			code: "APIG.0301", attempts: 2, sigFailAK: testTempAK,
+			code: "APIG.0301", attempts: 1, sigFailAK: testTempAK,
 		},
 		{
 			name: "temporary AK with wrong security token",
 			auth: func(t *testing.T, resolves *atomic.Int32) Authorizer {
 				return newSigner(t, counted(resolves, basicCred(testTempAK, testTempSK, wrongToken)))
 			},
-			code: "APIG.0301", attempts: 2, sigFailAK: testTempAK,
+			code: "APIG.0301", attempts: 1, sigFailAK: testTempAK,
 		},
 		{
 			name: "unknown IAM token",
@@ -273,7 +286,62 @@ func TestClientRefusedCredentials(t *testing.T) {
 					t.Errorf("credentials resolved %d times, want 2 (signer, one refresh)", got)
 				}
 			}
+
+			// The refusal is definitive: later calls, from any stream, fail
+			// the same way without spending more of the AK's failures.
+			for range 3 {
+				_, err2 := c.Do(context.Background(), auditLogs(base, nil))
+				if err2 == nil || !pipeline.IsPermanent(err2) {
+					t.Fatalf("call after a definitive 401 gave %v, want a permanent error", err2)
+				}
+				checkNoSecrets(t, err2)
+			}
+			if got := sim.Stats().Requests; got != tt.attempts {
+				t.Errorf("calls after a definitive 401 reached the server: %d requests in all, want %d", got, tt.attempts)
+			}
 		})
+	}
+}
+
+func TestClientWrongSecretFromManyStreams(t *testing.T) {
+	// Every stream starts at once. With a wrong SK the client must not send
+	// a burst of failing signatures: the gateway locks the AK after five.
+	sim, base := startSim(t, simConfig())
+	c := NewClient(testConfig(), newSigner(t, basicCred(testAK, wrongSK, "")))
+	const n = 12
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			_, err := c.Do(context.Background(), auditLogs(base, nil))
+			if err == nil || !pipeline.IsPermanent(err) {
+				t.Errorf("got %v, want a permanent error", err)
+			}
+			checkNoSecrets(t, err)
+		})
+	}
+	wg.Wait()
+	st := sim.Stats()
+	if got := st.SignatureFailures[testAK]; got != 1 {
+		t.Errorf("%d concurrent calls cost %d signature failures, want 1", n, got)
+	}
+	if len(st.LockedAKs) != 0 {
+		t.Errorf("the gateway locked %v", st.LockedAKs)
+	}
+}
+
+func TestClientTransientErrorBeforeAuthentication(t *testing.T) {
+	// A 5xx on the very first call says nothing about the credentials: the
+	// next call must go out and succeed.
+	cfg := simConfig()
+	cfg.Faults.ServerErrorEvery = 1
+	sim, base := startSim(t, cfg)
+	c := NewClient(testConfig(), newSigner(t, basicCred(testAK, testSK, "")))
+	if _, err := c.Do(context.Background(), auditLogs(base, nil)); err == nil || pipeline.IsPermanent(err) {
+		t.Fatalf("injected 500 gave %v, want a retryable error", err)
+	}
+	sim.SetFaults(simulator.Faults{})
+	if _, err := c.Do(context.Background(), auditLogs(base, nil)); err != nil {
+		t.Fatalf("call after a 500: %v", err)
 	}
 }
 
@@ -580,9 +648,8 @@ func TestClientRateLimit(t *testing.T) {
 		t.Errorf("simulator received %d requests, want 1", st.Requests)
 	}
 
-	// Another host has its own bucket: "localhost" reaches the same server.
-	u, _ := url.Parse(base)
-	other := "http://localhost:" + u.Port()
+	// Another endpoint has its own bucket.
+	_, other := startSim(t, simConfig())
 	if _, err := c.Do(ctx, auditLogs(other, nil)); err != nil {
 		t.Errorf("first request to another host: %v", err)
 	}
