@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/hwcaudit/hwcaudit/sources/newestfirst"
 )
 
 // Operations the API accepts in its required "operation" parameter.
@@ -17,7 +19,7 @@ var knownOperations = []string{"pull", "create", "delete"}
 // reader could not always choose a page that overlaps what it delivered.
 const (
 	MaxPageSize = 100
-	MinPageSize = 20
+	MinPageSize = newestfirst.MinPageSize
 )
 
 // Config selects the SWR instances to read.
