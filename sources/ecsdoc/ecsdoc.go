@@ -201,3 +201,27 @@ func ID(parts ...string) string {
 func unsafeString(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
+
+// Origin writes, inside the open "event" object, the fields that say where
+// an event came from: event.dataset, event.module, event.provider, event.id.
+func (w *Writer) Origin(dataset, provider, id string) {
+	w.String("dataset", dataset)
+	w.String("module", "huaweicloud")
+	w.String("provider", provider)
+	w.String("id", id)
+}
+
+// Cloud writes the cloud object every event carries: the provider, the
+// region (when known), the project and the service that logged the event.
+func (w *Writer) Cloud(region, projectID, service string) {
+	w.Open("cloud")
+	w.String("provider", "huaweicloud")
+	w.StringIf("region", region)
+	w.Open("project")
+	w.String("id", projectID)
+	w.Close()
+	w.Open("service")
+	w.String("name", service)
+	w.Close()
+	w.Close()
+}

@@ -65,10 +65,7 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	w.String("action", "audit-log-file")
 	// A file listing records no result of the audited statements.
 	w.String("outcome", "unknown")
-	w.String("dataset", Dataset)
-	w.String("module", "huaweicloud")
-	w.String("provider", "taurusdb")
-	w.String("id", ev.ID)
+	w.Origin(Dataset, "taurusdb", ev.ID)
 	if hasBegin {
 		w.Time("start", begin)
 	}
@@ -86,16 +83,7 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 		}
 		w.Close()
 	}
-	w.Open("cloud")
-	w.String("provider", "huaweicloud")
-	w.StringIf("region", s.region)
-	w.Open("project")
-	w.String("id", s.project)
-	w.Close()
-	w.Open("service")
-	w.String("name", "taurusdb")
-	w.Close()
-	w.Close()
+	w.Cloud(s.region, s.project, "taurusdb")
 	w.Open("huaweicloud")
 	w.Open("taurusdb")
 	w.String("instance_id", s.instance)
