@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -194,17 +195,7 @@ func (r *Reader) limit() time.Time {
 
 // Cursor is the position after everything Next returned so far.
 func (r *Reader) Cursor() Cursor {
-	return Cursor{Through: r.through, SeenIDs: slices.Collect(mapKeys(r.seen))}
-}
-
-func mapKeys(m map[string]bool) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
+	return Cursor{Through: r.through, SeenIDs: slices.Sorted(maps.Keys(r.seen))}
 }
 
 // Next returns the next records, oldest first, or io.EOF once every
