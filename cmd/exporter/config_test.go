@@ -14,7 +14,9 @@ import (
 // validEnv is a complete configuration; each case below breaks one thing.
 func validEnv() map[string]string {
 	return map[string]string{
-		"HUAWEICLOUD_SDK_AK":         simulator.DemoAK,
+		"HUAWEICLOUD_SDK_AK": simulator.DemoAK,
+		// Never the metadata service: it is not on loopback.
+		"HWCAUDIT_CREDENTIALS":       "env,profile",
 		"HUAWEICLOUD_SDK_SK":         simulator.DemoSK,
 		"HUAWEICLOUD_SDK_PROJECT_ID": simulator.DemoProjectID,
 		"HWCAUDIT_REGION":            "cn-north-4",
@@ -60,8 +62,9 @@ func TestConfigErrors(t *testing.T) {
 		{"no region or endpoint", map[string]string{"HWCAUDIT_REGION": unset, "HWCAUDIT_SWR_ENDPOINT": unset}, "HWCAUDIT_REGION", "HWCAUDIT_SWR_ENDPOINT"},
 		{"endpoint scheme", map[string]string{"HWCAUDIT_SWR_ENDPOINT": "ftp://swr.example"}, "HWCAUDIT_SWR_ENDPOINT", "ftp://"},
 		{"no project", map[string]string{"HUAWEICLOUD_SDK_PROJECT_ID": unset}, "HWCAUDIT_PROJECT_ID", "HUAWEICLOUD_SDK_PROJECT_ID"},
-		{"no AK", map[string]string{"HUAWEICLOUD_SDK_AK": unset}, "HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK", "no credentials"},
-		{"no SK", map[string]string{"HUAWEICLOUD_SDK_SK": unset}, "HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK", "no credentials"},
+		{"no AK", map[string]string{"HUAWEICLOUD_SDK_AK": unset}, "HWCAUDIT_CREDENTIALS", "no credentials found (tried env, profile)"},
+		{"no SK", map[string]string{"HUAWEICLOUD_SDK_SK": unset}, "HWCAUDIT_CREDENTIALS", "no credentials found (tried env, profile)"},
+		{"unknown credential provider", map[string]string{"HWCAUDIT_CREDENTIALS": "env,vault"}, "HWCAUDIT_CREDENTIALS", `"vault"`},
 		{"log level", map[string]string{"HWCAUDIT_LOG_LEVEL": "verbose"}, "HWCAUDIT_LOG_LEVEL", `"verbose"`},
 		{"log format", map[string]string{"HWCAUDIT_LOG_FORMAT": "xml"}, "HWCAUDIT_LOG_FORMAT", `"xml"`},
 		{"batch size", map[string]string{"HWCAUDIT_BATCH_SIZE": "0"}, "HWCAUDIT_BATCH_SIZE", "at least 1"},

@@ -34,6 +34,7 @@ var variables = []variable{
 	{"HWCAUDIT_DBSS_PAGE_SIZE", "100", "page size for DBSS (1..100)"},
 	{"HWCAUDIT_SETTLE_DELAY", "5m", "TaurusDB/DBSS: read a time range only once it is this old (late records)"},
 	{"HWCAUDIT_WINDOW_MAX_RECORDS", "5000", "TaurusDB/DBSS: split a time range holding more records than this"},
+	{"HWCAUDIT_CREDENTIALS", "env,profile,metadata,pod-identity", "where AK/SK credentials are looked for, in order (Huawei SDK providers)"},
 	{"HWCAUDIT_AUTH_TOKEN", "", "static IAM token (X-Auth-Token) instead of AK/SK signing; expires after 24h"},
 	{"HWCAUDIT_MAX_RPS", "10", "requests per second per API endpoint, across all streams"},
 	{"HWCAUDIT_HTTP_TIMEOUT", "30s", "timeout of one API request"},

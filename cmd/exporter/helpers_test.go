@@ -94,7 +94,9 @@ func newHarness(t *testing.T, cfg simulator.Config) *harness {
 	dir := t.TempDir()
 	h := &harness{t: t, dir: dir, sim: sim}
 	h.env = map[string]string{
-		"HUAWEICLOUD_SDK_AK":         simulator.DemoAK,
+		"HUAWEICLOUD_SDK_AK": simulator.DemoAK,
+		// Never the metadata service: it is not on loopback.
+		"HWCAUDIT_CREDENTIALS":       "env,profile",
 		"HUAWEICLOUD_SDK_SK":         simulator.DemoSK,
 		"HUAWEICLOUD_SDK_PROJECT_ID": simulator.DemoProjectID,
 		"HWCAUDIT_REGION":            "cn-north-4",

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -100,12 +99,9 @@ func authorizer(cfg *Config) (huaweiapi.Authorizer, error) {
 	if cfg.API.AuthToken != "" {
 		return huaweiapi.TokenAuth{Token: cfg.API.AuthToken}, nil
 	}
-	if os.Getenv("HUAWEICLOUD_SDK_AK") == "" || os.Getenv("HUAWEICLOUD_SDK_SK") == "" {
-		return nil, errors.New("HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK: no credentials; set both (and HUAWEICLOUD_SDK_SECURITY_TOKEN for temporary credentials), or HWCAUDIT_AUTH_TOKEN")
-	}
-	s, err := huaweiapi.NewSDKSigner(huaweiapi.EnvCredentials)
+	s, err := huaweiapi.NewSDKSigner(huaweiapi.CredentialChain(cfg.API.Credentials))
 	if err != nil {
-		return nil, fmt.Errorf("HUAWEICLOUD_SDK_AK: %w", err)
+		return nil, fmt.Errorf("HWCAUDIT_CREDENTIALS: %w; set HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK, or HWCAUDIT_AUTH_TOKEN", err)
 	}
 	return s, nil
 }

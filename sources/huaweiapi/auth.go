@@ -2,8 +2,10 @@ package huaweiapi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth"
@@ -38,11 +40,41 @@ func NewSDKSigner(resolve func() (auth.ICredential, error)) (*SDKSigner, error) 
 	}, nil
 }
 
-// EnvCredentials resolves AK/SK from the SDK's standard variables
-// HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK, HUAWEICLOUD_SDK_SECURITY_TOKEN and
-// HUAWEICLOUD_SDK_PROJECT_ID.
-func EnvCredentials() (auth.ICredential, error) {
-	return provider.BasicCredentialEnvProvider().GetCredentials()
+// credentialProviders are the names HWCAUDIT_CREDENTIALS accepts.
+var credentialProviders = []string{"env", "profile", "metadata", "pod-identity"}
+
+// CredentialChain resolves AK/SK with the SDK's providers, tried in the
+// order given (names from HWCAUDIT_CREDENTIALS, already validated):
+//   - env: HUAWEICLOUD_SDK_AK, _SK, _SECURITY_TOKEN, _PROJECT_ID;
+//   - profile: the SDK credentials file;
+//   - metadata: the ECS metadata service (an agency bound to the server);
+//   - pod-identity: CCE workload identity (HC_CONTAINER_CREDENTIALS_FULL_URI
+//     and HC_CONTAINER_AUTHORIZATION_TOKEN_FILE).
+//
+// Credentials from metadata and pod identity are temporary; the SDK renews
+// them before they expire when a request is signed.
+func CredentialChain(names []string) func() (auth.ICredential, error) {
+	var providers []provider.ICredentialProvider
+	for _, n := range names {
+		switch n {
+		case "env":
+			providers = append(providers, provider.BasicCredentialEnvProvider())
+		case "profile":
+			providers = append(providers, provider.BasicCredentialProfileProvider())
+		case "metadata":
+			providers = append(providers, provider.BasicCredentialMetadataProvider())
+		case "pod-identity":
+			providers = append(providers, provider.BasicCredentialPodIdentityProvider())
+		}
+	}
+	chain := provider.NewCredentialProviderChain(providers)
+	return func() (auth.ICredential, error) {
+		cred, err := chain.GetCredentials()
+		if err != nil {
+			return nil, fmt.Errorf("no credentials found (tried %s): %w", strings.Join(names, ", "), err)
+		}
+		return cred, nil
+	}
 }
 
 // Authorize adds X-Sdk-Date, X-Project-Id, X-Security-Token (temporary

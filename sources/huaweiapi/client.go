@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,13 @@ type Config struct {
 	// AuthToken is a static IAM token sent as X-Auth-Token instead of AK/SK
 	// signing. Tokens expire after 24h: fit for short runs only.
 	AuthToken string `env:"HWCAUDIT_AUTH_TOKEN"`
+	// Credentials are the places AK/SK credentials are looked for, in
+	// order, the Huawei Cloud SDK's provider chain: env (HUAWEICLOUD_SDK_*),
+	// profile (~/.huaweicloud/credentials), metadata (the ECS metadata
+	// service, for an agency bound to the server) and pod-identity (CCE
+	// workload identity). Temporary credentials are refreshed before they
+	// expire. Default env,profile,metadata,pod-identity.
+	Credentials []string `env:"HWCAUDIT_CREDENTIALS,default=env,profile,metadata,pod-identity"`
 	// MaxRPS caps requests per second to one endpoint, across all streams.
 	// Default 10, a fraction of the gateway's usual per-API quota.
 	MaxRPS float64 `env:"HWCAUDIT_MAX_RPS,default=10"`
@@ -44,6 +52,17 @@ type Config struct {
 
 // Validate reports the first invalid setting, naming its variable.
 func (c *Config) Validate() error {
+	if len(c.Credentials) == 0 {
+		return fmt.Errorf("HWCAUDIT_CREDENTIALS: name at least one of %s", strings.Join(credentialProviders, ","))
+	}
+	for i, name := range c.Credentials {
+		if !slices.Contains(credentialProviders, name) {
+			return fmt.Errorf("HWCAUDIT_CREDENTIALS: unknown provider %q (known: %s)", name, strings.Join(credentialProviders, ","))
+		}
+		if slices.Contains(c.Credentials[:i], name) {
+			return fmt.Errorf("HWCAUDIT_CREDENTIALS: %q is listed twice", name)
+		}
+	}
 	switch {
 	case !(c.MaxRPS > 0): // also refuses NaN, which ParseFloat accepts
 		return fmt.Errorf("HWCAUDIT_MAX_RPS: must be greater than 0, got %v", c.MaxRPS)

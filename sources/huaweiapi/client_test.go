@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -670,7 +671,7 @@ func TestClientRateLimit(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	valid := Config{MaxRPS: 10, Timeout: 30 * time.Second, MaxBodyBytes: 16 << 20}
+	valid := Config{MaxRPS: 10, Timeout: 30 * time.Second, MaxBodyBytes: 16 << 20, Credentials: []string{"env", "pod-identity"}}
 	tests := []struct {
 		name   string
 		change func(*Config)
@@ -687,6 +688,9 @@ func TestConfigValidate(t *testing.T) {
 		{"zero body cap", func(c *Config) { c.MaxBodyBytes = 0 }, "HWCAUDIT_HTTP_MAX_BODY_BYTES"},
 		{"body cap below 1 KiB", func(c *Config) { c.MaxBodyBytes = 1023 }, "HWCAUDIT_HTTP_MAX_BODY_BYTES"},
 		{"negative body cap", func(c *Config) { c.MaxBodyBytes = -1 }, "HWCAUDIT_HTTP_MAX_BODY_BYTES"},
+		{"no credential provider", func(c *Config) { c.Credentials = nil }, "HWCAUDIT_CREDENTIALS"},
+		{"unknown credential provider", func(c *Config) { c.Credentials = []string{"env", "vault"} }, "HWCAUDIT_CREDENTIALS"},
+		{"credential provider twice", func(c *Config) { c.Credentials = []string{"env", "env"} }, "HWCAUDIT_CREDENTIALS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -712,8 +716,9 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{MaxRPS: 10, Timeout: 30 * time.Second, MaxBodyBytes: 16 << 20}
-	if c != want {
+	want := Config{MaxRPS: 10, Timeout: 30 * time.Second, MaxBodyBytes: 16 << 20,
+		Credentials: []string{"env", "profile", "metadata", "pod-identity"}}
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults %+v, want %+v", c, want)
 	}
 	if err := c.Validate(); err != nil {
