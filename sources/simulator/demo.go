@@ -14,12 +14,17 @@ const (
 const (
 	DemoTaurusDBFiles = 138
 	DemoDBSSRecords   = 3000
+	// DemoArtifactRecords is the number of audit records of each demo
+	// CodeArts Artifact repository.
+	DemoArtifactRecords = 400
+	DemoArtifactTenant  = "5a775fdcb14f4431b6c0015618140bc3"
 )
 
 // DemoConfig is the dataset the demo command serves: two SWR Enterprise
 // instances with 3,000 records per operation each, one TaurusDB instance
 // with DemoTaurusDBFiles audit log files and one DBSS instance with
-// DemoDBSSRecords operation logs, all spread over the 23 hours ending 30
+// DemoDBSSRecords operation logs, one CodeArts Artifact tenant with a file
+// store and a repository of DemoArtifactRecords audit records each, all spread over the 23 hours ending 30
 // minutes before base, so that an exporter started at
 // base with the default start time of 24 hours ago collects all of them.
 // It accepts DemoAK/DemoSK signatures and the DemoToken token. Pass the
@@ -54,6 +59,16 @@ func DemoConfig(base time.Time) Config {
 			Records:   DemoDBSSRecords,
 			Start:     start,
 			Interval:  span / DemoDBSSRecords,
+		},
+		Artifact: ArtifactConfig{
+			TenantID: DemoArtifactTenant,
+			Repos: []ArtifactRepo{
+				{Module: "file", Repo: "cn-north-4_5a775fdcb14f4431b6c0015618140bc3_maven_1_108"},
+				{Module: "repository", Repo: "cn-north-4_5a775fdcb14f4431b6c0015618140bc3_npm_1_109"},
+			},
+			RecordsPerRepo: DemoArtifactRecords,
+			Start:          start,
+			Interval:       span / DemoArtifactRecords,
 		},
 	}
 }

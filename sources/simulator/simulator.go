@@ -55,6 +55,8 @@ type Config struct {
 	TaurusDB TaurusDBConfig
 	// DBSS is the DBSS operation log dataset.
 	DBSS DBSSConfig
+	// Artifact is the CodeArts Artifact audit log dataset.
+	Artifact ArtifactConfig
 	// Faults are injected failures; all are off in the zero value.
 	Faults Faults
 }
@@ -117,6 +119,8 @@ type Server struct {
 	taurus *taurusAPI
 	dbss   *dbssAPI
 
+	artifact *artifactAPI
+
 	httpMu  sync.Mutex
 	httpSrv *http.Server
 }
@@ -128,6 +132,7 @@ func New(cfg Config) *Server {
 	cfg.Credentials = slices.Clone(cfg.Credentials)
 	cfg.Tokens = slices.Clone(cfg.Tokens)
 	cfg.SWR.Instances = slices.Clone(cfg.SWR.Instances)
+	cfg.Artifact.Repos = slices.Clone(cfg.Artifact.Repos)
 	s := &Server{
 		cfg: cfg,
 		now: cfg.Now,
@@ -145,6 +150,7 @@ func New(cfg Config) *Server {
 	})
 	s.swr = newSWRAPI(s, cfg.SWR)
 	s.taurus, s.dbss = newTaurusAPI(s, cfg.TaurusDB), newDBSSAPI(s, cfg.DBSS)
+	s.artifact = newArtifactAPI(s, cfg.Artifact)
 	return s
 }
 

@@ -18,8 +18,9 @@ import (
 // listAPI serves one instance+operation list the way the audit-logs API
 // pages it: newest first, offset a multiple of limit, limit 1..100. Between
 // requests it can insert records at the head (drift) or drop the oldest
-// (retention). The HTTP-level behaviour is covered against the simulator;
-// this drives the paging logic through thousands of random schedules.
+// (retention). The HTTP-level behaviour is covered against the simulator,
+// and sources/newestfirst drives the paging logic itself through hundreds of
+// random schedules; this checks SWR's decoding and cursor on a few of them.
 type listAPI struct {
 	ids      []int64 // ascending
 	nextID   int64
@@ -106,7 +107,7 @@ func drain(t *testing.T, s *Stream, cursor []byte) (ids []int64, last []byte) {
 
 func TestReaderDeliversEveryRecordOnceOldestFirst(t *testing.T) {
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	for seed := range uint64(300) {
+	for seed := range uint64(12) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { readerScenario(t, base, seed) })
 	}
 }

@@ -1,0 +1,147 @@
+// Package artifact reads the audit logs of CodeArts Artifact repositories
+// and file stores: GET /cloudartifact/v5/{tenant_id}/{project_id}/{module}/{repo}/audit,
+// one stream per configured module/repo, delivered oldest first.
+package artifact
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/sources/newestfirst"
+)
+
+// MaxPageSize is the API's upper bound for page_size. Below MinPageSize the
+// reader could not always choose a page that overlaps what it delivered.
+const (
+	MaxPageSize = 100
+	MinPageSize = newestfirst.MinPageSize
+)
+
+// Modules the API accepts in the {module} path segment.
+const (
+	ModuleFile       = "file"
+	ModuleRepository = "repository"
+)
+
+// Config selects the CodeArts Artifact repositories to read.
+type Config struct {
+	// TenantID is the {tenant_id} of the API: 8 to 32 letters or digits.
+	// Required when Repos is set.
+	TenantID string `env:"HWCAUDIT_ARTIFACT_TENANT_ID"`
+	// Repos are "module/repo" pairs, module "file" or "repository", e.g.
+	// "file/cn-north-4_5a77…_maven_1_108". Empty: Artifact is not read.
+	Repos []string `env:"HWCAUDIT_ARTIFACT_REPOS"`
+	// Endpoint overrides the region's endpoint (see defaultHosts), e.g.
+	// https://cloudartifacts-ext.cn-north-4.myhuaweicloud.com.
+	Endpoint string `env:"HWCAUDIT_ARTIFACT_ENDPOINT"`
+	// Timezone is the UTC offset in which the API's zone-less "time" values
+	// ("2023/10/27 15:46:19") are read, as ±HH:MM. Default +08:00 (China
+	// Standard Time, the zone of the documented examples).
+	Timezone string `env:"HWCAUDIT_ARTIFACT_TIMEZONE,default=+08:00"`
+	// PageSize is the largest page_size of a request, 20..100. Default 100.
+	PageSize int `env:"HWCAUDIT_ARTIFACT_PAGE_SIZE,default=100"`
+}
+
+// defaultHosts is the CodeArts Artifact endpoint host prefix by region, as
+// the Huawei Cloud SDK (codeartsartifact/v2/region) lists them. Regions not
+// listed need HWCAUDIT_ARTIFACT_ENDPOINT.
+var defaultHosts = map[string]string{
+	"cn-east-3":      "cloudartifacts-ext",
+	"cn-east-2":      "cloudartifacts-ext",
+	"cn-north-1":     "cloudartifacts-ext",
+	"cn-north-4":     "cloudartifacts-ext",
+	"cn-south-1":     "artifact",
+	"cn-south-2":     "cloudartifacts-ext",
+	"cn-southwest-2": "cloudartifacts-ext",
+	"ap-southeast-3": "artifact",
+	"sa-brazil-1":    "cloudartifacts-ext",
+	"la-south-2":     "cloudartifacts-ext",
+	"la-north-2":     "cloudartifacts-ext",
+	"tr-west-1":      "cloudartifacts-ext",
+	"me-east-1":      "artifact",
+	"af-south-1":     "artifact",
+	"af-north-1":     "artifact",
+}
+
+var (
+	tenantRE = regexp.MustCompile(`^[A-Za-z0-9]{8,32}$`)
+	zoneRE   = regexp.MustCompile(`^[+-]([01][0-9]|2[0-3]):[0-5][0-9]$`)
+)
+
+// Validate reports the first invalid setting, naming its variable.
+func (c *Config) Validate(region string) error {
+	for _, r := range c.Repos {
+		if _, _, err := splitRepo(r); err != nil {
+			return fmt.Errorf("HWCAUDIT_ARTIFACT_REPOS: %w", err)
+		}
+	}
+	if _, err := parseZone(c.Timezone); err != nil {
+		return fmt.Errorf("HWCAUDIT_ARTIFACT_TIMEZONE: %w", err)
+	}
+	if c.PageSize < MinPageSize || c.PageSize > MaxPageSize {
+		return fmt.Errorf("HWCAUDIT_ARTIFACT_PAGE_SIZE: must be %d..%d, got %d", MinPageSize, MaxPageSize, c.PageSize)
+	}
+	if len(c.Repos) == 0 {
+		return nil
+	}
+	if !tenantRE.MatchString(c.TenantID) {
+		return fmt.Errorf("HWCAUDIT_ARTIFACT_TENANT_ID: must be 8 to 32 letters or digits, got %q", c.TenantID)
+	}
+	if c.Endpoint != "" {
+		u, err := url.Parse(c.Endpoint)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("HWCAUDIT_ARTIFACT_ENDPOINT: want an http(s) URL such as https://cloudartifacts-ext.cn-north-4.myhuaweicloud.com, got %q", c.Endpoint)
+		}
+		return nil
+	}
+	if region == "" {
+		return fmt.Errorf("HWCAUDIT_REGION: required to build the CodeArts Artifact endpoint (or set HWCAUDIT_ARTIFACT_ENDPOINT)")
+	}
+	if _, ok := defaultHosts[region]; !ok {
+		return fmt.Errorf("HWCAUDIT_ARTIFACT_ENDPOINT: the CodeArts Artifact endpoint of region %q is not known; set it, e.g. https://cloudartifacts-ext.%s.myhuaweicloud.com", region, region)
+	}
+	return nil
+}
+
+// splitRepo splits "module/repo".
+func splitRepo(s string) (module, repo string, err error) {
+	module, repo, ok := strings.Cut(s, "/")
+	switch {
+	case !ok:
+		return "", "", fmt.Errorf("%q is not module/repo", s)
+	case module != ModuleFile && module != ModuleRepository:
+		return "", "", fmt.Errorf("%q: module must be %s or %s", s, ModuleFile, ModuleRepository)
+	case repo == "" || strings.ContainsAny(repo, "/?#% "):
+		return "", "", fmt.Errorf("%q: %q is not a repository id", s, repo)
+	}
+	return module, repo, nil
+}
+
+// parseZone reads a ±HH:MM offset.
+func parseZone(s string) (*time.Location, error) {
+	if !zoneRE.MatchString(s) {
+		return nil, fmt.Errorf("want a UTC offset such as +08:00, got %q", s)
+	}
+	h := int(s[1]-'0')*10 + int(s[2]-'0')
+	m := int(s[4]-'0')*10 + int(s[5]-'0')
+	off := h*3600 + m*60
+	if s[0] == '-' {
+		off = -off
+	}
+	return time.FixedZone("UTC"+s, off), nil
+}
+
+// endpoint returns the API base URL for region.
+func (c *Config) endpoint(region string) string {
+	if c.Endpoint != "" {
+		return strings.TrimRight(c.Endpoint, "/")
+	}
+	host, ok := defaultHosts[region]
+	if !ok {
+		host = "cloudartifacts-ext"
+	}
+	return "https://" + host + "." + region + ".myhuaweicloud.com"
+}

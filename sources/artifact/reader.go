@@ -1,0 +1,245 @@
+package artifact
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+	"github.com/hwcaudit/hwcaudit/sources/newestfirst"
+)
+
+// The audit list is newest first and pages by page_num/page_size, which is
+// offset paging with offset = (page_num-1)*page_size; sources/newestfirst
+// turns it into an oldest-first feed that survives records arriving while
+// we page. Keys are the audit ids: digit strings, compared as numbers of
+// any length. time has whole seconds, so several records share one; the id
+// orders them.
+
+// cursor is the checkpoint of one stream.
+type cursor struct {
+	// ID is the highest audit id delivered (the high-water mark), without
+	// leading zeros.
+	ID string `json:"id"`
+	// Time is that record's time in UTC, for people reading the checkpoint.
+	Time string `json:"time,omitempty"`
+	// Skip counts records newer than ID that were delivered (dead-lettered)
+	// although they carried no usable id.
+	Skip int `json:"skip,omitempty"`
+	// FromEnd is the high-water record's position counted from the oldest
+	// record, a hint that saves the search on the next run.
+	FromEnd int64 `json:"from_end"`
+}
+
+// Doer sends one API request; *huaweiapi.Client implements it.
+type Doer interface {
+	Do(ctx context.Context, req huaweiapi.Request) ([]byte, error)
+}
+
+type record = newestfirst.Record[string]
+
+// reader adapts newestfirst.Reader to pipeline.Reader.
+type reader struct {
+	nf *newestfirst.Reader[string]
+}
+
+func (s *Stream) newReader(raw []byte) (*reader, error) {
+	cfg := newestfirst.Config[string]{
+		Name:        s.Key(),
+		Fetch:       s.fetch,
+		MaxPageSize: s.pageSize,
+		Start:       s.start,
+		Compare:     compareIDs,
+	}
+	if raw == nil {
+		return &reader{nf: newestfirst.New(cfg, nil)}, nil
+	}
+	var c cursor
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, pipeline.Permanent(fmt.Errorf("checkpoint of %s is not an Artifact cursor: %w", s.Key(), err))
+	}
+	id, ok := normalizeID(c.ID)
+	if !ok || c.Skip < 0 {
+		return nil, pipeline.Permanent(fmt.Errorf("checkpoint of %s has id %q skip %d", s.Key(), c.ID, c.Skip))
+	}
+	m := &newestfirst.Mark[string]{Key: id, Skip: c.Skip, FromEnd: c.FromEnd}
+	m.Time, _ = time.Parse(time.RFC3339, c.Time)
+	return &reader{nf: newestfirst.New(cfg, m)}, nil
+}
+
+// Next returns the next records after the high-water mark, oldest first.
+func (r *reader) Next(ctx context.Context) (pipeline.Page, error) {
+	p, err := r.nf.Next(ctx)
+	if err != nil {
+		return pipeline.Page{}, err
+	}
+	page := pipeline.Page{Records: p.Records, Remaining: p.Remaining}
+	if m := p.Mark; m != nil {
+		c := cursor{ID: m.Key, Skip: m.Skip, FromEnd: m.FromEnd}
+		if !m.Time.IsZero() {
+			c.Time = m.Time.UTC().Format(time.RFC3339)
+		}
+		page.Cursor, _ = json.Marshal(c)
+	}
+	return page, nil
+}
+
+// apiPage is the 200 response body.
+type apiPage struct {
+	Status  string `json:"status"`
+	TraceID string `json:"trace_id"`
+	Result  *struct {
+		AuditInfoList []json.RawMessage `json:"auditInfoList"`
+		Total         *int64            `json:"total"`
+	} `json:"result"`
+}
+
+// fetch requests the page at offset (a multiple of limit) and decodes what
+// paging needs of each record.
+func (s *Stream) fetch(ctx context.Context, offset, limit int64) ([]record, int64, error) {
+	if limit < 1 || offset%limit != 0 {
+		return nil, 0, pipeline.Permanent(fmt.Errorf("%s: offset %d is not a multiple of page size %d", s.Key(), offset, limit))
+	}
+	q := url.Values{}
+	q.Set("page_num", strconv.FormatInt(offset/limit+1, 10))
+	q.Set("page_size", strconv.FormatInt(limit, 10))
+	body, err := s.api.Do(ctx, huaweiapi.Request{
+		Method:   http.MethodGet,
+		Endpoint: s.endpoint,
+		Path:     "/cloudartifact/v5/" + s.tenant + "/" + s.project + "/" + s.module + "/" + s.repo + "/audit",
+		Query:    q,
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("artifact %s/%s offset %d: %w", s.module, s.repo, offset, err)
+	}
+	return decodePage(body, s.loc, s.Key(), offset, limit)
+}
+
+// decodePage decodes one 200 response.
+func decodePage(body []byte, loc *time.Location, key string, offset, limit int64) ([]record, int64, error) {
+	var p apiPage
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, 0, pipeline.Permanent(fmt.Errorf("%s offset %d: response is not an audit page: %w (body starts %q)", key, offset, err, head(body)))
+	}
+	if p.Status != "" && p.Status != "success" {
+		// The service reports a failed request in the body; nothing says it
+		// is permanent, so it is retried.
+		return nil, 0, fmt.Errorf("%s offset %d: status %q (trace_id %s)", key, offset, p.Status, p.TraceID)
+	}
+	if p.Result == nil || p.Result.Total == nil {
+		return nil, 0, pipeline.Permanent(fmt.Errorf("%s offset %d: response has no result.total (body starts %q)", key, offset, head(body)))
+	}
+	list := p.Result.AuditInfoList
+	if int64(len(list)) > limit {
+		return nil, 0, pipeline.Permanent(fmt.Errorf("%s offset %d: %d records for page size %d", key, offset, len(list), limit))
+	}
+	recs := make([]record, len(list))
+	for i, raw := range list {
+		recs[i] = decodeKey(raw, loc)
+	}
+	if err := newestfirst.CheckOrder(recs, compareIDs); err != nil {
+		return nil, 0, pipeline.Permanent(fmt.Errorf("%s offset %d: audit logs are not ordered newest first by id", key, offset))
+	}
+	return recs, *p.Result.Total, nil
+}
+
+// keyFields are what paging reads from a record; Map parses it fully.
+type keyFields struct {
+	ID   json.RawMessage `json:"id"`
+	Time string          `json:"time"`
+}
+
+func decodeKey(raw json.RawMessage, loc *time.Location) record {
+	rec := record{Raw: slices.Clip(raw)}
+	var k keyFields
+	if json.Unmarshal(raw, &k) != nil {
+		return rec
+	}
+	rec.Key, rec.HasKey = parseID(k.ID)
+	rec.Time, rec.HasTime = parseTime(k.Time, loc)
+	return rec
+}
+
+// parseID accepts the documented digit string, or the same digits unquoted,
+// and returns them without leading zeros.
+func parseID(raw json.RawMessage) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		return normalizeID(s)
+	}
+	return normalizeID(string(raw))
+}
+
+// normalizeID checks that s is a non-empty digit string and trims its
+// leading zeros.
+func normalizeID(s string) (string, bool) {
+	if s == "" {
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return "", false
+		}
+	}
+	s = strings.TrimLeft(s, "0")
+	if s == "" {
+		s = "0"
+	}
+	return s, true
+}
+
+// compareIDs orders normalized ids numerically, whatever their length.
+func compareIDs(a, b string) int {
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// timeLayouts are the forms "time" takes: the documented one first.
+var timeLayouts = []string{"2006/01/02 15:04:05", "2006/01/02 15:04:05.999999999", "2006-01-02 15:04:05.999999999"}
+
+// parseTime reads time: "2023/10/27 15:46:19" in loc, as documented; a
+// value that carries its own zone (RFC 3339) keeps it.
+func parseTime(s string, loc *time.Location) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	for _, layout := range timeLayouts {
+		if err == nil {
+			break
+		}
+		t, err = time.ParseInLocation(layout, s, loc)
+	}
+	// An offset can move a year-0000 or year-9999 time out of the four-digit
+	// years that @timestamp (RFC 3339) can express.
+	if t = t.UTC(); err != nil || t.Year() < 0 || t.Year() > 9999 {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+var errNoID = errors.New("artifact audit log has no id")
+
+func head(b []byte) string {
+	if len(b) > 120 {
+		return string(b[:120])
+	}
+	return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
+}

@@ -1,0 +1,65 @@
+package artifact
+
+import (
+	"context"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+)
+
+// Dataset is event.dataset for CodeArts Artifact audit logs.
+const Dataset = "huaweicloud.artifact_audit"
+
+// Stream reads the audit logs of one repository or file store.
+type Stream struct {
+	api      Doer
+	endpoint string
+	project  string
+	region   string
+	tenant   string
+	module   string
+	repo     string
+	loc      *time.Location
+	pageSize int
+	start    time.Time
+	now      func() time.Time
+}
+
+// Streams returns one stream per configured module/repo. start is where a
+// stream without checkpoint begins; now stamps event.ingested. cfg must
+// have passed Validate.
+func Streams(cfg Config, api Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
+	loc, err := parseZone(cfg.Timezone)
+	if err != nil {
+		loc = time.FixedZone("UTC+08:00", 8*3600)
+	}
+	var out []*Stream
+	for _, r := range cfg.Repos {
+		module, repo, err := splitRepo(r)
+		if err != nil {
+			continue
+		}
+		out = append(out, &Stream{
+			api:      api,
+			endpoint: cfg.endpoint(region),
+			project:  project,
+			region:   region,
+			tenant:   cfg.TenantID,
+			module:   module,
+			repo:     repo,
+			loc:      loc,
+			pageSize: cfg.PageSize,
+			start:    start,
+			now:      now,
+		})
+	}
+	return out
+}
+
+// Key is "artifact/{module}/{repo}".
+func (s *Stream) Key() string { return "artifact/" + s.module + "/" + s.repo }
+
+// Open starts after cursor, or at the start time when cursor is nil.
+func (s *Stream) Open(_ context.Context, cursor []byte) (pipeline.Reader, error) {
+	return s.newReader(cursor)
+}

@@ -1,0 +1,364 @@
+// Package newestfirst reads an audit list that an API serves newest first
+// with offset paging (offset a multiple of limit) and delivers it oldest
+// first, each record once, while new records keep arriving at its head.
+//
+// New records shift every offset while we page, and a first run or a
+// backfill may be millions of records behind. The Reader therefore:
+//
+//   - locates the boundary between delivered and new records (the newest
+//     record at or below the high-water mark) with a binary search over pages,
+//     holding one page in memory at a time;
+//   - walks from there toward the head, each request choosing a limit and an
+//     offset whose page contains the boundary record itself, so the page
+//     proves by keys that nothing lies between what was delivered and what it
+//     emits, however much the list moved in between;
+//   - emits only records newer than the high-water mark, oldest first.
+//
+// Positions are only hints; keys decide. This holds through head inserts,
+// retention deleting the oldest records, and pages that fail and are retried.
+package newestfirst
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+)
+
+// MinPageSize is the smallest MaxPageSize the Reader accepts: below it the
+// reader could not always choose a page that overlaps what it delivered.
+const MinPageSize = 20
+
+// Record is one entry of a page, with what paging needs to know of it.
+type Record[K any] struct {
+	// Raw is the record as the API sent it; it is what a Page delivers.
+	Raw []byte
+	// Key orders the list: newer records have greater keys. HasKey is false
+	// when the record carries no usable key; such a record is delivered but
+	// cannot serve as a high-water mark.
+	Key    K
+	HasKey bool
+	// Time is the record's event time, used only on a first run to tell
+	// records before the start time. HasTime is false when it has none.
+	Time    time.Time
+	HasTime bool
+}
+
+// Fetch requests the page of limit records at offset (a multiple of limit)
+// and returns them newest first, with the list's current total. It must
+// return at most limit records. An error leaves the Reader unchanged; it is
+// returned by Next as it is, so mark it pipeline.Permanent where retrying
+// cannot help.
+type Fetch[K any] func(ctx context.Context, offset, limit int64) (recs []Record[K], total int64, err error)
+
+// Config parameterises a Reader.
+type Config[K any] struct {
+	// Name identifies the list in errors, e.g. the stream key.
+	Name string
+	// Fetch requests one page.
+	Fetch Fetch[K]
+	// MaxPageSize is the largest limit a request may use, MinPageSize or
+	// more (the API's maximum is best: fewer requests).
+	MaxPageSize int
+	// Start is where a run without Mark begins: records whose time is
+	// before Start count as delivered.
+	Start time.Time
+	// Compare orders keys: negative when a < b, zero when equal, positive
+	// when a > b.
+	Compare func(a, b K) int
+}
+
+// Mark is the high-water mark, what a checkpoint must keep to resume.
+type Mark[K any] struct {
+	// Key is the greatest key delivered.
+	Key K
+	// Time is that record's time, zero when it had none; it is for people
+	// reading the checkpoint.
+	Time time.Time
+	// Skip counts records newer than Key that were delivered although they
+	// carried no usable key.
+	Skip int
+	// FromEnd is the mark's position counted from the oldest record, a hint
+	// that saves the search on the next run.
+	FromEnd int64
+}
+
+// Page is what one call of Next delivers.
+type Page[K any] struct {
+	// Records are the raw records, oldest first.
+	Records [][]byte
+	// Mark is the high-water mark after Records, nil when no record so far
+	// had a key (a first run must then start from Start again).
+	Mark *Mark[K]
+	// Remaining counts the records still to read after this page.
+	Remaining int64
+}
+
+// maxProbes bounds the requests one Next may spend locating its page.
+const maxProbes = 128
+
+// Reader delivers a newest-first list oldest first. It is not safe for
+// concurrent use.
+//
+// The boundary g is the index of the newest record already delivered: the
+// first record whose key is at or below the high-water mark (or, on a first
+// run, whose time is before the start time). Records above index
+// b = g - skip are new. Indexes are relative to a list of total records and
+// shift by the growth of total between responses.
+type Reader[K any] struct {
+	cfg Config[K]
+
+	hasMark bool // false on a first run: "delivered" means older than start
+	mark    K    // high-water key
+	skip    int  // key-less records above the mark that were delivered
+	markAt  time.Time
+
+	started bool // total is known
+	total   int64
+	exact   bool  // g is known: b is the boundary to walk up from
+	b       int64 // with exact: index of the newest delivered record
+	lo, hi  int64 // without exact: g lies in [lo, hi]
+	hint    int64 // position of the mark counted from the end, from the checkpoint; -1 none
+	growth  int64 // how much the list grew between the last two responses
+	blind   bool  // the planned page cannot contain g; see plan
+	done    bool
+}
+
+// New returns a Reader that delivers the records after from, or those from
+// cfg.Start on when from is nil. It panics if cfg lacks Fetch or Compare or
+// its MaxPageSize is below MinPageSize: those are programming errors.
+func New[K any](cfg Config[K], from *Mark[K]) *Reader[K] {
+	if cfg.Fetch == nil || cfg.Compare == nil || cfg.MaxPageSize < MinPageSize {
+		panic(fmt.Sprintf("newestfirst: invalid Config for %s (page size %d)", cfg.Name, cfg.MaxPageSize))
+	}
+	r := &Reader[K]{cfg: cfg, hint: -1}
+	if from != nil {
+		r.hasMark, r.mark, r.skip, r.markAt, r.hint = true, from.Key, from.Skip, from.Time, from.FromEnd
+	}
+	return r
+}
+
+// Next returns the next records after the high-water mark, oldest first,
+// or io.EOF once the head of the list is reached. After any other error the
+// Reader is as it was (what it learnt about positions is kept), so Next may
+// be called again.
+func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
+	if r.done {
+		return Page[K]{}, io.EOF
+	}
+	for range maxProbes {
+		offset, limit := r.plan()
+		recs, total, err := r.cfg.Fetch(ctx, offset, limit)
+		if err != nil {
+			return Page[K]{}, err
+		}
+		if int64(len(recs)) > limit {
+			return Page[K]{}, pipeline.Permanent(fmt.Errorf("%s offset %d: %d records for limit %d", r.cfg.Name, offset, len(recs), limit))
+		}
+		if err := CheckOrder(recs, r.cfg.Compare); err != nil {
+			return Page[K]{}, pipeline.Permanent(fmt.Errorf("%s offset %d: %w", r.cfg.Name, offset, err))
+		}
+		page, ok := r.evaluate(recs, offset, total)
+		if ok {
+			return page, nil
+		}
+		if r.done {
+			return Page[K]{}, io.EOF
+		}
+	}
+	return Page[K]{}, fmt.Errorf("%s: could not find the next page within %d requests (list changing too fast?)", r.cfg.Name, maxProbes)
+}
+
+// ErrOrder reports a page that is not ordered newest first by key.
+var ErrOrder = errors.New("records are not ordered newest first by key")
+
+// CheckOrder verifies the newest-first order the paging relies on: keys
+// strictly decrease, records without a key aside.
+func CheckOrder[K any](recs []Record[K], cmp func(a, b K) int) error {
+	var last K
+	seen := false
+	for _, r := range recs {
+		if !r.HasKey {
+			continue
+		}
+		if seen && cmp(r.Key, last) >= 0 {
+			return ErrOrder
+		}
+		last, seen = r.Key, true
+	}
+	return nil
+}
+
+// plan picks the next request: offset and limit (offset a multiple of limit).
+func (r *Reader[K]) plan() (offset, limit int64) {
+	lmax := int64(r.cfg.MaxPageSize)
+	switch {
+	case !r.started || (r.exact && r.b <= 0):
+		// One page from the top tells the total and holds the newest records.
+		return 0, lmax
+	case !r.exact:
+		mid := r.lo + (r.hi-r.lo)/2
+		return mid - mid%lmax, lmax
+	}
+	g := r.b + int64(r.skip)
+	if g >= r.total {
+		// Nothing delivered is left in the list: the page must reach its end.
+		best, bestNew := lmax, int64(0)
+		for l := lmax; l >= 1; l-- {
+			if n := r.total - (r.total-1)/l*l; n > bestNew {
+				best, bestNew = l, n
+			}
+		}
+		return (r.total - 1) / best * best, best
+	}
+	// The page must contain the boundary record g, which proves by keys that
+	// nothing lies between it and the records above it; pick the limit that
+	// leaves the most new records above b.
+	// Leave room below g for as many records as arrived last time, so that
+	// a page still contains g when the list grows in between.
+	for _, margin := range []int64{min(r.growth, lmax/2), 0} {
+		best, bestNew := lmax, int64(0)
+		for l := lmax; l >= 2; l-- {
+			n := r.b % l
+			if n > bestNew && n+int64(r.skip)+margin < l {
+				best, bestNew = l, n
+			}
+		}
+		if bestNew > 0 {
+			return r.b - bestNew, best
+		}
+	}
+	// b is a multiple of every limit that could hold g with records above
+	// it (for limits of 20 and more, b would be a multiple of 232792560):
+	// take the full page above b and accept it only if the list did not
+	// change since b was established.
+	r.blind = true
+	return r.b - lmax, lmax
+}
+
+// evaluate inspects one response. It returns a page to emit, or false after
+// refining the position (or setting done) for another request.
+func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64) (Page[K], bool) {
+	if r.started {
+		// Records arrive at the head: every index shifts by the growth.
+		d := total - r.total
+		r.b, r.lo, r.hi = max(0, r.b+d), max(0, r.lo+d), max(0, r.hi+d)
+		r.growth = max(0, d)
+	} else {
+		r.lo, r.hi = 0, total
+	}
+	r.started, r.total = true, total
+	n := int64(len(recs))
+	g := r.b + int64(r.skip) // the estimate, when exact
+	if r.blind {
+		r.blind = false
+		if _, found := r.firstDelivered(recs); !found && r.exact && r.growth == 0 && offset+n == r.b {
+			return r.emit(recs, offset), true
+		}
+	}
+
+	if i, found := r.firstDelivered(recs); found {
+		if i > 0 || offset == 0 {
+			// The record above it is new (or there is none): g is exact.
+			r.exact, r.b = true, offset+int64(i)-int64(r.skip)
+			switch {
+			case r.b > offset:
+				return r.emit(recs[:r.b-offset], offset), true
+			case offset == 0:
+				r.done = true
+			}
+			return Page[K]{}, false
+		}
+		// g is at or above this page's first record.
+		if r.exact && g <= offset {
+			return Page[K]{}, false // as estimated: plan again
+		}
+		if r.exact {
+			r.exact, r.lo = false, 0
+		}
+		r.hi = min(r.hi, offset)
+	} else {
+		if offset+n >= total {
+			// No delivered record down to the list's end: a first run, or
+			// retention removed the high-water record. All of it is new.
+			if n == 0 {
+				if offset == 0 {
+					r.done = true
+					return Page[K]{}, false
+				}
+				r.exact, r.lo, r.hi = false, 0, total
+				return Page[K]{}, false
+			}
+			return r.emit(recs, offset), true
+		}
+		if r.exact && g >= offset+n {
+			// The list grew since the plan and g slid below the page.
+			return Page[K]{}, false
+		}
+		if r.hint >= 0 {
+			// Try the checkpoint's position once before searching.
+			r.exact, r.b = true, min(max(total-1-r.hint, offset+n-int64(r.skip)), total)
+			r.hint = -1
+			return Page[K]{}, false
+		}
+		if r.exact {
+			r.exact, r.lo, r.hi = false, offset+n, total
+		}
+		r.lo = max(r.lo, offset+n)
+	}
+	if r.lo >= r.hi {
+		r.exact, r.b = true, r.hi-int64(r.skip)
+	}
+	return Page[K]{}, false
+}
+
+// firstDelivered returns the index within recs (newest first) of the first
+// record that was already delivered, or false when recs holds none.
+func (r *Reader[K]) firstDelivered(recs []Record[K]) (int, bool) {
+	for i, rec := range recs {
+		if r.hasMark {
+			if rec.HasKey && r.cfg.Compare(rec.Key, r.mark) <= 0 {
+				return i, true
+			}
+		} else if rec.HasTime && rec.Time.Before(r.cfg.Start) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// emit turns the new records recs (newest first, the first at offset) into
+// a page, oldest first, and moves the high-water mark past them.
+func (r *Reader[K]) emit(recs []Record[K], offset int64) Page[K] {
+	page := Page[K]{Records: make([][]byte, 0, len(recs))}
+	for i := len(recs) - 1; i >= 0; i-- {
+		rec := recs[i]
+		page.Records = append(page.Records, rec.Raw)
+		switch {
+		case rec.HasKey:
+			r.hasMark, r.mark, r.skip, r.markAt = true, rec.Key, 0, time.Time{}
+			if rec.HasTime {
+				r.markAt = rec.Time
+			}
+		case r.hasMark:
+			r.skip++
+		}
+	}
+	r.exact, r.b = true, offset
+	page.Remaining = offset
+	if !r.hasMark {
+		// A first page of records that all lack a key leaves nothing to
+		// compare the rest of the list with; stop here, the next run resumes
+		// from the start time again.
+		r.done = true
+		return page
+	}
+	if offset == 0 {
+		r.done = true
+	}
+	page.Mark = &Mark[K]{Key: r.mark, Time: r.markAt, Skip: r.skip, FromEnd: r.total - 1 - offset}
+	return page
+}

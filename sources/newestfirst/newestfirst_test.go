@@ -1,0 +1,304 @@
+package newestfirst
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+)
+
+// listAPI is a list served the way the audit APIs page it: newest first,
+// offset a multiple of limit, limit 1..100. Between requests it can insert
+// records at the head (drift) or drop the oldest (retention). It answers
+// with Records directly, without JSON, so the property test can drive the
+// paging logic through many random schedules quickly; the HTTP-level
+// behaviour is covered by each source's tests against the simulator.
+type listAPI struct {
+	ids      []int64 // ascending
+	nextID   int64
+	base     time.Time
+	insert   func(req int) int // records to add before serving request req
+	drop     func(req int) int // oldest records to remove before request req
+	fail     func(req int) bool
+	requests int
+}
+
+func newListAPI(n int, base time.Time) *listAPI {
+	a := &listAPI{base: base, nextID: 1}
+	a.add(n)
+	return a
+}
+
+func (a *listAPI) add(n int) {
+	for range n {
+		a.ids = append(a.ids, a.nextID)
+		a.nextID += 1 + a.nextID%3 // sparse, like one operation of many
+	}
+}
+
+func (a *listAPI) timeOf(id int64) time.Time { return a.base.Add(time.Duration(id) * time.Second) }
+
+func (a *listAPI) fetch(_ context.Context, offset, limit int64) ([]Record[int64], int64, error) {
+	a.requests++
+	if a.requests > 100_000 {
+		return nil, 0, pipeline.Permanent(errors.New("test budget of requests exhausted: the reader is looping"))
+	}
+	if a.fail != nil && a.fail(a.requests) {
+		return nil, 0, errors.New("connection reset")
+	}
+	if a.insert != nil {
+		a.add(a.insert(a.requests))
+	}
+	if a.drop != nil {
+		if d := min(a.drop(a.requests), len(a.ids)); d > 0 {
+			a.ids = a.ids[d:]
+		}
+	}
+	if limit < 1 || limit > 100 || offset < 0 || offset%limit != 0 {
+		return nil, 0, pipeline.Permanent(fmt.Errorf("bad paging offset=%d limit=%d", offset, limit))
+	}
+	var recs []Record[int64]
+	for i := offset; i < offset+limit && i < int64(len(a.ids)); i++ {
+		id := a.ids[int64(len(a.ids))-1-i]
+		recs = append(recs, Record[int64]{Raw: strconv.AppendInt(nil, id, 10), Key: id, HasKey: true, Time: a.timeOf(id), HasTime: true})
+	}
+	return recs, int64(len(a.ids)), nil
+}
+
+func newReader(a *listAPI, pageSize int, start time.Time, from *Mark[int64]) *Reader[int64] {
+	return New(Config[int64]{Name: "test", Fetch: a.fetch, MaxPageSize: pageSize, Start: start, Compare: cmp.Compare[int64]}, from)
+}
+
+// drain reads to EOF from mark, like a new run resuming from a checkpoint,
+// retrying retryable errors as the pipeline would after a backoff.
+func drain(t *testing.T, a *listAPI, pageSize int, start time.Time, from *Mark[int64]) (ids []int64, last *Mark[int64]) {
+	t.Helper()
+	rd := newReader(a, pageSize, start, from)
+	last = from
+	for {
+		p, err := rd.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return ids, last
+		}
+		if err != nil {
+			if pipeline.IsPermanent(err) {
+				t.Fatal(err)
+			}
+			continue
+		}
+		for _, raw := range p.Records {
+			id, err := strconv.ParseInt(string(raw), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		if len(p.Records) > 0 && p.Mark == nil {
+			t.Fatal("a page of keyed records carries no mark")
+		}
+		if p.Mark != nil {
+			last = p.Mark
+		}
+	}
+}
+
+func TestReaderDeliversEveryRecordOnceOldestFirst(t *testing.T) {
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for seed := range uint64(300) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { readerScenario(t, base, seed) })
+	}
+}
+
+func readerScenario(t *testing.T, base time.Time, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	n := rng.IntN(3000)
+	pageSize := MinPageSize + rng.IntN(100-MinPageSize+1)
+	if seed%3 == 0 {
+		pageSize = 100
+	}
+	api := newListAPI(n, base)
+	insertEvery := 1 + rng.IntN(4)
+	// Arrivals stay below what a page can carry, or no run could end.
+	maxInsert := rng.IntN(pageSize/2 + 1)
+	api.insert = func(req int) int {
+		if req%insertEvery == 0 {
+			return rng.IntN(maxInsert + 1)
+		}
+		return 0
+	}
+	if seed%5 == 1 {
+		// Every seventh request fails; the retry must change nothing.
+		api.fail = func(req int) bool { return req%7 == 0 }
+	}
+	// Start somewhere inside the list, or before it.
+	startID := int64(rng.IntN(n + 2))
+	start := api.timeOf(startID)
+
+	// Several runs, each resuming from the previous mark.
+	var got []int64
+	var mark *Mark[int64]
+	for run := 0; run < 3; run++ {
+		ids, m := drain(t, api, pageSize, start, mark)
+		got, mark = append(got, ids...), m
+		if run == 1 {
+			api.insert = nil
+		}
+	}
+	want := []int64{}
+	for _, id := range api.ids {
+		if !api.timeOf(id).Before(start) {
+			want = append(want, id)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("seed %d (n=%d limit=%d): delivered %d records, want %d\n got %v\nwant %v", seed, n, pageSize, len(got), len(want), head10(got), head10(want))
+	}
+}
+
+func TestReaderSurvivesRetention(t *testing.T) {
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	api := newListAPI(500, base)
+	first, mark := drain(t, api, 100, base, nil)
+	if len(first) != 500 {
+		t.Fatalf("first run delivered %d, want 500", len(first))
+	}
+	// Retention removes 450 of the oldest records while 300 arrive.
+	api.add(300)
+	api.ids = api.ids[450:]
+	got, _ := drain(t, api, 100, base, mark)
+	if len(got) != 300 || got[0] != api.ids[50] {
+		t.Fatalf("after retention delivered %d records starting %v, want the 300 new ones", len(got), head10(got))
+	}
+	// Retention passed the high-water mark itself: everything left is new.
+	api2 := newListAPI(100, base)
+	_, mark2 := drain(t, api2, 100, base, nil)
+	api2.add(40)
+	api2.ids = api2.ids[120:]
+	got2, _ := drain(t, api2, 100, base, mark2)
+	if len(got2) != 20 {
+		t.Fatalf("delivered %d records, want the 20 survivors", len(got2))
+	}
+	// Retention while paging.
+	api3 := newListAPI(2000, base)
+	api3.drop = func(req int) int { return 30 * (req % 2) }
+	got3, _ := drain(t, api3, 100, base, nil)
+	for i := 1; i < len(got3); i++ {
+		if got3[i] <= got3[i-1] {
+			t.Fatalf("delivery %d (%d) after %d", i, got3[i], got3[i-1])
+		}
+	}
+	if len(got3) == 0 || got3[len(got3)-1] != api3.ids[len(api3.ids)-1] {
+		t.Fatalf("run with retention did not reach the head: %d records", len(got3))
+	}
+}
+
+func TestReaderBoundedRequests(t *testing.T) {
+	// A steady run with a checkpoint near the head costs one request; a first
+	// run over a long list costs a logarithmic search plus a page per ~100.
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	api := newListAPI(100_000, base)
+	start := api.timeOf(api.ids[99_000])
+	ids, mark := drain(t, api, 100, start, nil)
+	if len(ids) != 1000 {
+		t.Fatalf("delivered %d, want 1000", len(ids))
+	}
+	if api.requests > 40 {
+		t.Errorf("first run took %d requests for 1000 records in a list of 100000", api.requests)
+	}
+	api.requests = 0
+	if ids, _ := drain(t, api, 100, start, mark); len(ids) != 0 || api.requests != 1 {
+		t.Errorf("caught-up run delivered %d records in %d requests, want 0 in 1", len(ids), api.requests)
+	}
+}
+
+func TestReaderLeavesStateOnError(t *testing.T) {
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	api := newListAPI(250, base)
+	api.fail = func(req int) bool { return req%2 == 0 }
+	got, _ := drain(t, api, 100, base, nil)
+	if fmt.Sprint(got) != fmt.Sprint(api.ids) {
+		t.Fatalf("with failing requests delivered %v, want %v", head10(got), head10(api.ids))
+	}
+}
+
+func TestReaderKeylessRecords(t *testing.T) {
+	// Records without a key are delivered once and counted in Mark.Skip, so
+	// that a resumed run does not deliver them again.
+	keyless := map[int]bool{3: true, 4: true, 10: true, 98: true, 99: true}
+	recs := func() []Record[int64] {
+		var out []Record[int64]
+		for i := 99; i >= 0; i-- { // newest first
+			r := Record[int64]{Raw: []byte(strconv.Itoa(i)), Key: int64(i), HasKey: !keyless[i], HasTime: true, Time: time.Unix(int64(i), 0)}
+			out = append(out, r)
+		}
+		return out
+	}()
+	fetch := func(_ context.Context, offset, limit int64) ([]Record[int64], int64, error) {
+		end := min(offset+limit, int64(len(recs)))
+		return recs[min(offset, end):end], int64(len(recs)), nil
+	}
+	cfg := Config[int64]{Name: "keyless", Fetch: fetch, MaxPageSize: 20, Start: time.Unix(0, 0), Compare: cmp.Compare[int64]}
+	var got []string
+	var mark *Mark[int64]
+	for run := range 2 {
+		rd := New(cfg, mark)
+		for {
+			p, err := rd.Next(context.Background())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range p.Records {
+				got = append(got, string(r))
+			}
+			mark = p.Mark
+		}
+		if run == 0 && (mark == nil || mark.Key != 97 || mark.Skip != 2) {
+			t.Fatalf("mark after the first run = %+v, want key 97 skip 2", mark)
+		}
+	}
+	if len(got) != 100 || got[0] != "0" || got[99] != "99" {
+		t.Fatalf("delivered %d records (%v…), want 0..99 once", len(got), got[:min(5, len(got))])
+	}
+}
+
+func TestReaderRejectsBadPages(t *testing.T) {
+	for name, recs := range map[string][]Record[int64]{
+		"oldest first": {{Key: 1, HasKey: true}, {Key: 2, HasKey: true}},
+		"repeated key": {{Key: 2, HasKey: true}, {HasKey: false}, {Key: 2, HasKey: true}},
+		"over limit":   make([]Record[int64], 21),
+	} {
+		t.Run(name, func(t *testing.T) {
+			fetch := func(context.Context, int64, int64) ([]Record[int64], int64, error) { return recs, 1000, nil }
+			rd := New(Config[int64]{Name: "bad", Fetch: fetch, MaxPageSize: 20, Compare: cmp.Compare[int64]}, nil)
+			if _, err := rd.Next(context.Background()); !pipeline.IsPermanent(err) {
+				t.Fatalf("Next = %v, want a permanent error", err)
+			}
+		})
+	}
+}
+
+func TestNewPanicsOnBadConfig(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("New accepted a page size below MinPageSize")
+		}
+	}()
+	New(Config[int64]{Fetch: newListAPI(1, time.Time{}).fetch, MaxPageSize: MinPageSize - 1, Compare: cmp.Compare[int64]}, nil)
+}
+
+func head10(ids []int64) []int64 {
+	if len(ids) > 10 {
+		return ids[:10]
+	}
+	return ids
+}
