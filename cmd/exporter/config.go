@@ -16,6 +16,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
 	"github.com/hwcaudit/hwcaudit/sinks/filesink"
+	"github.com/hwcaudit/hwcaudit/sources/artifact"
 	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/swr"
@@ -57,6 +58,7 @@ type Config struct {
 	File       filesink.Config
 	API        huaweiapi.Config
 	SWR        swr.Config
+	Artifact   artifact.Config
 	TaurusDB   taurusdb.Config
 	DBSS       dbss.Config
 	Window     window.Config
@@ -145,6 +147,9 @@ func (c *Config) validate(now time.Time) error {
 	if err := c.SWR.Validate(c.Region); err != nil {
 		return err
 	}
+	if err := c.Artifact.Validate(c.Region); err != nil {
+		return err
+	}
 	if err := c.TaurusDB.Validate(c.Region); err != nil {
 		return err
 	}
@@ -154,8 +159,8 @@ func (c *Config) validate(now time.Time) error {
 	if err := c.Window.Validate(); err != nil {
 		return err
 	}
-	if len(c.SWR.Instances)+len(c.TaurusDB.Instances)+len(c.DBSS.Instances) == 0 {
-		return errors.New("HWCAUDIT_SWR_INSTANCES, HWCAUDIT_GAUSSDB_INSTANCES, HWCAUDIT_DBSS_INSTANCES: no source is configured; name at least one instance to read")
+	if len(c.SWR.Instances)+len(c.Artifact.Repos)+len(c.TaurusDB.Instances)+len(c.DBSS.Instances) == 0 {
+		return errors.New("HWCAUDIT_SWR_INSTANCES, HWCAUDIT_ARTIFACT_REPOS, HWCAUDIT_GAUSSDB_INSTANCES, HWCAUDIT_DBSS_INSTANCES: no source is configured; name at least one instance or repository to read")
 	}
 	if c.API.ProjectID == "" {
 		return errors.New("HWCAUDIT_PROJECT_ID: required (or HUAWEICLOUD_SDK_PROJECT_ID): the project whose audit logs are read")

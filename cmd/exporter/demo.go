@@ -17,6 +17,7 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/artifact"
 	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
@@ -57,15 +58,18 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	// The simulator's sources win over the environment; everything else
 	// (sinks, directories, tuning) is read from it as in `run`.
 	sources := envconfig.MapLookuper(map[string]string{
-		"HWCAUDIT_SWR_INSTANCES":     strings.Join(demo.SWR.Instances, ","),
-		"HWCAUDIT_SWR_OPERATIONS":    "pull,create,delete",
-		"HWCAUDIT_SWR_ENDPOINT":      url,
-		"HWCAUDIT_GAUSSDB_INSTANCES": strings.Join(demo.TaurusDB.Instances, ","),
-		"HWCAUDIT_GAUSSDB_ENDPOINT":  url,
-		"HWCAUDIT_DBSS_INSTANCES":    strings.Join(demo.DBSS.Instances, ","),
-		"HWCAUDIT_DBSS_ENDPOINT":     url,
-		"HWCAUDIT_PROJECT_ID":        simulator.DemoProjectID,
-		"HWCAUDIT_AUTH_TOKEN":        "",
+		"HWCAUDIT_SWR_INSTANCES":      strings.Join(demo.SWR.Instances, ","),
+		"HWCAUDIT_SWR_OPERATIONS":     "pull,create,delete",
+		"HWCAUDIT_SWR_ENDPOINT":       url,
+		"HWCAUDIT_ARTIFACT_TENANT_ID": demo.Artifact.TenantID,
+		"HWCAUDIT_ARTIFACT_REPOS":     artifactRepos(demo.Artifact.Repos),
+		"HWCAUDIT_ARTIFACT_ENDPOINT":  url,
+		"HWCAUDIT_GAUSSDB_INSTANCES":  strings.Join(demo.TaurusDB.Instances, ","),
+		"HWCAUDIT_GAUSSDB_ENDPOINT":   url,
+		"HWCAUDIT_DBSS_INSTANCES":     strings.Join(demo.DBSS.Instances, ","),
+		"HWCAUDIT_DBSS_ENDPOINT":      url,
+		"HWCAUDIT_PROJECT_ID":         simulator.DemoProjectID,
+		"HWCAUDIT_AUTH_TOKEN":         "",
 	})
 	// The simulator takes far more than a real gateway's quota.
 	defaults := envconfig.MapLookuper(map[string]string{"HWCAUDIT_REGION": "cn-north-4", "HWCAUDIT_MAX_RPS": "2000"})
@@ -88,8 +92,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 
-	fmt.Fprintf(stdout, "demo: simulator on %s serves %d SWR instances × 3 operations × %d audit logs, %d TaurusDB audit log files, %d DBSS operation logs\n",
-		url, len(demo.SWR.Instances), demo.SWR.RecordsPerOperation, demo.TaurusDB.Files, demo.DBSS.Records)
+	fmt.Fprintf(stdout, "demo: simulator on %s serves %d SWR instances × 3 operations × %d audit logs, %d CodeArts Artifact repositories × %d audit logs, %d TaurusDB audit log files, %d DBSS operation logs\n",
+		url, len(demo.SWR.Instances), demo.SWR.RecordsPerOperation, len(demo.Artifact.Repos), demo.Artifact.RecordsPerRepo, demo.TaurusDB.Files, demo.DBSS.Records)
 	fmt.Fprintf(stdout, "demo: writing %s to %s, dead letters to %s, checkpoints to %s\n",
 		strings.Join(cfg.Sinks, ","), cfg.File.Dir, cfg.DeadLetter.URL, cfg.Checkpoint.URL)
 
@@ -117,7 +121,7 @@ func startOver(ctx context.Context, w io.Writer, cfg *Config, store checkpoint.S
 	}
 	removed := 0
 	var dirs []string
-	for _, ds := range []string{swr.Dataset, taurusdb.Dataset, dbss.Dataset} {
+	for _, ds := range []string{swr.Dataset, artifact.Dataset, taurusdb.Dataset, dbss.Dataset} {
 		dirs = append(dirs, filepath.Join(cfg.File.Dir, ds))
 	}
 	if d, ok := strings.CutPrefix(cfg.DeadLetter.URL, "file://"); ok {
@@ -134,4 +138,13 @@ func startOver(ctx context.Context, w io.Writer, cfg *Config, store checkpoint.S
 	}
 	fmt.Fprintf(w, "demo: --fresh: forgot %d checkpoints, removed %d output files\n", forgotten, removed)
 	return nil
+}
+
+// artifactRepos renders repositories as HWCAUDIT_ARTIFACT_REPOS does.
+func artifactRepos(repos []simulator.ArtifactRepo) string {
+	var parts []string
+	for _, r := range repos {
+		parts = append(parts, r.Module+"/"+r.Repo)
+	}
+	return strings.Join(parts, ",")
 }

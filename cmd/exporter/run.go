@@ -15,6 +15,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
 	"github.com/hwcaudit/hwcaudit/sinks/filesink"
 	"github.com/hwcaudit/hwcaudit/sinks/stdoutsink"
+	"github.com/hwcaudit/hwcaudit/sources/artifact"
 	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/swr"
@@ -95,6 +96,9 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 	api := huaweiapi.NewClient(cfg.API, auth)
 	var streams []pipeline.Stream
 	for _, s := range swr.Streams(cfg.SWR, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
+		streams = append(streams, s)
+	}
+	for _, s := range artifact.Streams(cfg.Artifact, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
 		streams = append(streams, s)
 	}
 	for _, s := range taurusdb.Streams(cfg.TaurusDB, cfg.Window, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
