@@ -24,29 +24,30 @@ type Config struct {
 	PageSize int `env:"HWCAUDIT_GAUSSDB_PAGE_SIZE,default=100"`
 }
 
-// defaultHosts is the GaussDB for MySQL endpoint host prefix by region, from
-// Huawei Cloud's "Regions and Endpoints" table. Regions not listed need
-// HWCAUDIT_GAUSSDB_ENDPOINT.
+// defaultHosts is the GaussDB for MySQL endpoint host prefix by region, as
+// the Huawei Cloud SDK (gaussdb/v3/region) lists them. Regions not listed
+// need HWCAUDIT_GAUSSDB_ENDPOINT.
 var defaultHosts = map[string]string{
-	"cn-north-1":     "gaussdb",
+	"af-south-1":     "gaussdb-mysql",
+	"ap-southeast-1": "gaussdbformysql",
+	"ap-southeast-2": "gaussdbformysql",
+	"ap-southeast-3": "gaussdb",
+	"ap-southeast-4": "gaussdb",
+	"cn-east-3":      "gaussdb",
+	"cn-east-5":      "gaussdb-mysql",
+	"cn-north-11":    "gaussdbformysql",
+	"cn-north-2":     "gaussdb",
 	"cn-north-4":     "gaussdb",
 	"cn-north-9":     "gaussdb",
-	"cn-east-3":      "gaussdb",
-	"cn-east-4":      "gaussdb",
 	"cn-south-1":     "gaussdb",
+	"cn-south-4":     "gaussdb",
 	"cn-southwest-2": "gaussdb",
-	"ap-southeast-1": "gaussdb",
-	"ap-southeast-2": "gaussdb",
-	"ap-southeast-3": "gaussdb",
-	"ap-southeast-4": "gaussdb-mysql",
-	"af-south-1":     "gaussdb",
-	"la-north-2":     "gaussdb",
-	"la-south-2":     "gaussdb",
-	"na-mexico-1":    "gaussdb",
+	"cn-southwest-3": "gaussdb-mysql",
+	"la-north-2":     "gaussdb-mysql",
+	"me-east-1":      "gaussdbformysql",
+	"ru-northwest-2": "gaussdb",
 	"sa-brazil-1":    "gaussdb",
-	"tr-west-1":      "gaussdb",
-	"me-east-1":      "gaussdb-mysql",
-	"ru-moscow-1":    "gaussdbformysql",
+	"tr-west-1":      "gaussdbformysql",
 }
 
 // Validate reports the first invalid setting, naming its variable.
