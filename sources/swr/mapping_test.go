@@ -1,15 +1,10 @@
 package swr
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,10 +14,9 @@ import (
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/ecsdoc/ecstest"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/golden from the current mapping")
 
 const (
 	goldenInstance = "7f3c2a10-5b8e-4d21-9c4f-0e6a1b2c3d4e"
@@ -89,12 +83,12 @@ func TestMapGolden(t *testing.T) {
 				if err := s.Map(raw, &ev); err != nil {
 					t.Fatalf("record %d: %v", i, err)
 				}
-				checkDoc(t, raw, &ev)
+				ecstest.CheckDoc(t, raw, &ev, Dataset)
 				got.Write(ev.Doc)
 				got.WriteByte('\n')
 			}
 			golden := filepath.Join("testdata", "golden", name+".ndjson")
-			if *update {
+			if *ecstest.Update {
 				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
 					t.Fatal(err)
 				}
@@ -124,140 +118,6 @@ func diffLines(t *testing.T, got, want []byte) {
 		if gl != wl {
 			t.Fatalf("line %d differs from the golden file (review, then go test -run TestMapGolden -update):\n got %.600s\nwant %.600s", i+1, gl, wl)
 		}
-	}
-}
-
-// checkDoc verifies what every mapped document must satisfy.
-func checkDoc(t testing.TB, raw []byte, ev *pipeline.Event) {
-	t.Helper()
-	if err := checkJSONObject(ev.Doc); err != nil {
-		t.Fatalf("document is not a JSON object without duplicate keys: %v\n%s", err, ev.Doc)
-	}
-	if bytes.ContainsAny(ev.Doc, "\n\r") {
-		t.Errorf("document contains a raw line break, which breaks NDJSON")
-	}
-	f := flatDoc(t, ev.Doc)
-	ts, _ := f["@timestamp"].(string)
-	parsed, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil || !strings.HasSuffix(ts, "Z") {
-		t.Errorf("@timestamp %q is not an RFC 3339 UTC time (%v)", ts, err)
-	}
-	if !parsed.Equal(ev.Timestamp.Truncate(time.Millisecond)) || ev.Timestamp.Location() != time.UTC {
-		t.Errorf("@timestamp %q disagrees with Event.Timestamp %v", ts, ev.Timestamp)
-	}
-	if ev.ID == "" || f["event.id"] != ev.ID {
-		t.Errorf("event.id %v, Event.ID %q", f["event.id"], ev.ID)
-	}
-	if ev.Dataset != Dataset || f["event.dataset"] != Dataset {
-		t.Errorf("dataset %q / %v, want %s", ev.Dataset, f["event.dataset"], Dataset)
-	}
-	if f["event.original"] != string(raw) && utf8Valid(raw) {
-		t.Errorf("event.original is not the raw record")
-	}
-}
-
-func utf8Valid(b []byte) bool { return strings.ToValidUTF8(string(b), "\uFFFD") == string(b) }
-
-// checkJSONObject reports an error unless doc is exactly one JSON object in
-// which no object repeats a key.
-func checkJSONObject(doc []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if tok != json.Delim('{') {
-		return fmt.Errorf("starts with %v", tok)
-	}
-	if err := walkObject(dec); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("trailing data after the object (%v)", err)
-	}
-	return nil
-}
-
-func walkObject(dec *json.Decoder) error {
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		k := tok.(string)
-		if seen[k] {
-			return fmt.Errorf("duplicate key %q", k)
-		}
-		seen[k] = true
-		if err := walkValue(dec); err != nil {
-			return err
-		}
-	}
-	_, err := dec.Token() // '}'
-	return err
-}
-
-func walkValue(dec *json.Decoder) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	switch tok {
-	case json.Delim('{'):
-		return walkObject(dec)
-	case json.Delim('['):
-		for dec.More() {
-			if err := walkValue(dec); err != nil {
-				return err
-			}
-		}
-		_, err := dec.Token()
-		return err
-	}
-	return nil
-}
-
-// flatDoc decodes doc into dotted field names. An array of scalars is the
-// value of its field; objects inside arrays add their members' names.
-func flatDoc(t testing.TB, doc []byte) map[string]any {
-	t.Helper()
-	var v map[string]any
-	if err := json.Unmarshal(doc, &v); err != nil {
-		t.Fatalf("%v: %s", err, doc)
-	}
-	out := map[string]any{}
-	flatten("", v, out)
-	return out
-}
-
-func flatten(prefix string, v any, out map[string]any) {
-	join := func(k string) string {
-		if prefix == "" {
-			return k
-		}
-		return prefix + "." + k
-	}
-	switch v := v.(type) {
-	case map[string]any:
-		for k, c := range v {
-			flatten(join(k), c, out)
-		}
-	case []any:
-		scalars := true
-		for _, c := range v {
-			switch c.(type) {
-			case map[string]any, []any:
-				scalars = false
-				flatten(prefix, c, out)
-			}
-		}
-		if scalars {
-			out[prefix] = v
-		}
-	default:
-		out[prefix] = v
 	}
 }
 
@@ -393,8 +253,8 @@ func TestMapFields(t *testing.T) {
 			if err := s.Map([]byte(tt.raw), &ev); err != nil {
 				t.Fatal(err)
 			}
-			checkDoc(t, []byte(tt.raw), &ev)
-			f := flatDoc(t, ev.Doc)
+			ecstest.CheckDoc(t, []byte(tt.raw), &ev, Dataset)
+			f := ecstest.FlatDoc(t, ev.Doc)
 			for k, want := range tt.want {
 				if got, ok := f[k]; !ok || fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("%s = %v, want %v", k, got, want)
@@ -462,7 +322,7 @@ func TestMapDeterministic(t *testing.T) {
 		if a.ID != b.ID || !a.Timestamp.Equal(b.Timestamp) {
 			t.Errorf("record %d: mapped twice to ids %s and %s", i, a.ID, b.ID)
 		}
-		fa, fb := flatDoc(t, a.Doc), flatDoc(t, b.Doc)
+		fa, fb := ecstest.FlatDoc(t, a.Doc), ecstest.FlatDoc(t, b.Doc)
 		if fa["event.ingested"] == fb["event.ingested"] {
 			t.Fatalf("the test clock did not move: event.ingested %v", fa["event.ingested"])
 		}
@@ -522,159 +382,8 @@ func TestMapConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-// ecsSchema is what the tests need of ecs_flat.yml: the field names and the
-// allowed values of the categorization fields.
-type ecsSchema struct {
-	fields  map[string]bool
-	allowed map[string][]string // field → allowed values
-	// expectedTypes lists, for each event.category value, the event.type
-	// values ECS expects with it.
-	expectedTypes map[string][]string
-}
-
-const ecsFlatPath = "/work/shared/ecs/ecs_flat.yml"
-
-// loadECS parses ecs_flat.yml just enough: top-level keys sit at column 0
-// ("event.kind:"), allowed values are "  - " entries under
-// "  allowed_values:" whose "    name:" is the value, and whose
-// "    expected_event_types:" list precedes the name (keys are sorted).
-func loadECS(t testing.TB) *ecsSchema {
-	t.Helper()
-	f, err := os.Open(ecsFlatPath)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("ECS field list %s is absent; skipping the ECS schema check", ecsFlatPath)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ecs := &ecsSchema{fields: map[string]bool{}, allowed: map[string][]string{}, expectedTypes: map[string][]string{}}
-	var field string
-	var inAllowed, inTypes bool
-	var entryName string
-	var entryTypes []string
-	endEntry := func() {
-		if entryName != "" {
-			ecs.allowed[field] = append(ecs.allowed[field], entryName)
-			if field == "event.category" {
-				ecs.expectedTypes[entryName] = entryTypes
-			}
-		}
-		entryName, entryTypes, inTypes = "", nil, false
-	}
-	unquote := func(s string) string { return strings.Trim(strings.TrimSpace(s), `'"`) }
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if line[0] != ' ' {
-			endEntry()
-			inAllowed = false
-			field = unquote(strings.TrimSuffix(line, ":"))
-			ecs.fields[field] = true
-			continue
-		}
-		if line == "  allowed_values:" {
-			inAllowed = true
-			continue
-		}
-		if !inAllowed {
-			continue
-		}
-		switch {
-		case strings.HasPrefix(line, "  - "):
-			endEntry()
-			line = "    " + line[4:]
-		case strings.HasPrefix(line, "  ") && line[2] != ' ':
-			endEntry()
-			inAllowed = false
-			continue
-		}
-		switch {
-		case strings.HasPrefix(line, "    name:"):
-			entryName = unquote(strings.TrimPrefix(line, "    name:"))
-			inTypes = false
-		case line == "    expected_event_types:":
-			inTypes = true
-		case inTypes && strings.HasPrefix(line, "    - "):
-			entryTypes = append(entryTypes, unquote(line[6:]))
-		case strings.HasPrefix(line, "    ") && line[4] != ' ':
-			inTypes = false
-		}
-	}
-	endEntry()
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	// Sanity: a parser that found nothing would make every check pass.
-	for _, f := range []string{"@timestamp", "event.kind", "event.category", "event.type", "event.outcome", "cloud.project.id"} {
-		if !ecs.fields[f] {
-			t.Fatalf("%s: parsed %d fields but not %s; has the format changed?", ecsFlatPath, len(ecs.fields), f)
-		}
-	}
-	for _, f := range []string{"event.kind", "event.category", "event.type", "event.outcome"} {
-		if len(ecs.allowed[f]) < 3 {
-			t.Fatalf("%s: parsed allowed values of %s as %v; has the format changed?", ecsFlatPath, f, ecs.allowed[f])
-		}
-	}
-	if !slices.Contains(ecs.expectedTypes["api"], "access") {
-		t.Fatalf("%s: parsed expected event types of category api as %v", ecsFlatPath, ecs.expectedTypes["api"])
-	}
-	return ecs
-}
-
-// checkECS reports fields of doc that ECS does not define (outside the
-// huaweicloud.* custom namespace) and categorization values it does not
-// allow.
-func (ecs *ecsSchema) check(t testing.TB, doc []byte) {
-	t.Helper()
-	f := flatDoc(t, doc)
-	for _, name := range slices.Sorted(maps.Keys(f)) {
-		if strings.HasPrefix(name, "huaweicloud.") {
-			continue
-		}
-		if !ecs.fields[name] {
-			t.Errorf("field %s is not in ECS (%s)", name, ecsFlatPath)
-		}
-	}
-	values := func(k string) []string {
-		switch v := f[k].(type) {
-		case string:
-			return []string{v}
-		case []any:
-			var out []string
-			for _, e := range v {
-				out = append(out, fmt.Sprint(e))
-			}
-			return out
-		}
-		return nil
-	}
-	for _, k := range []string{"event.kind", "event.category", "event.type", "event.outcome"} {
-		vs := values(k)
-		if len(vs) == 0 {
-			t.Errorf("%s is missing", k)
-		}
-		for _, v := range vs {
-			if !slices.Contains(ecs.allowed[k], v) {
-				t.Errorf("%s %q is not one of ECS's %v", k, v, ecs.allowed[k])
-			}
-		}
-	}
-	for _, cat := range values("event.category") {
-		for _, typ := range values("event.type") {
-			if !slices.Contains(ecs.expectedTypes[cat], typ) {
-				t.Errorf("event.type %q is not expected with event.category %q (ECS expects %v)", typ, cat, ecs.expectedTypes[cat])
-			}
-		}
-	}
-}
-
 func TestMapECSFieldNames(t *testing.T) {
-	ecs := loadECS(t)
+	ecs := ecstest.LoadECS(t)
 	s := goldenStream(fixedNow)
 	recs := allPageRecords(t)
 	// Every operation and event type, not only the pages' ones.
@@ -686,7 +395,7 @@ func TestMapECSFieldNames(t *testing.T) {
 		if err := s.Map(raw, &ev); err != nil {
 			t.Fatalf("record %d: %v", i, err)
 		}
-		ecs.check(t, ev.Doc)
+		ecs.Check(t, ev.Doc)
 	}
 }
 
@@ -713,7 +422,7 @@ func FuzzMap(f *testing.F) {
 		if !json.Valid(ev.Doc) {
 			t.Fatalf("invalid JSON document for %q: %s", raw, ev.Doc)
 		}
-		checkDoc(t, raw, &ev)
+		ecstest.CheckDoc(t, raw, &ev, Dataset)
 	})
 }
 

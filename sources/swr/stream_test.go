@@ -14,6 +14,7 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/ecsdoc/ecstest"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
 )
@@ -225,7 +226,7 @@ func TestStreamFullReadThenCaughtUp(t *testing.T) {
 					}
 					eventIDs[ev.ID] = fmt.Sprintf("%s record %d", s.Key(), i)
 					if ecs != nil && i%97 == 0 {
-						ecs.check(t, ev.Doc)
+						ecs.Check(t, ev.Doc)
 					}
 				}
 
@@ -242,9 +243,9 @@ func TestStreamFullReadThenCaughtUp(t *testing.T) {
 	}
 }
 
-func loadECSIfPresent(t *testing.T) *ecsSchema {
-	var ecs *ecsSchema
-	t.Run("ecs schema", func(t *testing.T) { ecs = loadECS(t) })
+func loadECSIfPresent(t *testing.T) *ecstest.Schema {
+	var ecs *ecstest.Schema
+	t.Run("ecs schema", func(t *testing.T) { ecs = ecstest.LoadECS(t) })
 	return ecs
 }
 
@@ -410,7 +411,7 @@ func TestStreamMalformedRecords(t *testing.T) {
 				case rec.Malformed == "" && err != nil:
 					t.Errorf("record %d is well-formed but did not map: %v", n, err)
 				case err == nil && n%10 == 0:
-					checkDoc(t, raw, &ev)
+					ecstest.CheckDoc(t, raw, &ev, Dataset)
 				}
 				kinds[rec.Malformed]++
 			}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -190,6 +191,7 @@ func flatten(prefix string, v any, out map[string]any) {
 
 // Schema is what the checks need of ecs_flat.yml.
 type Schema struct {
+	path    string // where it was read from
 	fields  map[string]bool
 	allowed map[string][]string // field → allowed values
 	// expectedTypes lists, for each event.category value, the event.type
@@ -197,8 +199,27 @@ type Schema struct {
 	expectedTypes map[string][]string
 }
 
-// ECSFlatPath is the ECS field list the check reads.
-const ECSFlatPath = "/work/shared/ecs/ecs_flat.yml"
+// ecsFlatPath is the ECS field list the check reads: shared/ecs/ecs_flat.yml
+// beside the repository, as CI lays it out, or HWCAUDIT_ECS_FLAT.
+func ecsFlatPath() string {
+	if p := os.Getenv("HWCAUDIT_ECS_FLAT"); p != "" {
+		return p
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "..", "shared", "ecs", "ecs_flat.yml")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
 
 // LoadECS parses ecs_flat.yml just enough: top-level keys sit at column 0
 // ("event.kind:"), allowed values are "  - " entries under
@@ -206,15 +227,16 @@ const ECSFlatPath = "/work/shared/ecs/ecs_flat.yml"
 // "    expected_event_types:" list precedes the name (keys are sorted).
 func LoadECS(t testing.TB) *Schema {
 	t.Helper()
-	f, err := os.Open(ECSFlatPath)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("ECS field list %s is absent; skipping the ECS schema check", ECSFlatPath)
+	path := ecsFlatPath()
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) || path == "" {
+		t.Skipf("ECS field list %q is absent (expected ../shared/ecs/ecs_flat.yml beside the repository, or HWCAUDIT_ECS_FLAT); skipping the ECS schema check", path)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	ecs := &Schema{fields: map[string]bool{}, allowed: map[string][]string{}, expectedTypes: map[string][]string{}}
+	ecs := &Schema{path: path, fields: map[string]bool{}, allowed: map[string][]string{}, expectedTypes: map[string][]string{}}
 	var field string
 	var inAllowed, inTypes bool
 	var entryName string
@@ -278,16 +300,16 @@ func LoadECS(t testing.TB) *Schema {
 	// Sanity: a parser that found nothing would make every check pass.
 	for _, f := range []string{"@timestamp", "event.kind", "event.category", "event.type", "event.outcome", "cloud.project.id"} {
 		if !ecs.fields[f] {
-			t.Fatalf("%s: parsed %d fields but not %s; has the format changed?", ECSFlatPath, len(ecs.fields), f)
+			t.Fatalf("%s: parsed %d fields but not %s; has the format changed?", path, len(ecs.fields), f)
 		}
 	}
 	for _, f := range []string{"event.kind", "event.category", "event.type", "event.outcome"} {
 		if len(ecs.allowed[f]) < 3 {
-			t.Fatalf("%s: parsed allowed values of %s as %v; has the format changed?", ECSFlatPath, f, ecs.allowed[f])
+			t.Fatalf("%s: parsed allowed values of %s as %v; has the format changed?", path, f, ecs.allowed[f])
 		}
 	}
 	if !slices.Contains(ecs.expectedTypes["api"], "access") {
-		t.Fatalf("%s: parsed expected event types of category api as %v", ECSFlatPath, ecs.expectedTypes["api"])
+		t.Fatalf("%s: parsed expected event types of category api as %v", path, ecs.expectedTypes["api"])
 	}
 	return ecs
 }
@@ -303,7 +325,7 @@ func (ecs *Schema) Check(t testing.TB, doc []byte) {
 			continue
 		}
 		if !ecs.fields[name] {
-			t.Errorf("field %s is not in ECS (%s)", name, ECSFlatPath)
+			t.Errorf("field %s is not in ECS (%s)", name, ecs.path)
 		}
 	}
 	values := func(k string) []string {
