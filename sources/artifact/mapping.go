@@ -103,13 +103,7 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	ev.Dataset = Dataset
 
 	var w ecsdoc.Writer
-	w.Reset(ev.Doc)
-	w.Time("@timestamp", ts)
-	w.Open("ecs")
-	w.String("version", ecsdoc.Version)
-	w.Close()
-	w.Open("event")
-	w.String("kind", "event")
+	w.Begin(ev.Doc, ts)
 	w.Strings("category", category)
 	w.Strings("type", eventType)
 	w.StringIf("action", action)

@@ -225,3 +225,16 @@ func (w *Writer) Cloud(region, projectID, service string) {
 	w.Close()
 	w.Close()
 }
+
+// Begin starts a document in dst's storage with the fields every event
+// opens with (@timestamp, ecs.version, event.kind) and leaves the "event"
+// object open for the source's categorization fields.
+func (w *Writer) Begin(dst []byte, ts time.Time) {
+	w.Reset(dst)
+	w.Time("@timestamp", ts)
+	w.Open("ecs")
+	w.String("version", Version)
+	w.Close()
+	w.Open("event")
+	w.String("kind", "event")
+}
