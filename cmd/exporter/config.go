@@ -16,6 +16,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
 	"github.com/hwcaudit/hwcaudit/sinks/filesink"
+	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
 	"github.com/hwcaudit/hwcaudit/sources/artifact"
 	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
@@ -56,6 +57,7 @@ type Config struct {
 	Checkpoint checkpoint.Config
 	DeadLetter deadletter.Config
 	File       filesink.Config
+	Kafka      kafkasink.Config
 	API        huaweiapi.Config
 	SWR        swr.Config
 	Artifact   artifact.Config
@@ -67,7 +69,7 @@ type Config struct {
 	start time.Time
 }
 
-var knownSinks = []string{"file", "stdout"}
+var knownSinks = []string{"file", "stdout", "kafka"}
 
 // loadConfig reads the environment through lookup and validates it. Every
 // error names the variable at fault.
@@ -139,7 +141,18 @@ func (c *Config) validate(now time.Time) error {
 	case c.RetryMaxElapsed < c.RetryMax:
 		return fmt.Errorf("HWCAUDIT_RETRY_MAX_ELAPSED: must be at least HWCAUDIT_RETRY_MAX (%s), got %s", c.RetryMax, c.RetryMaxElapsed)
 	}
-	for _, v := range []interface{ Validate() error }{c.Checkpoint, c.DeadLetter, c.File, &c.API} {
+	validators := []interface{ Validate() error }{c.Checkpoint, c.DeadLetter, &c.API}
+	// A sink's settings are checked only when the sink is used: an unused
+	// sink's required variables are not required.
+	for _, s := range c.Sinks {
+		switch s {
+		case "file":
+			validators = append(validators, c.File)
+		case "kafka":
+			validators = append(validators, &c.Kafka)
+		}
+	}
+	for _, v := range validators {
 		if err := v.Validate(); err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
 	"github.com/hwcaudit/hwcaudit/sinks/filesink"
+	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
 	"github.com/hwcaudit/hwcaudit/sinks/stdoutsink"
 	"github.com/hwcaudit/hwcaudit/sources/artifact"
 	"github.com/hwcaudit/hwcaudit/sources/dbss"
@@ -84,6 +85,8 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 			s, err = filesink.New(cfg.File)
 		case "stdout":
 			s = stdoutsink.New(nil)
+		case "kafka":
+			s, err = kafkasink.New(cfg.Kafka)
 		}
 		if err != nil {
 			log.Error("cannot open sink", "sink", name, "error", err)

@@ -13,13 +13,13 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/sasl"
 	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/kafkasink/kafkatest"
 	"github.com/hwcaudit/hwcaudit/sinks/sinktest"
 )
 
@@ -59,69 +59,6 @@ func newSink(t testing.TB, cfg Config) *Sink {
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
 	return s
-}
-
-// readRecords returns every record of every non-internal topic, ordered by
-// topic, partition and offset.
-func readRecords(t testing.TB, addr string, mech sasl.Mechanism) []kafka.Message {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	d := &kafka.Dialer{Timeout: 10 * time.Second, SASLMechanism: mech}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	parts, err := conn.ReadPartitions()
-	conn.Close()
-	if err != nil {
-		t.Fatalf("read partitions: %v", err)
-	}
-	parts = slices.DeleteFunc(parts, func(p kafka.Partition) bool { return strings.HasPrefix(p.Topic, "__") })
-	slices.SortFunc(parts, func(a, b kafka.Partition) int {
-		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
-			return c
-		}
-		return a.ID - b.ID
-	})
-	var out []kafka.Message
-	for _, p := range parts {
-		out = append(out, readPartition(t, ctx, d, addr, p.Topic, p.ID)...)
-	}
-	return out
-}
-
-func readPartition(t testing.TB, ctx context.Context, d *kafka.Dialer, addr, topic string, partition int) []kafka.Message {
-	t.Helper()
-	conn, err := d.DialLeader(ctx, "tcp", addr, topic, partition)
-	if err != nil {
-		t.Fatalf("dial leader %s/%d: %v", topic, partition, err)
-	}
-	defer conn.Close()
-	first, last, err := conn.ReadOffsets()
-	if err != nil {
-		t.Fatalf("offsets %s/%d: %v", topic, partition, err)
-	}
-	if _, err := conn.Seek(first, kafka.SeekAbsolute); err != nil {
-		t.Fatal(err)
-	}
-	var out []kafka.Message
-	for off := first; off < last; {
-		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		batch := conn.ReadBatch(1, 16<<20)
-		for {
-			m, err := batch.ReadMessage()
-			if err != nil {
-				break
-			}
-			out = append(out, m)
-			off = m.Offset + 1
-		}
-		if err := batch.Close(); err != nil {
-			t.Fatalf("read %s/%d at %d: %v", topic, partition, off, err)
-		}
-	}
-	return out
 }
 
 func values(msgs []kafka.Message) [][]byte {
@@ -178,7 +115,7 @@ func TestConformance(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return s, func(t *testing.T) [][]byte { return values(readRecords(t, addr, nil)) }
+				return s, func(t *testing.T) [][]byte { return values(kafkatest.ReadAll(t, addr, nil)) }
 			},
 			Ordered:       true,
 			MaxEventBytes: maxMsg - 512,
@@ -204,7 +141,7 @@ func TestConformance(t *testing.T) {
 					t.Fatal(err)
 				}
 				return s, func(t *testing.T) [][]byte {
-					msgs := readRecords(t, addr, nil)
+					msgs := kafkatest.ReadAll(t, addr, nil)
 					for _, m := range msgs {
 						if ds := string(header(m, HeaderDataset)); m.Topic != "hwc."+ds {
 							t.Errorf("record of dataset %q in topic %q", ds, m.Topic)
@@ -258,7 +195,7 @@ func TestRecordShape(t *testing.T) {
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	got := readRecords(t, addr, nil)
+	got := kafkatest.ReadAll(t, addr, nil)
 	if len(got) != len(b.Events) {
 		t.Fatalf("got %d records, want %d", len(got), len(b.Events))
 	}
@@ -295,7 +232,7 @@ func TestRecordShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2.Close(context.Background())
-	for _, m := range readRecords(t, addr, nil) {
+	for _, m := range kafkatest.ReadAll(t, addr, nil) {
 		if p := part[string(m.Key)]; p != m.Partition {
 			t.Errorf("key %q on partition %d and %d", m.Key, p, m.Partition)
 		}
@@ -350,7 +287,7 @@ func TestCompression(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.Close(context.Background())
-			got := readRecords(t, addr, nil)
+			got := kafkatest.ReadAll(t, addr, nil)
 			if len(got) != len(b.Events) {
 				t.Fatalf("got %d records, want %d", len(got), len(b.Events))
 			}
@@ -380,7 +317,7 @@ func TestBrokerMessageTooLarge(t *testing.T) {
 	}
 	s.Close(context.Background())
 	var ids []string
-	for _, m := range readRecords(t, addr, nil) {
+	for _, m := range kafkatest.ReadAll(t, addr, nil) {
 		ids = append(ids, string(m.Key))
 	}
 	want := []string{"big/a#0", "big/a#1", "big/a#3", "big/a#4"}
@@ -433,7 +370,7 @@ func TestSASL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := readRecords(t, addr, m); len(got) != len(b.Events) {
+			if got := kafkatest.ReadAll(t, addr, m); len(got) != len(b.Events) {
 				t.Errorf("got %d records, want %d", len(got), len(b.Events))
 			}
 
@@ -512,7 +449,7 @@ func TestDownUpNoLoss(t *testing.T) {
 		t.Fatalf("Write after the broker is back: %v", err)
 	}
 	s.Close(context.Background())
-	if got := readRecords(t, addr, nil); len(got) < 10 {
+	if got := kafkatest.ReadAll(t, addr, nil); len(got) < 10 {
 		t.Errorf("got %d records, want at least 10", len(got))
 	}
 }
@@ -615,7 +552,7 @@ func TestOversizedPrecheck(t *testing.T) {
 		t.Fatalf("Write = %v, want event 0 rejected naming HWCAUDIT_KAFKA_MAX_MESSAGE_BYTES", err)
 	}
 	s.Close(context.Background())
-	if got := readRecords(t, addr, nil); len(got) != 2 {
+	if got := kafkatest.ReadAll(t, addr, nil); len(got) != 2 {
 		t.Errorf("got %d records, want 2", len(got))
 	}
 }
