@@ -7,9 +7,9 @@
 // a corrupt one stops it with an error naming the file until an operator
 // fixes or resets it.
 //
-// The only backend for now is a local directory (FileStore); Open picks the
-// backend from HWCAUDIT_CHECKPOINT_URL so that others (s3://) can be added
-// beside it.
+// Open picks the backend from HWCAUDIT_CHECKPOINT_URL: a local directory
+// (FileStore) or an S3 bucket (S3Store), which keeps overlapping runs from
+// clobbering each other with conditional writes and a run lease.
 package checkpoint
 
 import (
@@ -29,7 +29,9 @@ import (
 type Config struct {
 	// URL is where checkpoints live: "file://DIR", with a relative
 	// directory as file://./state and an absolute one as
-	// file:///var/lib/hwcaudit. Default "file://./state".
+	// file:///var/lib/hwcaudit; or "s3://BUCKET/PREFIX" with optional
+	// query parameters endpoint, region, path_style and lease_ttl (see
+	// S3Config). Default "file://./state".
 	URL string `env:"HWCAUDIT_CHECKPOINT_URL,default=file://./state"`
 }
 
@@ -41,7 +43,8 @@ func (c Config) Validate() error {
 
 // location is a parsed Config.URL; exactly one backend field is set.
 type location struct {
-	dir string // file://
+	dir string    // file://
+	s3  *S3Config // s3://
 }
 
 func (c Config) location() (location, error) {
@@ -65,10 +68,16 @@ func (c Config) location() (location, error) {
 			return location{}, fmt.Errorf("HWCAUDIT_CHECKPOINT_URL: %q names no directory", c.URL)
 		}
 		return location{dir: filepath.Clean(dir)}, nil
+	case "s3":
+		sc, err := parseS3URL(c.URL, u)
+		if err != nil {
+			return location{}, err
+		}
+		return location{s3: &sc}, nil
 	case "":
-		return location{}, fmt.Errorf("HWCAUDIT_CHECKPOINT_URL: %q has no scheme; use file://DIR", c.URL)
+		return location{}, fmt.Errorf("HWCAUDIT_CHECKPOINT_URL: %q has no scheme; use file://DIR or s3://BUCKET/PREFIX", c.URL)
 	default:
-		return location{}, fmt.Errorf("HWCAUDIT_CHECKPOINT_URL: scheme %q is not supported yet; use file://DIR", u.Scheme)
+		return location{}, fmt.Errorf("HWCAUDIT_CHECKPOINT_URL: scheme %q is not supported; use file://DIR or s3://BUCKET/PREFIX", u.Scheme)
 	}
 }
 
@@ -98,6 +107,9 @@ func Open(cfg Config, version string) (Store, error) {
 	loc, err := cfg.location()
 	if err != nil {
 		return nil, err
+	}
+	if loc.s3 != nil {
+		return NewS3Store(context.Background(), *loc.s3, version)
 	}
 	return NewFileStore(loc.dir, version)
 }

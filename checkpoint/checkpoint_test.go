@@ -39,7 +39,10 @@ func TestConfig(t *testing.T) {
 		{"file://state", "", "file://./relative"},
 		{"file://", "", "no directory"},
 		{"./state", "", "no scheme"},
-		{"s3://bucket/prefix", "", "not supported yet"},
+		{"s3:///prefix", "", "no bucket"},
+		{"s3://b/p?endpoint=minio:9000", "", "endpoint"},
+		{"s3://b/p?pathstyle=true", "", "unknown parameter"},
+		{"gs://bucket/prefix", "", "not supported"},
 		{"%zz", "", "not a URL"},
 	}
 	for _, tt := range tests {

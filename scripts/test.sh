@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: static checks, then every test with the race
 # detector. CI (.ci/run) calls exactly this. It needs only Go (and gcc for
-# -race); tests that need outside servers start them themselves.
+# -race): it installs the one outside server the tests need (an S3 server,
+# pinned, cached per machine), and the tests start what they use on
+# loopback (the simulator, a Kafka-protocol broker, the S3 server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +16,10 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+
+# The S3 sink and checkpoint tests run against a real S3 server (versitygw),
+# installed once per machine and started by the tests themselves.
+HWCAUDIT_TEST_VERSITYGW=$(scripts/s3server.sh)
+export HWCAUDIT_TEST_VERSITYGW HWCAUDIT_TEST_S3_REQUIRED=1
+
 go test -race -count=1 -timeout 15m ./...

@@ -17,6 +17,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
 	"github.com/hwcaudit/hwcaudit/sinks/filesink"
 	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
+	"github.com/hwcaudit/hwcaudit/sinks/s3sink"
 	"github.com/hwcaudit/hwcaudit/sources/artifact"
 	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
@@ -58,6 +59,7 @@ type Config struct {
 	DeadLetter deadletter.Config
 	File       filesink.Config
 	Kafka      kafkasink.Config
+	S3         s3sink.Config
 	API        huaweiapi.Config
 	SWR        swr.Config
 	Artifact   artifact.Config
@@ -69,7 +71,7 @@ type Config struct {
 	start time.Time
 }
 
-var knownSinks = []string{"file", "stdout", "kafka"}
+var knownSinks = []string{"file", "stdout", "kafka", "s3"}
 
 // loadConfig reads the environment through lookup and validates it. Every
 // error names the variable at fault.
@@ -150,6 +152,8 @@ func (c *Config) validate(now time.Time) error {
 			validators = append(validators, c.File)
 		case "kafka":
 			validators = append(validators, &c.Kafka)
+		case "s3":
+			validators = append(validators, c.S3)
 		}
 	}
 	for _, v := range validators {

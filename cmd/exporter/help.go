@@ -13,11 +13,11 @@ type variable struct {
 }
 
 var variables = []variable{
-	{"HWCAUDIT_SINKS", "file", "comma list of destinations: file, stdout, kafka"},
+	{"HWCAUDIT_SINKS", "file", "comma list of destinations: file, stdout, kafka, s3"},
 	{"HWCAUDIT_REGION", "", "Huawei Cloud region, e.g. cn-north-4 (builds default endpoints, fills cloud.region)"},
 	{"HWCAUDIT_PROJECT_ID", "$HUAWEICLOUD_SDK_PROJECT_ID", "project whose audit logs are read"},
 	{"HWCAUDIT_START_FROM", "24h", "where a stream without checkpoint starts: RFC 3339 time or duration ago (72h, 7d)"},
-	{"HWCAUDIT_CHECKPOINT_URL", "file://./state", "checkpoint store: file://DIR (one JSON file per stream)"},
+	{"HWCAUDIT_CHECKPOINT_URL", "file://./state", "checkpoint store: file://DIR or s3://BUCKET/PREFIX[?endpoint=…&region=…&path_style=true&lease_ttl=2m]"},
 	{"HWCAUDIT_DEADLETTER", "file://./out/deadletter", "where records that cannot be mapped or delivered go, with the reason"},
 	{"HWCAUDIT_FILE_DIR", "./out", "file sink: root directory, one subdirectory per dataset"},
 	{"HWCAUDIT_FILE_MAX_BYTES", "67108864", "file sink: publish a file and start the next at this size"},
@@ -39,6 +39,14 @@ var variables = []variable{
 	{"HWCAUDIT_KAFKA_SASL_MECHANISM", "", "Kafka sink: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Huawei DMS uses SASL_SSL)"},
 	{"HWCAUDIT_KAFKA_SASL_USERNAME", "", "Kafka sink: SASL user"},
 	{"HWCAUDIT_KAFKA_SASL_PASSWORD", "", "Kafka sink: SASL password"},
+	{"HWCAUDIT_S3_BUCKET", "", "S3 sink: bucket (Huawei OBS, AWS S3, MinIO…); credentials and region from the AWS default chain"},
+	{"HWCAUDIT_S3_PREFIX", "", "S3 sink: key prefix; objects go under {prefix}/dataset=…/year=…/month=…/day=…/hour=…/"},
+	{"HWCAUDIT_S3_ENDPOINT", "", "S3 sink: endpoint of an S3-compatible store, e.g. https://obs.cn-north-4.myhuaweicloud.com"},
+	{"HWCAUDIT_S3_FORCE_PATH_STYLE", "false", "S3 sink: path-style requests (MinIO and most self-hosted stores)"},
+	{"HWCAUDIT_S3_REGION", "", "S3 sink: region, when the AWS chain has none"},
+	{"HWCAUDIT_S3_SSE", "", "S3 sink: server-side encryption, AES256 or aws:kms"},
+	{"HWCAUDIT_S3_SSE_KMS_KEY_ID", "", "S3 sink: KMS key for aws:kms"},
+	{"HWCAUDIT_S3_PART_SIZE", "16777216", "S3 sink: objects larger than this are uploaded in parts"},
 	{"HWCAUDIT_SWR_INSTANCES", "", "SWR Enterprise instance ids, comma list"},
 	{"HWCAUDIT_SWR_OPERATIONS", "pull,create,delete", "SWR operations to read, one stream each"},
 	{"HWCAUDIT_SWR_ENDPOINT", "https://swr-api.{region}.myhuaweicloud.com", "SWR API endpoint"},

@@ -15,6 +15,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
 	"github.com/hwcaudit/hwcaudit/sinks/filesink"
 	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
+	"github.com/hwcaudit/hwcaudit/sinks/s3sink"
 	"github.com/hwcaudit/hwcaudit/sinks/stdoutsink"
 	"github.com/hwcaudit/hwcaudit/sources/artifact"
 	"github.com/hwcaudit/hwcaudit/sources/dbss"
@@ -87,6 +88,8 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 			s = stdoutsink.New(nil)
 		case "kafka":
 			s, err = kafkasink.New(cfg.Kafka)
+		case "s3":
+			s, err = s3sink.New(ctx, cfg.S3)
 		}
 		if err != nil {
 			log.Error("cannot open sink", "sink", name, "error", err)

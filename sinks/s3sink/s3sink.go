@@ -1,0 +1,340 @@
+// Package s3sink writes ECS events to an S3 bucket (AWS S3, Huawei OBS,
+// MinIO or any S3-compatible store) as gzip-compressed NDJSON objects laid
+// out in Hive-style partitions, so that Athena, Spark or an OBS data lake can
+// prune by dataset and event hour:
+//
+//	{prefix}/dataset=huaweicloud.swr_audit/year=2026/month=11/day=21/hour=08/20261121T081502.123456789Z-3f9a1c2b5e7d9f01a2b3c4d5e6f70819.ndjson.gz
+//
+// Each Write splits its batch by (dataset, UTC hour of @timestamp) and stores
+// one object per partition; the pipeline's batches of up to a few thousand
+// events make objects of a sensible size. Large objects are uploaded in
+// parts. Write returns nil only after every object was stored.
+//
+// Object names are deterministic: the time of the partition's first event,
+// then a hash of the stream key, the count and the first and last event.id
+// of the partition's events. A batch re-sent after a crash or a failed Write
+// therefore overwrites the same objects with the same bytes instead of adding
+// copies. A re-sent batch cut at different boundaries can still store an
+// event twice; every copy is identical and carries the same event.id, by
+// which readers can deduplicate. Within a partition, object names sort in
+// the order of their first event.
+package s3sink
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+)
+
+// Config configures the S3 sink. Credentials come from the AWS default
+// chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, web identity,
+// ECS/EC2 instance roles).
+type Config struct {
+	// Bucket receives the objects. Required.
+	Bucket string `env:"HWCAUDIT_S3_BUCKET"`
+
+	// Prefix is prepended to every key, without leading or trailing "/"
+	// (they are trimmed). Default "" (keys start with "dataset=").
+	Prefix string `env:"HWCAUDIT_S3_PREFIX"`
+
+	// Endpoint is the base URL of an S3-compatible store, such as
+	// https://obs.ap-southeast-1.myhuaweicloud.com or http://minio:9000.
+	// Default "": AWS S3, resolved from the region.
+	Endpoint string `env:"HWCAUDIT_S3_ENDPOINT"`
+
+	// ForcePathStyle addresses buckets as {endpoint}/{bucket}/{key} instead
+	// of {bucket}.{endpoint}/{key}; MinIO and most self-hosted stores need
+	// it. Default false.
+	ForcePathStyle bool `env:"HWCAUDIT_S3_FORCE_PATH_STYLE,default=false"`
+
+	// Region overrides the region of the AWS default chain (AWS_REGION,
+	// the profile). When neither sets one, "us-east-1" is used, which
+	// S3-compatible stores accept for signing. Default "".
+	Region string `env:"HWCAUDIT_S3_REGION"`
+
+	// SSE requests server-side encryption: "AES256" (keys managed by the
+	// store) or "aws:kms". Default "": the bucket's default encryption.
+	SSE string `env:"HWCAUDIT_S3_SSE"`
+
+	// SSEKMSKeyID is the KMS key for SSE "aws:kms". Default "": the
+	// store's default KMS key.
+	SSEKMSKeyID string `env:"HWCAUDIT_S3_SSE_KMS_KEY_ID"`
+
+	// PartSize is the size of the parts of a multipart upload; objects
+	// smaller than it are stored with one PutObject. At least 5 MiB.
+	// Default 16777216 (16 MiB).
+	PartSize int64 `env:"HWCAUDIT_S3_PART_SIZE,default=16777216"`
+}
+
+// SSE values.
+const (
+	SSEAES256 = "AES256"
+	SSEKMS    = "aws:kms"
+)
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case strings.TrimSpace(c.Bucket) == "":
+		return errors.New("HWCAUDIT_S3_BUCKET: must be set to the bucket that receives the events")
+	case strings.ContainsAny(c.Bucket, "/ "):
+		return fmt.Errorf("HWCAUDIT_S3_BUCKET: %q is not a bucket name (put the key prefix in HWCAUDIT_S3_PREFIX)", c.Bucket)
+	case c.SSE != "" && c.SSE != SSEAES256 && c.SSE != SSEKMS:
+		return fmt.Errorf("HWCAUDIT_S3_SSE: must be %q, %q or empty, got %q", SSEAES256, SSEKMS, c.SSE)
+	case c.SSEKMSKeyID != "" && c.SSE != SSEKMS:
+		return fmt.Errorf("HWCAUDIT_S3_SSE_KMS_KEY_ID: needs HWCAUDIT_S3_SSE=%s", SSEKMS)
+	case c.PartSize < manager.MinUploadPartSize:
+		return fmt.Errorf("HWCAUDIT_S3_PART_SIZE: must be at least %d bytes, got %d", manager.MinUploadPartSize, c.PartSize)
+	}
+	if c.Endpoint != "" {
+		u, err := url.Parse(c.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("HWCAUDIT_S3_ENDPOINT: %q is not an http:// or https:// URL", c.Endpoint)
+		}
+	}
+	return nil
+}
+
+// Sink is a pipeline.Sink storing objects in S3. It is safe for concurrent
+// use.
+type Sink struct {
+	cfg      Config
+	prefix   string
+	client   *s3.Client
+	uploader *manager.Uploader
+	closed   atomic.Bool
+}
+
+var _ pipeline.Sink = (*Sink)(nil)
+
+// New validates cfg and builds a client from the AWS default chain. optFns
+// adjust the client after cfg was applied (tests set static credentials).
+// It does not contact the store.
+func New(ctx context.Context, cfg Config, optFns ...func(*s3.Options)) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	client, err := newClient(ctx, cfg.Endpoint, cfg.Region, cfg.ForcePathStyle, optFns...)
+	if err != nil {
+		return nil, fmt.Errorf("s3sink: %w", err)
+	}
+	return &Sink{
+		cfg:    cfg,
+		prefix: strings.Trim(cfg.Prefix, "/"),
+		client: client,
+		uploader: manager.NewUploader(client, func(u *manager.Uploader) {
+			u.PartSize = cfg.PartSize
+		}),
+	}, nil
+}
+
+// newClient returns an S3 client with credentials and region from the AWS
+// default chain; region, when not empty, overrides the chain's, and
+// "us-east-1" is the fallback. An empty endpoint means AWS S3.
+func newClient(ctx context.Context, endpoint, region string, pathStyle bool, optFns ...func(*s3.Options)) (*s3.Client, error) {
+	var loadOpts []func(*awsconfig.LoadOptions) error
+	if region != "" {
+		loadOpts = append(loadOpts, awsconfig.WithRegion(region))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
+	}
+	opts := []func(*s3.Options){func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+			// S3-compatible stores (OBS, older MinIO) reject the
+			// streaming checksum trailers the SDK sends by default.
+			o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+			o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		}
+		o.UsePathStyle = pathStyle
+	}}
+	return s3.NewFromConfig(awsCfg, append(opts, optFns...)...), nil
+}
+
+// partition is the events of one batch that go to one object.
+type partition struct {
+	dataset string // sanitized
+	hour    time.Time
+	first   time.Time
+	ids     []string
+	docs    [][]byte
+}
+
+// Write stores the batch's events, one object per (dataset, hour), and
+// returns nil once all objects are stored. An empty document, or one with a
+// newline that is not valid JSON (so cannot be compacted onto one line), is
+// rejected with a *pipeline.RejectedError while the others are stored.
+func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
+	if b == nil || len(b.Events) == 0 {
+		return nil
+	}
+	if s.closed.Load() {
+		return pipeline.Permanent(errors.New("s3sink: write after Close"))
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("s3sink: %w", err)
+	}
+	var order []string
+	parts := make(map[string]*partition)
+	var rejected map[int]string
+	for i := range b.Events {
+		ev := &b.Events[i]
+		doc, reason := oneLine(ev.Doc)
+		if reason != "" {
+			if rejected == nil {
+				rejected = make(map[int]string)
+			}
+			rejected[i] = reason
+			continue
+		}
+		ds := datasetName(ev.Dataset)
+		ts := ev.Timestamp.UTC()
+		hour := ts.Truncate(time.Hour)
+		pk := ds + "\x00" + hour.Format(time.RFC3339)
+		p, ok := parts[pk]
+		if !ok {
+			p = &partition{dataset: ds, hour: hour, first: ts}
+			parts[pk] = p
+			order = append(order, pk)
+		}
+		p.ids = append(p.ids, ev.ID)
+		p.docs = append(p.docs, doc)
+	}
+	for _, pk := range order {
+		if err := s.put(ctx, b.Stream, parts[pk]); err != nil {
+			return err
+		}
+	}
+	if rejected != nil {
+		return &pipeline.RejectedError{Reasons: rejected}
+	}
+	return nil
+}
+
+// Key returns the object key for a partition's events: see the package
+// documentation.
+func (s *Sink) key(stream string, p *partition) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00%s\x00%s", stream, len(p.ids), p.ids[0], p.ids[len(p.ids)-1])
+	name := fmt.Sprintf("dataset=%s/year=%04d/month=%02d/day=%02d/hour=%02d/%s-%s.ndjson.gz",
+		p.dataset, p.hour.Year(), int(p.hour.Month()), p.hour.Day(), p.hour.Hour(),
+		p.first.Format("20060102T150405.000000000Z"), hex.EncodeToString(h.Sum(nil)[:16]))
+	if s.prefix == "" {
+		return name
+	}
+	return s.prefix + "/" + name
+}
+
+func (s *Sink) put(ctx context.Context, stream string, p *partition) error {
+	var buf bytes.Buffer
+	// compress/gzip writes no time or name into the header, so the same
+	// events always make the same bytes.
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+	for _, d := range p.docs {
+		zw.Write(d)
+		zw.Write([]byte{'\n'})
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("s3sink: gzip: %w", err)
+	}
+	key := s.key(stream, p)
+	in := &s3.PutObjectInput{
+		Bucket:      aws.String(s.cfg.Bucket),
+		Key:         aws.String(key),
+		Body:        bytes.NewReader(buf.Bytes()),
+		ContentType: aws.String("application/gzip"),
+		Metadata: map[string]string{
+			"hwcaudit-stream": stream,
+			"hwcaudit-events": fmt.Sprint(len(p.docs)),
+		},
+	}
+	switch s.cfg.SSE {
+	case SSEAES256:
+		in.ServerSideEncryption = types.ServerSideEncryptionAes256
+	case SSEKMS:
+		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
+		if s.cfg.SSEKMSKeyID != "" {
+			in.SSEKMSKeyId = aws.String(s.cfg.SSEKMSKeyID)
+		}
+	}
+	if _, err := s.uploader.Upload(ctx, in); err != nil {
+		return classify(fmt.Errorf("s3sink: stream %s: put s3://%s/%s: %w", stream, s.cfg.Bucket, key, err))
+	}
+	return nil
+}
+
+// classify marks errors that retrying cannot fix as permanent: the bucket
+// does not exist, or the credentials are refused. Everything else
+// (network faults, throttling, 5xx) is retried by the pipeline.
+func classify(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+			"InvalidBucketName", "KMS.NotFoundException", "KMS.DisabledException", "InvalidArgument":
+			return pipeline.Permanent(err)
+		}
+	}
+	return err
+}
+
+// oneLine returns doc as a single NDJSON line, or why it cannot be one.
+func oneLine(doc []byte) ([]byte, string) {
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return nil, "empty document"
+	}
+	if bytes.IndexByte(doc, '\n') < 0 {
+		return doc, ""
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, doc); err != nil {
+		return nil, "document spans several lines and is not valid JSON: " + err.Error()
+	}
+	return buf.Bytes(), ""
+}
+
+// datasetName maps a dataset to a partition value that is safe in a key and
+// in Hive: bytes other than [A-Za-z0-9._-] become '_', and an empty dataset
+// becomes "unknown".
+func datasetName(dataset string) string {
+	if dataset == "" {
+		return "unknown"
+	}
+	b := []byte(dataset)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// Close makes later Writes fail. Every Write that returned nil has already
+// stored its objects, so there is nothing to flush.
+func (s *Sink) Close(ctx context.Context) error {
+	s.closed.Store(true)
+	return nil
+}
