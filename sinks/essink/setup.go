@@ -1,0 +1,129 @@
+package essink
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+)
+
+// Names of what Setup installs.
+const (
+	ComponentTemplateName = "hwcaudit-huaweicloud@mappings"
+	IndexTemplateName     = "logs-huaweicloud"
+	// IndexPattern is what the index template covers: the data streams of
+	// the default Target for every huaweicloud.* dataset.
+	IndexPattern = "logs-huaweicloud.*-*"
+)
+
+// componentTemplate maps every huaweicloud.* field the sources emit, so
+// none is mapped dynamically by accident, and maps any new string field
+// under huaweicloud.* to keyword. Ids look numeric in some APIs but are
+// identifiers (keyword); IP-like fields are keyword because the APIs return
+// values such as "not-an-ip"; times use ignore_malformed so a bad time does
+// not send the whole event to the dead letter. taurusdb.size_kb is
+// fractional ("12.5"), so it is a double, not a long.
+const componentTemplate = `{
+  "template": {
+    "mappings": {
+      "dynamic_templates": [
+        {"hwcaudit_huaweicloud_strings": {
+          "path_match": "huaweicloud.*",
+          "match_mapping_type": "string",
+          "mapping": {"type": "keyword", "ignore_above": 1024}
+        }}
+      ],
+      "properties": {
+        "huaweicloud": {
+          "properties": {
+            "swr": {"properties": {
+              "audit_id": {"type": "keyword"},
+              "instance_id": {"type": "keyword"},
+              "operation": {"type": "keyword"},
+              "resource_type": {"type": "keyword"},
+              "resource": {"type": "keyword", "ignore_above": 1024},
+              "repository": {"type": "keyword", "ignore_above": 1024},
+              "tag": {"type": "keyword"},
+              "digest": {"type": "keyword"}
+            }},
+            "artifact": {"properties": {
+              "audit_id": {"type": "keyword"},
+              "tenant_id": {"type": "keyword"},
+              "operator_tenant_name": {"type": "keyword"},
+              "repository_id": {"type": "keyword"},
+              "module": {"type": "keyword"},
+              "operation": {"type": "keyword"},
+              "info": {"type": "keyword", "ignore_above": 1024},
+              "data": {"type": "keyword", "ignore_above": 8191},
+              "ip_source": {"type": "keyword"}
+            }},
+            "dbss": {"properties": {
+              "log_id": {"type": "keyword"},
+              "instance_id": {"type": "keyword"},
+              "name": {"type": "keyword"},
+              "function": {"type": "keyword"},
+              "action": {"type": "keyword"},
+              "description": {"type": "keyword", "ignore_above": 1024},
+              "result": {"type": "keyword"},
+              "ip": {"type": "keyword"}
+            }},
+            "taurusdb": {"properties": {
+              "audit_log_id": {"type": "keyword"},
+              "instance_id": {"type": "keyword"},
+              "name": {"type": "keyword", "ignore_above": 1024},
+              "size_kb": {"type": "double"},
+              "begin_time": {"type": "date", "format": "strict_date_optional_time||yyyy-MM-dd'T'HH:mm:ssZ", "ignore_malformed": true},
+              "end_time": {"type": "date", "format": "strict_date_optional_time||yyyy-MM-dd'T'HH:mm:ssZ", "ignore_malformed": true}
+            }}
+          }
+        }
+      }
+    }
+  },
+  "_meta": {"managed_by": "hwcaudit", "description": "Mappings of the huaweicloud.* fields written by hwcaudit"}
+}`
+
+// indexTemplate composes the built-in logs and ECS mappings (Elasticsearch
+// 8.11+ names) with ours. Its priority is above the built-in logs-*-*
+// template (100), which it replaces for logs-huaweicloud.*-*; the @custom
+// hooks keep working as they do for logs-*-*.
+const indexTemplate = `{
+  "index_patterns": ["` + IndexPattern + `"],
+  "data_stream": {},
+  "priority": 200,
+  "composed_of": ["logs@mappings", "logs@settings", "ecs@mappings", "` + ComponentTemplateName + `", "logs@custom", "logs-huaweicloud@custom"],
+  "ignore_missing_component_templates": ["logs@custom", "logs-huaweicloud@custom"],
+  "_meta": {"managed_by": "hwcaudit", "description": "Data streams of Huawei Cloud audit logs written by hwcaudit"}
+}`
+
+// Setup installs (or overwrites) the component template and the index
+// template for logs-huaweicloud.*-* data streams. New calls it when
+// Config.Setup is set. It is idempotent. Existing data streams pick the
+// mappings up at their next rollover.
+func (s *Sink) Setup(ctx context.Context) error {
+	puts := []struct {
+		what string
+		do   func() (*esapi.Response, error)
+	}{
+		{"component template " + ComponentTemplateName, func() (*esapi.Response, error) {
+			return esapi.ClusterPutComponentTemplateRequest{Name: ComponentTemplateName, Body: bytes.NewReader([]byte(componentTemplate))}.Do(ctx, s.client)
+		}},
+		{"index template " + IndexTemplateName, func() (*esapi.Response, error) {
+			return esapi.IndicesPutIndexTemplateRequest{Name: IndexTemplateName, Body: bytes.NewReader([]byte(indexTemplate))}.Do(ctx, s.client)
+		}},
+	}
+	for _, p := range puts {
+		res, err := p.do()
+		if err != nil {
+			return fmt.Errorf("essink: setup: put %s: %w", p.what, err)
+		}
+		if res.IsError() {
+			err := requestError(res, "essink: setup: put "+p.what)
+			res.Body.Close()
+			return err
+		}
+		res.Body.Close()
+	}
+	return nil
+}
