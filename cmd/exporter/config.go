@@ -15,6 +15,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
+	"github.com/hwcaudit/hwcaudit/sinks/essink"
 	"github.com/hwcaudit/hwcaudit/sinks/filesink"
 	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
 	"github.com/hwcaudit/hwcaudit/sinks/s3sink"
@@ -60,6 +61,7 @@ type Config struct {
 	File       filesink.Config
 	Kafka      kafkasink.Config
 	S3         s3sink.Config
+	ES         essink.Config
 	API        huaweiapi.Config
 	SWR        swr.Config
 	Artifact   artifact.Config
@@ -71,7 +73,7 @@ type Config struct {
 	start time.Time
 }
 
-var knownSinks = []string{"file", "stdout", "kafka", "s3"}
+var knownSinks = []string{"file", "stdout", "kafka", "elasticsearch", "s3"}
 
 // loadConfig reads the environment through lookup and validates it. Every
 // error names the variable at fault.
@@ -154,6 +156,8 @@ func (c *Config) validate(now time.Time) error {
 			validators = append(validators, &c.Kafka)
 		case "s3":
 			validators = append(validators, c.S3)
+		case "elasticsearch":
+			validators = append(validators, c.ES)
 		}
 	}
 	for _, v := range validators {

@@ -13,6 +13,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
+	"github.com/hwcaudit/hwcaudit/sinks/essink"
 	"github.com/hwcaudit/hwcaudit/sinks/filesink"
 	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
 	"github.com/hwcaudit/hwcaudit/sinks/s3sink"
@@ -90,6 +91,8 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 			s, err = kafkasink.New(cfg.Kafka)
 		case "s3":
 			s, err = s3sink.New(ctx, cfg.S3)
+		case "elasticsearch":
+			s, err = essink.New(ctx, cfg.ES)
 		}
 		if err != nil {
 			log.Error("cannot open sink", "sink", name, "error", err)
