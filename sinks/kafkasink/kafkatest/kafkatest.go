@@ -17,9 +17,14 @@ import (
 // topic, partition and offset.
 func ReadAll(t testing.TB, addr string, mech sasl.Mechanism) []kafka.Message {
 	t.Helper()
+	return ReadAllWith(t, addr, &kafka.Dialer{Timeout: 10 * time.Second, SASLMechanism: mech})
+}
+
+// ReadAllWith is ReadAll through d, for brokers that need TLS.
+func ReadAllWith(t testing.TB, addr string, d *kafka.Dialer) []kafka.Message {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	d := &kafka.Dialer{Timeout: 10 * time.Second, SASLMechanism: mech}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
