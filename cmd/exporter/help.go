@@ -107,6 +107,12 @@ const usage = `hwcaudit exports Huawei Cloud audit logs as Elastic Common Schema
 Usage:
   exporter demo [--fresh]   export from an embedded API simulator (no cloud account needed)
   exporter run              export from Huawei Cloud, configured by the environment
+  exporter check            check configuration, credentials, sources, sinks and
+                            checkpoint store without exporting (exit 0: all ok)
+  exporter checkpoints list             one line per stream: stream, updated_at, cursor
+  exporter checkpoints show STREAM      print a stream's checkpoint document
+  exporter checkpoints reset STREAM     delete a stream's checkpoint (under the run
+                                        lock); its next run starts over
   exporter help             show this help
   exporter version          print the version
 

@@ -23,22 +23,37 @@ type kafkaBroker struct {
 }
 
 func newKafkaBroker(t *testing.T) *kafkaBroker {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	b := &kafkaBroker{t: t, dir: t.TempDir()}
+	// The port is picked free and then bound by the broker; another test
+	// can take it in between, so try a few.
+	for attempt := 0; ; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.port = l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		c, err := kfake.NewCluster(b.opts()...)
+		if err == nil {
+			b.c = c
+			break
+		}
+		if attempt == 4 {
+			t.Fatal(err)
+		}
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	b := &kafkaBroker{t: t, port: port, dir: t.TempDir()}
-	b.up()
 	t.Cleanup(b.down)
 	return b
+}
+
+func (b *kafkaBroker) opts() []kfake.Opt {
+	return []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(b.port), kfake.DataDir(b.dir), kfake.SeedTopics(1, swr.Dataset)}
 }
 
 func (b *kafkaBroker) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
 
 func (b *kafkaBroker) up() {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(b.port), kfake.DataDir(b.dir), kfake.SeedTopics(1, swr.Dataset))
+	c, err := kfake.NewCluster(b.opts()...)
 	if err != nil {
 		b.t.Fatal(err)
 	}

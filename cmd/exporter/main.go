@@ -55,6 +55,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		return cmdRun(stdout, stderr)
+	case "check":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "exporter check: unexpected argument %q (configuration comes from the environment; see 'exporter help')\n", args[1])
+			return exitUsage
+		}
+		return cmdCheck(stdout, stderr)
+	case "checkpoints":
+		return cmdCheckpoints(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
 	default:
