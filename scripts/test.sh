@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: static checks, then every test with the race
 # detector. CI (.ci/run) calls exactly this. It needs only Go (and gcc for
-# -race): it installs the one outside server the tests need (an S3 server,
-# pinned, cached per machine), and the tests start what they use on
+# -race): it installs the outside programs the tests need (an S3 server and
+# Helm, pinned, cached per machine), and the tests start what they use on
 # loopback (the simulator, a Kafka-protocol broker, the S3 server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,5 +21,10 @@ go vet ./...
 # installed once per machine and started by the tests themselves.
 HWCAUDIT_TEST_VERSITYGW=$(scripts/s3server.sh)
 export HWCAUDIT_TEST_VERSITYGW HWCAUDIT_TEST_S3_REQUIRED=1
+
+# The chart tests run the real helm (lint --strict, template), pinned and
+# installed once per machine like versitygw.
+HWCAUDIT_TEST_HELM=$(scripts/helm.sh)
+export HWCAUDIT_TEST_HELM HWCAUDIT_TEST_HELM_REQUIRED=1
 
 go test -race -count=1 -timeout 15m ./...

@@ -1,0 +1,443 @@
+// Package charts tests the Helm chart in charts/hwcaudit: it renders the chart
+// with the Helm SDK for every ci/*-values.yaml and decodes each manifest
+// strictly into the Kubernetes API types, so that a misspelt field or a
+// wrong type fails here rather than at kubectl apply. With the real helm
+// binary (HWCAUDIT_TEST_HELM, installed by scripts/helm.sh) it also runs
+// `helm lint --strict` and `helm template`.
+package charts
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/releaseutil"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const chartDir = "hwcaudit"
+
+// manifests holds the decoded objects of one rendering, by kind.
+type manifests struct {
+	cronJobs        []batchv1.CronJob
+	jobs            []batchv1.Job
+	configMaps      []corev1.ConfigMap
+	secrets         []corev1.Secret
+	serviceAccounts []corev1.ServiceAccount
+	pvcs            []corev1.PersistentVolumeClaim
+}
+
+func loadChart(t *testing.T) *chart.Chart {
+	t.Helper()
+	c, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatalf("load chart: %v", err)
+	}
+	return c
+}
+
+// renderValues merges vals over the chart's defaults and validates them
+// against values.schema.json, as helm install does.
+func renderValues(c *chart.Chart, vals map[string]any) (chartutil.Values, error) {
+	opts := chartutil.ReleaseOptions{Name: "audit", Namespace: "security", Revision: 1, IsInstall: true}
+	return chartutil.ToRenderValues(c, vals, opts, chartutil.DefaultCapabilities)
+}
+
+func render(t *testing.T, c *chart.Chart, vals map[string]any) (manifests, string) {
+	t.Helper()
+	rv, err := renderValues(c, vals)
+	if err != nil {
+		t.Fatalf("values: %v", err)
+	}
+	// Strict: a reference to a missing value is an error, not "<no value>".
+	out, err := engine.Engine{Strict: true}.Render(c, rv)
+	if err != nil {
+		t.Fatalf("render: %v", err)
+	}
+	var m manifests
+	var notes string
+	for name, content := range out {
+		if strings.HasSuffix(name, "NOTES.txt") {
+			notes = content
+			continue
+		}
+		for _, doc := range releaseutil.SplitManifests(content) {
+			if strings.TrimSpace(doc) == "" {
+				continue
+			}
+			if err := decode(&m, doc); err != nil {
+				t.Fatalf("%s: %v\n%s", name, err, doc)
+			}
+		}
+	}
+	return m, notes
+}
+
+// decode unmarshals one manifest strictly: unknown or duplicate fields and
+// wrong types are errors.
+func decode(m *manifests, doc string) error {
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
+		return err
+	}
+	strict := func(v any) error { return yaml.UnmarshalStrict([]byte(doc), v) }
+	switch tm.APIVersion + "/" + tm.Kind {
+	case "batch/v1/CronJob":
+		var o batchv1.CronJob
+		err := strict(&o)
+		m.cronJobs = append(m.cronJobs, o)
+		return err
+	case "batch/v1/Job":
+		var o batchv1.Job
+		err := strict(&o)
+		m.jobs = append(m.jobs, o)
+		return err
+	case "v1/ConfigMap":
+		var o corev1.ConfigMap
+		err := strict(&o)
+		m.configMaps = append(m.configMaps, o)
+		return err
+	case "v1/Secret":
+		var o corev1.Secret
+		err := strict(&o)
+		m.secrets = append(m.secrets, o)
+		return err
+	case "v1/ServiceAccount":
+		var o corev1.ServiceAccount
+		err := strict(&o)
+		m.serviceAccounts = append(m.serviceAccounts, o)
+		return err
+	case "v1/PersistentVolumeClaim":
+		var o corev1.PersistentVolumeClaim
+		err := strict(&o)
+		m.pvcs = append(m.pvcs, o)
+		return err
+	}
+	return fmt.Errorf("unexpected kind %s %s", tm.APIVersion, tm.Kind)
+}
+
+func ciValues(t *testing.T) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(chartDir, "ci", "*-values.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no ci values files: %v", err)
+	}
+	byName := map[string]string{}
+	for _, f := range files {
+		byName[strings.TrimSuffix(filepath.Base(f), "-values.yaml")] = f
+	}
+	return byName
+}
+
+func TestDecodeIsStrict(t *testing.T) {
+	for name, doc := range map[string]string{
+		"unknown field": "apiVersion: batch/v1\nkind: CronJob\nspec:\n  schedule: '* * * * *'\n  concurencyPolicy: Forbid\n",
+		"wrong type":    "apiVersion: batch/v1\nkind: CronJob\nspec:\n  schedule: '* * * * *'\n  startingDeadlineSeconds: soon\n",
+		"wrong nesting": "apiVersion: v1\nkind: ConfigMap\ndata:\n  A:\n    b: c\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := decode(&manifests{}, doc); err == nil {
+				t.Errorf("decoded without error:\n%s", doc)
+			}
+		})
+	}
+}
+
+func TestRenderCIValues(t *testing.T) {
+	c := loadChart(t)
+	files := ciValues(t)
+	for _, want := range []string{"default", "s3-checkpoints-kafka", "existing-secret-pod-identity", "backfill-enabled"} {
+		if files[want] == "" {
+			t.Errorf("ci/%s-values.yaml missing", want)
+		}
+	}
+	for name, file := range files {
+		t.Run(name, func(t *testing.T) {
+			vals, err := chartutil.ReadValuesFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, notes := render(t, c, vals)
+			if len(m.cronJobs) != 1 {
+				t.Fatalf("%d CronJobs, want 1", len(m.cronJobs))
+			}
+			cj := m.cronJobs[0]
+			if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+				t.Errorf("concurrencyPolicy %q, want Forbid", cj.Spec.ConcurrencyPolicy)
+			}
+			if cj.Spec.Schedule != "*/5 * * * *" {
+				t.Errorf("schedule %q", cj.Spec.Schedule)
+			}
+			if cj.Spec.StartingDeadlineSeconds == nil || cj.Spec.JobTemplate.Spec.ActiveDeadlineSeconds == nil ||
+				cj.Spec.JobTemplate.Spec.BackoffLimit == nil || cj.Spec.SuccessfulJobsHistoryLimit == nil ||
+				cj.Spec.FailedJobsHistoryLimit == nil {
+				t.Errorf("deadlines, backoffLimit or history limits unset: %+v", cj.Spec)
+			}
+			checkPod(t, m, cj.Spec.JobTemplate.Spec.Template.Spec, []string{"run"})
+			if !strings.Contains(notes, "kubectl -n security logs job/") || !strings.Contains(notes, "get cronjob audit-hwcaudit") {
+				t.Errorf("NOTES.txt does not say how to see the last run:\n%s", notes)
+			}
+
+			switch name {
+			case "default":
+				if len(m.jobs) != 0 || len(m.pvcs) != 0 {
+					t.Errorf("default renders %d Jobs and %d PVCs, want none", len(m.jobs), len(m.pvcs))
+				}
+				if !strings.Contains(notes, "WARNING: checkpoints") {
+					t.Errorf("NOTES.txt does not warn about emptyDir checkpoints:\n%s", notes)
+				}
+			case "s3-checkpoints-kafka":
+				cm := configMap(t, m, "audit-hwcaudit")
+				if !strings.HasPrefix(cm.Data["HWCAUDIT_CHECKPOINT_URL"], "s3://") || cm.Data["HWCAUDIT_KAFKA_TLS"] != "true" ||
+					cm.Data["HWCAUDIT_KAFKA_BATCH_SIZE"] != "500" {
+					t.Errorf("ConfigMap data %v", cm.Data)
+				}
+				s := m.secrets[0]
+				for k, v := range map[string]string{"HUAWEICLOUD_SDK_AK": "AKEXAMPLE", "HWCAUDIT_KAFKA_SASL_PASSWORD": "kafka-password", "AWS_SECRET_ACCESS_KEY": "OBSSKEXAMPLE"} {
+					if string(s.Data[k]) != v {
+						t.Errorf("Secret %s = %q, want %q", k, s.Data[k], v)
+					}
+				}
+				if _, ok := s.Data["HWCAUDIT_ELASTICSEARCH_PASSWORD"]; ok {
+					t.Error("Secret holds an empty password")
+				}
+				if strings.Contains(notes, "WARNING") {
+					t.Errorf("NOTES.txt warns with S3 checkpoints:\n%s", notes)
+				}
+			case "existing-secret-pod-identity":
+				if len(m.secrets) != 0 {
+					t.Errorf("%d Secrets rendered with existingSecret", len(m.secrets))
+				}
+				if len(m.serviceAccounts) != 1 || m.serviceAccounts[0].Name != "hwcaudit-exporter" ||
+					m.serviceAccounts[0].Annotations["cce.io/workload-identity"] != "enabled" {
+					t.Errorf("ServiceAccounts %+v", m.serviceAccounts)
+				}
+				if got := cj.Spec.JobTemplate.Spec.Template.Spec.ServiceAccountName; got != "hwcaudit-exporter" {
+					t.Errorf("serviceAccountName %q", got)
+				}
+				if len(m.pvcs) != 1 {
+					t.Fatalf("%d PVCs, want 1", len(m.pvcs))
+				}
+				data := volume(t, cj.Spec.JobTemplate.Spec.Template.Spec, "data")
+				if data.PersistentVolumeClaim == nil || data.PersistentVolumeClaim.ClaimName != m.pvcs[0].Name {
+					t.Errorf("data volume %+v does not use the PVC %s", data, m.pvcs[0].Name)
+				}
+			case "backfill-enabled":
+				checkBackfill(t, m)
+			}
+		})
+	}
+}
+
+// checkPod asserts what every exporter pod needs: the hardened security
+// context, writable /tmp and working directory, and its configuration.
+func checkPod(t *testing.T, m manifests, pod corev1.PodSpec, args []string) {
+	t.Helper()
+	if pod.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("restartPolicy %q", pod.RestartPolicy)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%d containers", len(pod.Containers))
+	}
+	ctr := pod.Containers[0]
+	if !slices.Equal(ctr.Args[:len(args)], args) {
+		t.Errorf("args %q, want %q…", ctr.Args, args)
+	}
+	sc := ctr.SecurityContext
+	switch {
+	case sc == nil:
+		t.Fatal("no container securityContext")
+	case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot:
+		t.Error("runAsNonRoot not true")
+	case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
+		t.Error("readOnlyRootFilesystem not true")
+	case sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+		t.Error("allowPrivilegeEscalation not false")
+	case sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}):
+		t.Errorf("capabilities %+v, want drop ALL", sc.Capabilities)
+	case sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault:
+		t.Errorf("seccompProfile %+v", sc.SeccompProfile)
+	}
+	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
+		t.Error("pod securityContext runAsNonRoot not true")
+	}
+
+	mounts := map[string]string{}
+	for _, vm := range ctr.VolumeMounts {
+		mounts[vm.MountPath] = vm.Name
+	}
+	if v := volume(t, pod, mounts["/tmp"]); v.EmptyDir == nil {
+		t.Errorf("/tmp is not an emptyDir: %+v", v)
+	}
+	if mounts[ctr.WorkingDir] == "" {
+		t.Errorf("working directory %q is not a mounted volume", ctr.WorkingDir)
+	}
+
+	var cmName, secretName string
+	for _, ef := range ctr.EnvFrom {
+		if ef.ConfigMapRef != nil {
+			cmName = ef.ConfigMapRef.Name
+		}
+		if ef.SecretRef != nil {
+			secretName = ef.SecretRef.Name
+		}
+	}
+	cm := configMap(t, m, cmName)
+	for _, k := range []string{"HWCAUDIT_CHECKPOINT_URL", "HWCAUDIT_DEADLETTER"} {
+		if u := cm.Data[k]; strings.HasPrefix(u, "file://") && !strings.HasPrefix(u, "file://"+ctr.WorkingDir) {
+			t.Errorf("%s=%s is outside the writable %s", k, u, ctr.WorkingDir)
+		}
+	}
+	if d := cm.Data["HWCAUDIT_FILE_DIR"]; d != "" && !strings.HasPrefix(d, ctr.WorkingDir) {
+		t.Errorf("HWCAUDIT_FILE_DIR=%s is outside the writable %s", d, ctr.WorkingDir)
+	}
+	if secretName == "" {
+		t.Error("no envFrom secretRef")
+	}
+	if len(m.secrets) > 0 && secretName != m.secrets[0].Name {
+		t.Errorf("envFrom secret %q, rendered Secret %q", secretName, m.secrets[0].Name)
+	}
+	if len(m.secrets) == 0 && secretName != "hwcaudit-credentials" {
+		t.Errorf("envFrom secret %q, want the existing secret", secretName)
+	}
+}
+
+func checkBackfill(t *testing.T, m manifests) {
+	t.Helper()
+	if len(m.jobs) != 1 {
+		t.Fatalf("%d Jobs, want 1 backfill Job", len(m.jobs))
+	}
+	job := m.jobs[0]
+	if job.Spec.CompletionMode == nil || *job.Spec.CompletionMode != batchv1.IndexedCompletion {
+		t.Errorf("completionMode %v, want Indexed", job.Spec.CompletionMode)
+	}
+	if job.Spec.Completions == nil || *job.Spec.Completions != 8 || job.Spec.Parallelism == nil || *job.Spec.Parallelism != 4 {
+		t.Errorf("completions %v parallelism %v, want 8 and 4", job.Spec.Completions, job.Spec.Parallelism)
+	}
+	pod := job.Spec.Template.Spec
+	checkPod(t, m, pod, []string{"backfill", "--from", "2026-01-01T00:00:00Z", "--to", "2026-02-01T00:00:00Z"})
+	env := pod.Containers[0].Env
+	idx := slices.IndexFunc(env, func(e corev1.EnvVar) bool { return e.Name == "JOB_COMPLETION_INDEX" })
+	shard := slices.IndexFunc(env, func(e corev1.EnvVar) bool { return e.Name == "HWCAUDIT_SHARD" })
+	if shard < 0 || env[shard].Value != "$(JOB_COMPLETION_INDEX)/8" {
+		t.Fatalf("env %+v has no HWCAUDIT_SHARD=$(JOB_COMPLETION_INDEX)/8", env)
+	}
+	// $(VAR) expands only for variables defined earlier in the list.
+	if idx < 0 || idx > shard || env[idx].ValueFrom == nil || env[idx].ValueFrom.FieldRef == nil {
+		t.Errorf("JOB_COMPLETION_INDEX not defined from the downward API before HWCAUDIT_SHARD: %+v", env)
+	}
+	cm := configMap(t, m, pod.Containers[0].EnvFrom[0].ConfigMapRef.Name)
+	if !strings.Contains(cm.Data["HWCAUDIT_CHECKPOINT_URL"], "backfill-2026-01") || cm.Data["HWCAUDIT_SINKS"] != "stdout" {
+		t.Errorf("backfill ConfigMap does not merge backfill.config over config: %v", cm.Data)
+	}
+	if r := pod.Containers[0].Resources.Requests.Cpu(); r.String() != "100m" {
+		t.Errorf("backfill cpu request %s", r)
+	}
+}
+
+func configMap(t *testing.T, m manifests, name string) corev1.ConfigMap {
+	t.Helper()
+	for _, cm := range m.configMaps {
+		if cm.Name == name {
+			return cm
+		}
+	}
+	t.Fatalf("no ConfigMap %q", name)
+	return corev1.ConfigMap{}
+}
+
+func volume(t *testing.T, pod corev1.PodSpec, name string) corev1.Volume {
+	t.Helper()
+	for _, v := range pod.Volumes {
+		if v.Name == name {
+			return v
+		}
+	}
+	t.Fatalf("no volume %q", name)
+	return corev1.Volume{}
+}
+
+func TestSecretFromValues(t *testing.T) {
+	c := loadChart(t)
+	m, _ := render(t, c, map[string]any{"credentials": map[string]any{
+		"accessKey": "ak", "extra": map[string]any{"HUAWEICLOUD_SDK_SECURITY_TOKEN": "tok"},
+	}})
+	if len(m.secrets) != 1 {
+		t.Fatalf("%d Secrets", len(m.secrets))
+	}
+	got := map[string]string{}
+	for k, v := range m.secrets[0].Data {
+		got[k] = string(v)
+	}
+	want := map[string]string{"HUAWEICLOUD_SDK_AK": "ak", "HUAWEICLOUD_SDK_SECURITY_TOKEN": "tok"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Secret data %v, want %v", got, want)
+	}
+}
+
+func TestSchemaRejects(t *testing.T) {
+	c := loadChart(t)
+	for _, tc := range []struct {
+		name string
+		vals string
+	}{
+		{"schedule is a number", "schedule: 5"},
+		{"unknown top-level key", "shedule: '*/5 * * * *'"},
+		{"concurrencyPolicy outside enum", "concurrencyPolicy: Sometimes"},
+		{"pullPolicy outside enum", "image: {pullPolicy: Sometimes}"},
+		{"negative deadline", "startingDeadlineSeconds: -1"},
+		{"config value is a map", "config: {HWCAUDIT_SINKS: {a: b}}"},
+		{"config name is not an env var", "config: {'hwcaudit sinks': file}"},
+		{"unknown credentials key", "credentials: {password: x}"},
+		{"backfill without range", "backfill: {enabled: true}"},
+		{"backfill zero completions", "backfill: {completions: 0}"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vals, err := chartutil.ReadValues([]byte(tc.vals))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := renderValues(c, vals); err == nil {
+				t.Errorf("values.schema.json accepts %s", tc.vals)
+			}
+		})
+	}
+}
+
+// TestHelmCLI runs the real helm binary, as CI and users do.
+func TestHelmCLI(t *testing.T) {
+	helm := os.Getenv("HWCAUDIT_TEST_HELM")
+	if helm == "" {
+		if os.Getenv("HWCAUDIT_TEST_HELM_REQUIRED") == "1" {
+			t.Fatal("HWCAUDIT_TEST_HELM_REQUIRED=1 but HWCAUDIT_TEST_HELM is unset; run HWCAUDIT_TEST_HELM=$(scripts/helm.sh)")
+		}
+		t.Skip("HWCAUDIT_TEST_HELM unset: skipping helm lint/template; set it to the path printed by scripts/helm.sh")
+	}
+	run := func(t *testing.T, args ...string) {
+		t.Helper()
+		cmd := exec.Command(helm, args...)
+		// Keep helm away from the user's repositories, cache and kubeconfig.
+		dir := t.TempDir()
+		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+dir, "HELM_CONFIG_HOME="+dir, "HELM_DATA_HOME="+dir, "KUBECONFIG="+filepath.Join(dir, "kubeconfig"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Run("lint", func(t *testing.T) { run(t, "lint", "--strict", chartDir) })
+	for name, file := range ciValues(t) {
+		t.Run("lint/"+name, func(t *testing.T) { run(t, "lint", "--strict", chartDir, "-f", file) })
+		t.Run("template/"+name, func(t *testing.T) { run(t, "template", "audit", chartDir, "-f", file) })
+	}
+}
