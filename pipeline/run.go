@@ -48,6 +48,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
+	// Observer is told about fetches, writes, retries and commits, for
+	// metrics. Default: none.
+	Observer Observer
 }
 
 func (c Config) withDefaults() Config {
@@ -71,6 +74,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
 	}
 	return c
 }
@@ -189,7 +195,8 @@ type unit struct {
 	batch   Batch
 	letters []DeadLetter
 	cursor  []byte
-	records int64 // API records covered, including dead-lettered ones
+	records int64     // API records covered, including dead-lettered ones
+	newest  time.Time // newest event time of the batch
 }
 
 type streamRun struct {
@@ -218,6 +225,7 @@ type streamRun struct {
 type unitInfo struct {
 	cursor  []byte
 	records int64
+	newest  time.Time
 }
 
 func (p *Pipeline) runStream(ctx, writeCtx context.Context, s Stream) StreamResult {
@@ -363,6 +371,9 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) e
 				eof = true
 				return nil
 			}
+			if err != nil {
+				r.p.cfg.Observer.FetchFailed(r.key, err)
+			}
 			return err
 		}, r.logRetry("fetch"))
 		if eof {
@@ -373,6 +384,7 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) e
 		}
 		r.pages.Add(1)
 		r.fetched.Add(int64(len(page.Records)))
+		r.p.cfg.Observer.Fetched(r.key, len(page.Records))
 		r.remaining.Store(page.Remaining)
 		select {
 		case out <- page:
@@ -422,6 +434,9 @@ func (r *streamRun) mapPage(u *unit, page Page) {
 			continue
 		}
 		u.batch.Events = append(u.batch.Events, ev)
+		if ev.Timestamp.After(u.newest) {
+			u.newest = ev.Timestamp
+		}
 	}
 	u.cursor = page.Cursor
 	u.records += int64(len(page.Records))
@@ -430,6 +445,7 @@ func (r *streamRun) mapPage(u *unit, page Page) {
 // deliver writes u to every sink in parallel, then stores its dead letters,
 // then commits. Any failure fails the stream without committing u.
 func (r *streamRun) deliver(ctx context.Context, u *unit) {
+	began := r.p.cfg.Now()
 	if len(u.batch.Events) > 0 {
 		outs := r.p.cfg.Outputs
 		errs := make([]error, len(outs))
@@ -460,10 +476,16 @@ func (r *streamRun) deliver(ctx context.Context, u *unit) {
 			return
 		}
 		r.deadLettered.Add(int64(len(u.letters)))
+		stages := map[string]int{}
 		for _, l := range u.letters {
 			r.log.Warn("record dead-lettered", "stage", l.Stage, "reason", l.Reason, "event_id", l.EventID)
+			stages[l.Stage]++
+		}
+		for stage, n := range stages {
+			r.p.cfg.Observer.DeadLettered(r.key, stage, n)
 		}
 	}
+	r.p.cfg.Observer.BatchDelivered(r.key, len(u.batch.Events), r.p.cfg.Now().Sub(began))
 	r.commit(ctx, u)
 }
 
@@ -484,6 +506,7 @@ func (r *streamRun) writeSink(ctx context.Context, i int, o Output, b *Batch) ([
 	}
 	if rej == nil {
 		r.written[i].Add(int64(len(b.Events)))
+		r.p.cfg.Observer.Written(r.key, o.Name, len(b.Events))
 		return nil, nil
 	}
 	now := r.p.cfg.Now().UTC()
@@ -498,6 +521,7 @@ func (r *streamRun) writeSink(ctx context.Context, i int, o Output, b *Batch) ([
 		})
 	}
 	r.written[i].Add(int64(len(b.Events) - len(letters)))
+	r.p.cfg.Observer.Written(r.key, o.Name, len(b.Events)-len(letters))
 	return letters, nil
 }
 
@@ -506,13 +530,14 @@ func (r *streamRun) writeSink(ctx context.Context, i int, o Output, b *Batch) ([
 func (r *streamRun) commit(ctx context.Context, u *unit) {
 	r.commitMu.Lock()
 	defer r.commitMu.Unlock()
-	r.covered[u.seq] = unitInfo{cursor: u.cursor, records: u.records}
+	r.covered[u.seq] = unitInfo{cursor: u.cursor, records: u.records, newest: u.newest}
 	upTo, ok := r.tracker.resolve(u.seq)
 	if !ok {
 		return
 	}
 	var cursor []byte
 	var records int64
+	var newest time.Time
 	for seq := uint64(r.lastCommit + 1); seq <= upTo; seq++ {
 		info := r.covered[seq]
 		delete(r.covered, seq)
@@ -520,10 +545,14 @@ func (r *streamRun) commit(ctx context.Context, u *unit) {
 			cursor = info.cursor
 		}
 		records += info.records
+		if info.newest.After(newest) {
+			newest = info.newest
+		}
 	}
 	if cursor == nil {
 		r.lastCommit = int64(upTo)
 		r.committed.Add(records)
+		r.p.cfg.Observer.Committed(r.key, records, newest)
 		return
 	}
 	err := r.p.cfg.Backoff.Retry(ctx, func() error {
@@ -536,6 +565,7 @@ func (r *streamRun) commit(ctx context.Context, u *unit) {
 	r.lastCommit = int64(upTo)
 	r.savedCursor = cursor
 	r.committed.Add(records)
+	r.p.cfg.Observer.Committed(r.key, records, newest)
 	r.log.Debug("checkpoint saved", "cursor", string(cursor), "records", records)
 	if now := r.p.cfg.Now(); now.Sub(r.lastProgress) >= progressEvery {
 		// Long backfills report where they are; short runs stay quiet.
@@ -548,6 +578,7 @@ func (r *streamRun) commit(ctx context.Context, u *unit) {
 
 func (r *streamRun) logRetry(op string) func(int, error, time.Duration) {
 	return func(attempt int, err error, wait time.Duration) {
+		r.p.cfg.Observer.Retried(r.key, op, err)
 		r.log.Warn("retrying", "op", op, "attempt", attempt, "wait", wait.Round(time.Millisecond), "error", err)
 	}
 }

@@ -55,6 +55,12 @@ type Config struct {
 	RetryInitial    time.Duration `env:"HWCAUDIT_RETRY_INITIAL,default=500ms"`
 	RetryMax        time.Duration `env:"HWCAUDIT_RETRY_MAX,default=30s"`
 	RetryMaxElapsed time.Duration `env:"HWCAUDIT_RETRY_MAX_ELAPSED,default=5m"`
+	// PushgatewayURL, when set, is where each run pushes its metrics at
+	// the end (job "hwcaudit"), after failures too.
+	PushgatewayURL string `env:"HWCAUDIT_PUSHGATEWAY_URL"`
+	// Shard is index/count: this process exports only the streams whose
+	// key hashes (FNV-1a 32) to index modulo count. Default: every stream.
+	Shard string `env:"HWCAUDIT_SHARD"`
 
 	Checkpoint checkpoint.Config
 	DeadLetter deadletter.Config
@@ -71,6 +77,12 @@ type Config struct {
 
 	// start is StartFrom resolved against the clock at load time.
 	start time.Time
+	// metricsAddr is `exporter run --metrics-addr`.
+	metricsAddr string
+	// shard is Shard parsed.
+	shard shardSpec
+	// backfill is set by `exporter backfill`.
+	backfill *backfillRange
 }
 
 var knownSinks = []string{"file", "stdout", "kafka", "elasticsearch", "s3"}
@@ -125,6 +137,9 @@ func (c *Config) validate(now time.Time) error {
 		return fmt.Errorf("HWCAUDIT_START_FROM: %w", err)
 	}
 	c.start = start
+	if c.shard, err = parseShard(c.Shard); err != nil {
+		return err
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		return fmt.Errorf("HWCAUDIT_LOG_LEVEL: %w", err)
 	}

@@ -90,6 +90,8 @@ var variables = []variable{
 	{"HWCAUDIT_RETRY_INITIAL", "500ms", "first backoff after a retryable failure (network, 429, 5xx)"},
 	{"HWCAUDIT_RETRY_MAX", "30s", "longest single backoff"},
 	{"HWCAUDIT_RETRY_MAX_ELAPSED", "5m", "give up on one operation after retrying this long; the stream fails, its checkpoint stays"},
+	{"HWCAUDIT_SHARD", "", "index/count: export only the streams whose key hashes (FNV-1a) to index mod count (run and backfill)"},
+	{"HWCAUDIT_PUSHGATEWAY_URL", "", "Prometheus Pushgateway to push metrics to at the end of each run (job hwcaudit)"},
 	{"HWCAUDIT_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"HWCAUDIT_LOG_FORMAT", "auto", "json, text, or auto (text on a terminal, JSON otherwise)"},
 }
@@ -106,7 +108,13 @@ const usage = `hwcaudit exports Huawei Cloud audit logs as Elastic Common Schema
 
 Usage:
   exporter demo [--fresh]   export from an embedded API simulator (no cloud account needed)
-  exporter run              export from Huawei Cloud, configured by the environment
+  exporter run [--metrics-addr HOST:PORT]
+                            export from Huawei Cloud, configured by the environment;
+                            --metrics-addr serves Prometheus /metrics while running
+  exporter backfill --from T [--to T|now] [--sources swr,artifact,taurusdb,dbss]
+                            export a historic range once (records with @timestamp
+                            in [from, to]) under its own checkpoints; rerun the same
+                            command to resume; ends with a completeness report
   exporter check            check configuration, credentials, sources, sinks and
                             checkpoint store without exporting (exit 0: all ok)
   exporter checkpoints list             one line per stream: stream, updated_at, cursor

@@ -50,17 +50,20 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "hwcaudit exporter", version())
 		return exitOK
 	case "run":
-		if len(args) > 1 {
-			fmt.Fprintf(stderr, "exporter run: unexpected argument %q (configuration comes from the environment; see 'exporter help')\n", args[1])
+		metricsAddr, err := runArgs(args[1:])
+		if err != nil {
+			fmt.Fprintf(stderr, "exporter run: %v\n", err)
 			return exitUsage
 		}
-		return cmdRun(stdout, stderr)
+		return cmdRun(metricsAddr, stdout, stderr)
 	case "check":
 		if len(args) > 1 {
 			fmt.Fprintf(stderr, "exporter check: unexpected argument %q (configuration comes from the environment; see 'exporter help')\n", args[1])
 			return exitUsage
 		}
 		return cmdCheck(stdout, stderr)
+	case "backfill":
+		return cmdBackfill(args[1:], stdout, stderr)
 	case "checkpoints":
 		return cmdCheckpoints(args[1:], stdout, stderr)
 	case "demo":
@@ -71,13 +74,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-func cmdRun(stdout, stderr io.Writer) int {
+func cmdRun(metricsAddr string, stdout, stderr io.Writer) int {
 	ctx, stop := signalContext()
 	defer stop()
 	cfg, err := loadConfig(ctx, envconfig.OsLookuper(), time.Now())
 	if err != nil {
 		return configError(stderr, err)
 	}
+	cfg.metricsAddr = metricsAddr
 	log := newLogger(cfg, stderr)
 	auth, err := authorizer(cfg)
 	if err != nil {

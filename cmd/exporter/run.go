@@ -40,18 +40,24 @@ type closer interface{ Close(context.Context) error }
 // summary goes to out; logs go to log. reset, when not nil, runs under the
 // run lock before anything is exported.
 func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *slog.Logger, out io.Writer,
-	reset func(context.Context, checkpoint.Store, []pipeline.Stream) error) int {
+	reset func(context.Context, checkpoint.Store, []pipeline.Stream) error) (code int) {
+	mx := startMetrics(cfg, log)
+	defer func() { mx.finish(ctx, code) }()
 	store, err := checkpoint.Open(cfg.Checkpoint, version())
 	if err != nil {
 		log.Error("cannot open the checkpoint store", "error", err)
 		return exitFailed
 	}
+	store = wrapStore(cfg, store)
 	unlock, err := store.Lock(ctx)
 	if errors.Is(err, checkpoint.ErrLocked) {
 		// An overlapping run (a CronJob that outlived its schedule) is
 		// already exporting these streams: leave it alone.
 		log.Warn("another run is in progress; this one exits without exporting", "reason", err)
 		fmt.Fprintf(out, "nothing done: %v\n", err)
+		if cfg.backfill != nil {
+			return exitFailed // the range was not exported
+		}
 		return exitOK
 	}
 	if err != nil {
@@ -117,6 +123,8 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 		streams = append(streams, s)
 	}
 
+	streams = selectStreams(cfg, streams, log)
+
 	if reset != nil {
 		if err := reset(ctx, store, streams); err != nil {
 			log.Error("cannot start over", "error", err)
@@ -133,6 +141,7 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 		Parallel:      cfg.ParallelStreams,
 		ShutdownGrace: cfg.ShutdownGrace,
 		Logger:        log,
+		Observer:      mx.m,
 	})
 	if err != nil {
 		log.Error("cannot build the pipeline", "error", err)
@@ -140,8 +149,13 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 	}
 	log.Info("export started", "streams", len(streams), "sinks", strings.Join(cfg.Sinks, ","), "start_from", cfg.start.Format(time.RFC3339))
 	sum := p.Run(ctx, streams)
+	mx.sum = sum
 	logSummary(log, sum)
-	printSummary(out, sum)
+	if cfg.backfill != nil {
+		printBackfillReport(out, cfg, sum)
+	} else {
+		printSummary(out, sum)
+	}
 	return exitCode(sum)
 }
 

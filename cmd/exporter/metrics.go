@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/push"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+)
+
+// pushJob is the Pushgateway job every run pushes under.
+const pushJob = "hwcaudit"
+
+// metrics holds the Prometheus metrics of one process, in a registry of
+// its own. It implements pipeline.Observer.
+type metrics struct {
+	reg *prometheus.Registry
+	now func() time.Time
+
+	fetched      *prometheus.CounterVec
+	pages        *prometheus.CounterVec
+	apiRequests  *prometheus.CounterVec
+	written      *prometheus.CounterVec
+	deadLettered *prometheus.CounterVec
+	retries      *prometheus.CounterVec
+	throttled    *prometheus.CounterVec
+	committed    *prometheus.CounterVec
+	batch        *prometheus.HistogramVec
+	checkpointTS *prometheus.GaugeVec
+	streams      *prometheus.GaugeVec
+	runDuration  prometheus.Gauge
+	lastRun      prometheus.Gauge
+	lastSuccess  prometheus.Gauge
+
+	mu     sync.Mutex
+	newest map[string]time.Time // newest committed event time, by stream
+}
+
+var _ pipeline.Observer = (*metrics)(nil)
+
+func newMetrics(now func() time.Time) *metrics {
+	m := &metrics{
+		reg:    prometheus.NewRegistry(),
+		now:    now,
+		newest: map[string]time.Time{},
+		fetched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hwcaudit_records_fetched_total", Help: "Audit records read from the API.",
+		}, []string{"stream"}),
+		pages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hwcaudit_pages_fetched_total", Help: "API pages read.",
+		}, []string{"stream"}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hwcaudit_api_requests_total",
+			Help: "Page fetches by result: code is \"ok\" for a page read, the HTTP status of an API error, or \"error\" for a network failure.",
+		}, []string{"stream", "code"}),
+		written: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hwcaudit_records_written_total", Help: "Events a sink accepted.",
+		}, []string{"stream", "sink"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hwcaudit_records_dead_lettered_total", Help: "Records stored as dead letters, by stage (map or sink:NAME).",
+		}, []string{"stream", "stage"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hwcaudit_retries_total", Help: "Failures that were retried, by operation (fetch, write, dead_letter, save_checkpoint, load_checkpoint).",
+		}, []string{"stream", "op"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hwcaudit_api_throttled_total", Help: "API requests refused by rate limiting (HTTP 429, APIG.0308).",
+		}, []string{"stream"}),
+		committed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hwcaudit_records_committed_total", Help: "Records covered by saved checkpoints.",
+		}, []string{"stream"}),
+		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hwcaudit_batch_duration_seconds",
+			Help:    "Time to write a batch to every sink and store its dead letters.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12),
+		}, []string{"stream"}),
+		checkpointTS: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hwcaudit_checkpoint_event_timestamp_seconds", Help: "Event time of the newest record a saved checkpoint covers.",
+		}, []string{"stream"}),
+		streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hwcaudit_streams", Help: "Streams of the last run, by how they ended (done, failed, interrupted).",
+		}, []string{"status"}),
+		runDuration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hwcaudit_run_duration_seconds", Help: "Duration of the last run.",
+		}),
+		lastRun: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hwcaudit_last_run_timestamp_seconds", Help: "When the last run ended.",
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hwcaudit_last_success_timestamp_seconds", Help: "When the last run that exported every stream ended.",
+		}),
+	}
+	m.reg.MustRegister(m.fetched, m.pages, m.apiRequests, m.written, m.deadLettered, m.retries,
+		m.throttled, m.committed, m.batch, m.checkpointTS, m.streams, m.runDuration, m.lastRun,
+		lagCollector{m})
+	return m
+}
+
+// lagDesc is computed at every scrape or push: now minus the newest
+// committed event time.
+var lagDesc = prometheus.NewDesc("hwcaudit_checkpoint_lag_seconds",
+	"Seconds between now and the event time of the newest record a saved checkpoint covers.", []string{"stream"}, nil)
+
+type lagCollector struct{ m *metrics }
+
+func (c lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagDesc }
+
+func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	now := c.m.now()
+	for stream, t := range c.m.newest {
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, now.Sub(t).Seconds(), stream)
+	}
+}
+
+func (m *metrics) Fetched(stream string, n int) {
+	m.fetched.WithLabelValues(stream).Add(float64(n))
+	m.pages.WithLabelValues(stream).Inc()
+	m.apiRequests.WithLabelValues(stream, "ok").Inc()
+}
+
+func (m *metrics) FetchFailed(stream string, err error) {
+	code := "error"
+	var apiErr *huaweiapi.APIError
+	if errors.As(err, &apiErr) && apiErr.Status > 0 {
+		code = strconv.Itoa(apiErr.Status)
+	}
+	m.apiRequests.WithLabelValues(stream, code).Inc()
+	if throttled(err) {
+		m.throttled.WithLabelValues(stream).Inc()
+	}
+}
+
+// throttled tells a rate-limit refusal: a 429 (with or without Retry-After)
+// or API Gateway's flow-control error code.
+func throttled(err error) bool {
+	if _, ok := pipeline.RetryAfter(err); ok {
+		return true
+	}
+	var apiErr *huaweiapi.APIError
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests {
+		return true
+	}
+	return strings.Contains(err.Error(), "APIG.0308")
+}
+
+func (m *metrics) Retried(stream, op string, _ error) {
+	m.retries.WithLabelValues(stream, retryOp(op)).Inc()
+}
+
+// retryOp turns the pipeline's operation names into label values.
+func retryOp(op string) string {
+	if strings.HasPrefix(op, "write to ") {
+		return "write"
+	}
+	return strings.ReplaceAll(op, " ", "_")
+}
+
+func (m *metrics) Written(stream, sink string, n int) {
+	m.written.WithLabelValues(stream, sink).Add(float64(n))
+}
+
+func (m *metrics) DeadLettered(stream, stage string, n int) {
+	m.deadLettered.WithLabelValues(stream, stage).Add(float64(n))
+}
+
+func (m *metrics) BatchDelivered(stream string, _ int, d time.Duration) {
+	m.batch.WithLabelValues(stream).Observe(d.Seconds())
+}
+
+func (m *metrics) Committed(stream string, records int64, newest time.Time) {
+	m.committed.WithLabelValues(stream).Add(float64(records))
+	if newest.IsZero() {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if newest.After(m.newest[stream]) {
+		m.newest[stream] = newest
+		m.checkpointTS.WithLabelValues(stream).Set(float64(newest.UnixNano()) / 1e9)
+	}
+}
+
+// runDone records how a run ended. sum is nil when the run failed before
+// the pipeline started.
+func (m *metrics) runDone(sum *pipeline.Summary, elapsed time.Duration, code int) {
+	m.runDuration.Set(elapsed.Seconds())
+	end := m.now()
+	m.lastRun.Set(float64(end.UnixNano()) / 1e9)
+	if code == exitOK {
+		// Registered only now: a failed run must not push a zero that
+		// would replace the Pushgateway's last success time.
+		if err := m.reg.Register(m.lastSuccess); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+			panic(err)
+		}
+		m.lastSuccess.Set(float64(end.UnixNano()) / 1e9)
+	}
+	for _, s := range []pipeline.Status{pipeline.StatusDone, pipeline.StatusFailed, pipeline.StatusInterrupted} {
+		m.streams.WithLabelValues(string(s)).Set(0)
+	}
+	if sum != nil {
+		for _, r := range sum.Streams {
+			m.streams.WithLabelValues(string(r.Status)).Inc()
+		}
+	}
+}
+
+// metricNames lists the names of every metric family the registry holds.
+func (m *metrics) metricNames() ([]string, error) {
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(mfs))
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	return names, nil
+}
+
+// metricsRun is the metrics side of one export: an optional /metrics
+// listener and an optional push at the end.
+type metricsRun struct {
+	m     *metrics
+	log   *slog.Logger
+	push  string
+	start time.Time
+	srv   *http.Server
+	sum   *pipeline.Summary
+}
+
+// startMetrics starts the /metrics listener when cfg asks for one. A
+// listener that cannot start is logged, never fatal: metrics must not stop
+// an export.
+func startMetrics(cfg *Config, log *slog.Logger) *metricsRun {
+	mr := &metricsRun{m: newMetrics(time.Now), log: log, push: cfg.PushgatewayURL, start: time.Now()}
+	if cfg.metricsAddr == "" {
+		return mr
+	}
+	ln, err := net.Listen("tcp", cfg.metricsAddr)
+	if err != nil {
+		log.Error("cannot serve metrics", "addr", cfg.metricsAddr, "error", err)
+		return mr
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(mr.m.reg, promhttp.HandlerOpts{}))
+	mr.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go mr.srv.Serve(ln)
+	log.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	return mr
+}
+
+// finish records the run's outcome, pushes to the Pushgateway when one is
+// configured (after failures too) and stops the listener.
+func (mr *metricsRun) finish(ctx context.Context, code int) {
+	mr.m.runDone(mr.sum, time.Since(mr.start), code)
+	if mr.push != "" {
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		// Add (POST) keeps hwcaudit_last_success_timestamp_seconds of an
+		// earlier push when this run failed.
+		err := push.New(mr.push, pushJob).Gatherer(mr.m.reg).Client(&http.Client{Timeout: 10 * time.Second}).AddContext(pctx)
+		cancel()
+		if err != nil {
+			mr.log.Error("cannot push metrics", "url", mr.push, "error", err)
+		}
+	}
+	if mr.srv != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		mr.srv.Shutdown(sctx)
+		cancel()
+	}
+}
+
+// runArgs parses the flags of `exporter run`: only --metrics-addr.
+func runArgs(args []string) (metricsAddr string, err error) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--metrics-addr" || a == "-metrics-addr":
+			if i+1 >= len(args) || args[i+1] == "" {
+				return "", fmt.Errorf("%s needs a host:port, e.g. 127.0.0.1:9464", a)
+			}
+			i++
+			metricsAddr = args[i]
+		case strings.HasPrefix(a, "--metrics-addr=") || strings.HasPrefix(a, "-metrics-addr="):
+			_, metricsAddr, _ = strings.Cut(a, "=")
+			if metricsAddr == "" {
+				return "", fmt.Errorf("--metrics-addr needs a host:port, e.g. 127.0.0.1:9464")
+			}
+		default:
+			return "", fmt.Errorf("unexpected argument %q (configuration comes from the environment; see 'exporter help')", a)
+		}
+	}
+	return metricsAddr, nil
+}
