@@ -33,6 +33,21 @@ type Config struct {
 	// query parameters endpoint, region, path_style and lease_ttl (see
 	// S3Config). Default "file://./state".
 	URL string `env:"HWCAUDIT_CHECKPOINT_URL,default=file://./state"`
+
+	// LockScope names the run lock, for runs that export disjoint sets of
+	// streams from one store and so must not exclude each other: the
+	// shards of a sharded export, a backfill beside the CronJob. Runs with
+	// the same scope still exclude each other. It is set by the program,
+	// not the environment. Default "": the one run lock.
+	LockScope string
+}
+
+// lockSuffix turns a scope into a name part safe for files and object keys.
+func lockSuffix(scope string) string {
+	if scope == "" {
+		return ""
+	}
+	return "-" + escapeKey(scope)
 }
 
 // Validate reports whether URL names a supported backend.
@@ -109,9 +124,19 @@ func Open(cfg Config, version string) (Store, error) {
 		return nil, err
 	}
 	if loc.s3 != nil {
-		return NewS3Store(context.Background(), *loc.s3, version)
+		s, err := NewS3Store(context.Background(), *loc.s3, version)
+		if err != nil {
+			return nil, err
+		}
+		s.lockScope = cfg.LockScope
+		return s, nil
 	}
-	return NewFileStore(loc.dir, version)
+	s, err := NewFileStore(loc.dir, version)
+	if err != nil {
+		return nil, err
+	}
+	s.lockScope = cfg.LockScope
+	return s, nil
 }
 
 // Checkpoint is one stream's saved position. It is also the file format.

@@ -385,3 +385,37 @@ func TestOpen(t *testing.T) {
 		t.Errorf("directory not created: %v", err)
 	}
 }
+
+func TestLockScopesDoNotExcludeEachOther(t *testing.T) {
+	dir := t.TempDir()
+	open := func(scope string) Store {
+		s, err := Open(Config{URL: "file://" + dir, LockScope: scope}, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	ctx := context.Background()
+	unlockA, err := open("shard-0-of-2").Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlockA()
+	unlockB, err := open("shard-1-of-2").Lock(ctx)
+	if err != nil {
+		t.Fatalf("another scope's lock: %v", err)
+	}
+	defer unlockB()
+	unlockRun, err := open("").Lock(ctx)
+	if err != nil {
+		t.Fatalf("the default lock beside scoped ones: %v", err)
+	}
+	defer unlockRun()
+	if _, err := open("shard-0-of-2").Lock(ctx); !errors.Is(err, ErrLocked) {
+		t.Fatalf("the same scope twice: %v, want ErrLocked", err)
+	}
+	// Lock files are not checkpoints.
+	if cps, err := open("").List(ctx); err != nil || len(cps) != 0 {
+		t.Fatalf("List = %v, %v; want nothing", cps, err)
+	}
+}

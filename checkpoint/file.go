@@ -38,9 +38,10 @@ import (
 // different streams; Saves of one stream must not race each other (the
 // pipeline saves each stream from one goroutine).
 type FileStore struct {
-	dir     string
-	version string
-	now     func() time.Time
+	dir       string
+	version   string
+	now       func() time.Time
+	lockScope string // see Config.LockScope
 }
 
 var _ Store = (*FileStore)(nil)

@@ -40,7 +40,7 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func() error, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(s.dir, lockName)
+	path := filepath.Join(s.dir, lockName+lockSuffix(s.lockScope))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, filePerm)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint lock: %w", err)

@@ -89,6 +89,8 @@ type S3Store struct {
 	mu    sync.Mutex
 	etags map[string]string // stream → ETag last read or written; "" = known absent
 	lease *lease            // while Lock is held
+
+	lockScope string // see Config.LockScope
 }
 
 var _ Store = (*S3Store)(nil)
@@ -410,7 +412,7 @@ type lease struct {
 	lost error // set once the lease can no longer be trusted
 }
 
-func (s *S3Store) leaseKey() string { return s.prefix + "lease" }
+func (s *S3Store) leaseKey() string { return s.prefix + "lease" + lockSuffix(s.lockScope) }
 
 // leaseLost returns why the held lease was lost, or nil (also when no lock
 // is held).

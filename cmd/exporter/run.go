@@ -43,7 +43,9 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 	reset func(context.Context, checkpoint.Store, []pipeline.Stream) error) (code int) {
 	mx := startMetrics(cfg, log)
 	defer func() { mx.finish(ctx, code) }()
-	store, err := checkpoint.Open(cfg.Checkpoint, version())
+	ckCfg := cfg.Checkpoint
+	ckCfg.LockScope = lockScope(cfg)
+	store, err := checkpoint.Open(ckCfg, version())
 	if err != nil {
 		log.Error("cannot open the checkpoint store", "error", err)
 		return exitFailed
@@ -258,4 +260,18 @@ func printSummary(w io.Writer, sum *pipeline.Summary) {
 	case t.fetched == 0:
 		fmt.Fprintln(w, "nothing new: every stream is caught up")
 	}
+}
+
+// lockScope separates the run locks of exports whose streams cannot
+// overlap: each shard, and each backfill range (which has its own
+// checkpoints), so that they run side by side on one checkpoint store.
+func lockScope(cfg *Config) string {
+	var parts []string
+	if cfg.backfill != nil {
+		parts = append(parts, strings.TrimSuffix(cfg.backfill.namespace, "/"))
+	}
+	if cfg.shard.count > 1 {
+		parts = append(parts, fmt.Sprintf("shard-%d-of-%d", cfg.shard.index, cfg.shard.count))
+	}
+	return strings.Join(parts, "/")
 }
