@@ -108,18 +108,10 @@ func readFile(path string) (Checkpoint, error) {
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
 	}
-	var cp Checkpoint
-	if err := json.Unmarshal(data, &cp); err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %w: %s: %v (fix the file or reset the stream)", ErrCorrupt, path, err)
+	cp, err := parseCheckpoint(data, path)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
 	}
-	if cp.Stream == "" || len(cp.Cursor) == 0 {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %w: %s: missing \"stream\" or \"cursor\" (fix the file or reset the stream)", ErrCorrupt, path)
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, cp.Cursor); err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %w: %s: cursor: %v", ErrCorrupt, path, err)
-	}
-	cp.Cursor = compact.Bytes()
 	return cp, nil
 }
 

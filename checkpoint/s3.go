@@ -245,14 +245,15 @@ func (s *S3Store) read(ctx context.Context, key string) (Checkpoint, string, err
 	return cp, aws.ToString(out.ETag), err
 }
 
-// parseCheckpoint parses a checkpoint document as readFile does.
+// parseCheckpoint parses a checkpoint document, from a file or an object
+// named by where, with the cursor compacted.
 func parseCheckpoint(data []byte, where string) (Checkpoint, error) {
 	var cp Checkpoint
 	if err := json.Unmarshal(data, &cp); err != nil {
-		return Checkpoint{}, fmt.Errorf("%w: %s: %v (fix the object or reset the stream)", ErrCorrupt, where, err)
+		return Checkpoint{}, fmt.Errorf("%w: %s: %v (fix it or reset the stream)", ErrCorrupt, where, err)
 	}
 	if cp.Stream == "" || len(cp.Cursor) == 0 {
-		return Checkpoint{}, fmt.Errorf("%w: %s: missing \"stream\" or \"cursor\" (fix the object or reset the stream)", ErrCorrupt, where)
+		return Checkpoint{}, fmt.Errorf("%w: %s: missing \"stream\" or \"cursor\" (fix it or reset the stream)", ErrCorrupt, where)
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, cp.Cursor); err != nil {
