@@ -1,13 +1,10 @@
 package artifact
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,34 +47,8 @@ func pageRecords(t testing.TB, path string) [][]byte {
 	return out
 }
 
-func pageFiles(t testing.TB) []string {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join("testdata", "pages", "*.json"))
-	if len(files) == 0 {
-		t.Fatal("no testdata/pages/*.json")
-	}
-	return files
-}
-
 func TestMapGolden(t *testing.T) {
-	s := goldenStream(ModuleFile)
-	for _, page := range pageFiles(t) {
-		name := strings.TrimSuffix(filepath.Base(page), ".json")
-		t.Run(name, func(t *testing.T) {
-			var got bytes.Buffer
-			for i, raw := range pageRecords(t, page) {
-				var ev pipeline.Event
-				if err := s.Map(raw, &ev); err != nil {
-					fmt.Fprintf(&got, "# record %d: %v\n", i, err)
-					continue
-				}
-				ecstest.CheckDoc(t, raw, &ev, Dataset)
-				got.Write(ev.Doc)
-				got.WriteByte('\n')
-			}
-			ecstest.Golden(t, filepath.Join("testdata", "golden", name+".ndjson"), got.Bytes())
-		})
-	}
+	ecstest.MapGolden(t, Dataset, pageRecords, goldenStream(ModuleFile).Map)
 }
 
 func TestMapFields(t *testing.T) {
@@ -138,7 +109,7 @@ func TestMapECSFieldNames(t *testing.T) {
 	ecs := ecstest.LoadECS(t)
 	for _, module := range []string{ModuleFile, ModuleRepository} {
 		s := goldenStream(module)
-		for _, page := range pageFiles(t) {
+		for _, page := range ecstest.PageFiles(t) {
 			for _, raw := range pageRecords(t, page) {
 				var ev pipeline.Event
 				if s.Map(raw, &ev) == nil {
@@ -158,7 +129,7 @@ func TestMapECSFieldNames(t *testing.T) {
 }
 
 func FuzzMap(f *testing.F) {
-	for _, p := range pageFiles(f) {
+	for _, p := range ecstest.PageFiles(f) {
 		for _, raw := range pageRecords(f, p) {
 			f.Add(raw)
 		}
@@ -188,7 +159,7 @@ type bodyDoer struct{ body []byte }
 func (d bodyDoer) Do(context.Context, huaweiapi.Request) ([]byte, error) { return d.body, nil }
 
 func FuzzDecodePage(f *testing.F) {
-	for _, p := range pageFiles(f) {
+	for _, p := range ecstest.PageFiles(f) {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

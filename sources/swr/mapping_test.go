@@ -1,12 +1,10 @@
 package swr
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -53,72 +51,18 @@ func pageRecords(t testing.TB, path string) [][]byte {
 	return out
 }
 
-func pageFiles(t testing.TB) []string {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "pages", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata/pages/*.json (%v)", err)
-	}
-	return files
-}
-
 // allPageRecords are the records of every testdata page.
 func allPageRecords(t testing.TB) [][]byte {
 	t.Helper()
 	var out [][]byte
-	for _, f := range pageFiles(t) {
+	for _, f := range ecstest.PageFiles(t) {
 		out = append(out, pageRecords(t, f)...)
 	}
 	return out
 }
 
 func TestMapGolden(t *testing.T) {
-	s := goldenStream(fixedNow)
-	for _, page := range pageFiles(t) {
-		name := strings.TrimSuffix(filepath.Base(page), ".json")
-		t.Run(name, func(t *testing.T) {
-			var got bytes.Buffer
-			for i, raw := range pageRecords(t, page) {
-				var ev pipeline.Event
-				if err := s.Map(raw, &ev); err != nil {
-					t.Fatalf("record %d: %v", i, err)
-				}
-				ecstest.CheckDoc(t, raw, &ev, Dataset)
-				got.Write(ev.Doc)
-				got.WriteByte('\n')
-			}
-			golden := filepath.Join("testdata", "golden", name+".ndjson")
-			if *ecstest.Update {
-				if err := os.WriteFile(golden, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -run TestMapGolden -update to create it)", err)
-			}
-			diffLines(t, got.Bytes(), want)
-		})
-	}
-}
-
-// diffLines reports the first line where got and want differ.
-func diffLines(t *testing.T, got, want []byte) {
-	t.Helper()
-	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-	for i := range max(len(g), len(w)) {
-		var gl, wl string
-		if i < len(g) {
-			gl = g[i]
-		}
-		if i < len(w) {
-			wl = w[i]
-		}
-		if gl != wl {
-			t.Fatalf("line %d differs from the golden file (review, then go test -run TestMapGolden -update):\n got %.600s\nwant %.600s", i+1, gl, wl)
-		}
-	}
+	ecstest.MapGolden(t, Dataset, pageRecords, goldenStream(fixedNow).Map)
 }
 
 func TestMapFields(t *testing.T) {
@@ -438,7 +382,7 @@ func (d *pageDoer) Do(context.Context, huaweiapi.Request) ([]byte, error) {
 }
 
 func FuzzDecodePage(f *testing.F) {
-	for _, p := range pageFiles(f) {
+	for _, p := range ecstest.PageFiles(f) {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

@@ -360,3 +360,38 @@ func (ecs *Schema) Check(t testing.TB, doc []byte) {
 		}
 	}
 }
+
+// PageFiles lists the API pages a source's tests map: testdata/pages/*.json.
+func PageFiles(t testing.TB) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "pages", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/pages/*.json (%v)", err)
+	}
+	return files
+}
+
+// MapGolden maps every record of every page (records decodes one page file)
+// and compares the documents, one per line, with
+// testdata/golden/<page>.ndjson. A record that fails to map is written as a
+// "# record N: error" line, so the golden file pins errors too.
+func MapGolden(t *testing.T, dataset string, records func(testing.TB, string) [][]byte, mapRecord func([]byte, *pipeline.Event) error) {
+	t.Helper()
+	for _, page := range PageFiles(t) {
+		name := strings.TrimSuffix(filepath.Base(page), ".json")
+		t.Run(name, func(t *testing.T) {
+			var got bytes.Buffer
+			for i, raw := range records(t, page) {
+				var ev pipeline.Event
+				if err := mapRecord(raw, &ev); err != nil {
+					fmt.Fprintf(&got, "# record %d: %v\n", i, err)
+					continue
+				}
+				CheckDoc(t, raw, &ev, dataset)
+				got.Write(ev.Doc)
+				got.WriteByte('\n')
+			}
+			Golden(t, filepath.Join("testdata", "golden", name+".ndjson"), got.Bytes())
+		})
+	}
+}
