@@ -89,6 +89,15 @@ type Page struct {
 	// Remaining estimates the records still to read after this page, or -1
 	// when the source cannot tell. It feeds progress reports only.
 	Remaining int64
+	// Total is the number of records the API's own counts put in the range
+	// the Reader covered since it was opened, up to and including this
+	// page: what the records fetched must add up to when nothing went
+	// missing. 0 when the source cannot tell. It feeds completeness reports.
+	Total int64
+	// Skipped counts records the API listed again in this response that
+	// were delivered before and are left out of Records (page overlaps,
+	// records repeated at a window edge). It feeds completeness reports.
+	Skipped int64
 }
 
 // Event is one audit record mapped to ECS.

@@ -103,9 +103,15 @@ type StreamResult struct {
 	Written      map[string]int64 // events accepted, by sink name
 	DeadLettered int64
 	Pages        int64
-	Committed    int64  // records covered by checkpoints saved in this run
-	Cursor       []byte // last checkpoint saved (or loaded, when none was saved)
-	Elapsed      time.Duration
+	// APITotal is what the API's counts say this run's range holds (the
+	// last page's Total), 0 when the source cannot tell.
+	APITotal int64
+	// Duplicates counts records the API listed again that were skipped
+	// because they had been delivered (the pages' Skipped).
+	Duplicates int64
+	Committed  int64  // records covered by checkpoints saved in this run
+	Cursor     []byte // last checkpoint saved (or loaded, when none was saved)
+	Elapsed    time.Duration
 }
 
 // Summary reports a whole run.
@@ -207,6 +213,7 @@ type streamRun struct {
 	tracker *tracker
 
 	fetched, deadLettered, pages, committed atomic.Int64
+	apiTotal, duplicates                    atomic.Int64
 	remaining                               atomic.Int64   // the source's estimate after the last page
 	written                                 []atomic.Int64 // by output index
 
@@ -252,6 +259,8 @@ func (p *Pipeline) runStream(ctx, writeCtx context.Context, s Stream) StreamResu
 		Fetched:      r.fetched.Load(),
 		DeadLettered: r.deadLettered.Load(),
 		Pages:        r.pages.Load(),
+		APITotal:     r.apiTotal.Load(),
+		Duplicates:   r.duplicates.Load(),
 		Committed:    r.committed.Load(),
 		Cursor:       r.savedCursor,
 		Written:      make(map[string]int64, len(p.cfg.Outputs)),
@@ -386,6 +395,10 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) e
 		r.fetched.Add(int64(len(page.Records)))
 		r.p.cfg.Observer.Fetched(r.key, len(page.Records))
 		r.remaining.Store(page.Remaining)
+		r.duplicates.Add(page.Skipped)
+		if page.Total > 0 {
+			r.apiTotal.Store(page.Total)
+		}
 		select {
 		case out <- page:
 		case <-ctx.Done():
