@@ -47,6 +47,11 @@ type Config struct {
 	BatchSize int `env:"HWCAUDIT_BATCH_SIZE,default=2000"`
 	// ParallelStreams is how many streams run at once. Default 4.
 	ParallelStreams int `env:"HWCAUDIT_PARALLEL_STREAMS,default=4"`
+	// Concurrency is how many API requests one stream keeps in flight
+	// while it catches up (pages of SWR and CodeArts Artifact, pages of a
+	// TaurusDB or DBSS window). HWCAUDIT_MAX_RPS still caps the rate.
+	// Default 4.
+	Concurrency int `env:"HWCAUDIT_CONCURRENCY,default=4"`
 	// ShutdownGrace is how long in-flight writes may finish after SIGTERM.
 	// Default 10s.
 	ShutdownGrace time.Duration `env:"HWCAUDIT_SHUTDOWN_GRACE,default=10s"`
@@ -115,6 +120,9 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time) (
 	if err := cfg.validate(now); err != nil {
 		return nil, err
 	}
+	cfg.SWR.Concurrency = cfg.Concurrency
+	cfg.Artifact.Concurrency = cfg.Concurrency
+	cfg.Window.Concurrency = cfg.Concurrency
 	return &cfg, nil
 }
 
@@ -151,6 +159,8 @@ func (c *Config) validate(now time.Time) error {
 		return fmt.Errorf("HWCAUDIT_BATCH_SIZE: must be at least 1, got %d", c.BatchSize)
 	case c.ParallelStreams < 1:
 		return fmt.Errorf("HWCAUDIT_PARALLEL_STREAMS: must be at least 1, got %d", c.ParallelStreams)
+	case c.Concurrency < 1 || c.Concurrency > 64:
+		return fmt.Errorf("HWCAUDIT_CONCURRENCY: must be 1..64, got %d", c.Concurrency)
 	case c.ShutdownGrace <= 0:
 		return fmt.Errorf("HWCAUDIT_SHUTDOWN_GRACE: must be positive, got %s", c.ShutdownGrace)
 	case c.RetryInitial <= 0:

@@ -43,6 +43,9 @@ type Config struct {
 	Timezone string `env:"HWCAUDIT_ARTIFACT_TIMEZONE,default=+08:00"`
 	// PageSize is the largest page_size of a request, 20..100. Default 100.
 	PageSize int `env:"HWCAUDIT_ARTIFACT_PAGE_SIZE,default=100"`
+	// Concurrency is how many requests a stream keeps in flight while it
+	// catches up; the exporter sets it from HWCAUDIT_CONCURRENCY. Default 1.
+	Concurrency int
 }
 
 // defaultHosts is the CodeArts Artifact endpoint host prefix by region, as

@@ -57,6 +57,7 @@ func (s *Stream) newReader(raw []byte) (*reader, error) {
 		Name:        s.Key(),
 		Fetch:       s.fetch,
 		MaxPageSize: s.pageSize,
+		Concurrency: s.inFlight,
 		Start:       s.start,
 		Compare:     compareIDs,
 	}
@@ -82,7 +83,7 @@ func (r *reader) Next(ctx context.Context) (pipeline.Page, error) {
 	if err != nil {
 		return pipeline.Page{}, err
 	}
-	page := pipeline.Page{Records: p.Records, Remaining: p.Remaining}
+	page := pipeline.Page{Records: p.Records, Remaining: p.Remaining, Total: p.Total, Skipped: p.Skipped}
 	if m := p.Mark; m != nil {
 		c := cursor{ID: m.Key, Skip: m.Skip, FromEnd: m.FromEnd}
 		if !m.Time.IsZero() {

@@ -21,6 +21,7 @@ type Stream struct {
 	repo     string
 	loc      *time.Location
 	pageSize int
+	inFlight int // requests kept in flight while catching up
 	start    time.Time
 	now      func() time.Time
 }
@@ -49,6 +50,7 @@ func Streams(cfg Config, api Doer, region, project string, start time.Time, now 
 			repo:     repo,
 			loc:      loc,
 			pageSize: cfg.PageSize,
+			inFlight: cfg.Concurrency,
 			start:    start,
 			now:      now,
 		})

@@ -16,6 +16,17 @@
 //
 // Positions are only hints; keys decide. This holds through head inserts,
 // retention deleting the oldest records, and pages that fail and are retried.
+//
+// With Config.Concurrency above one, the walk toward the head keeps several
+// requests in flight: the pages that would follow if the list stays as it
+// is. They are judged in order, exactly as if each had been requested
+// alone, so nothing but speed depends on the guess; a guess the list
+// proved wrong is dropped and the walk plans again from what it knows.
+// While the list is still, the pages ahead are whole aligned pages (offset
+// a multiple of the largest limit), each accepted when it abuts the last
+// one and the list's total did not change between the two responses;
+// while records arrive, each page ahead is planned to overlap the one
+// before it by the margin the arrivals need, and keys prove the overlap.
 package newestfirst
 
 import (
@@ -69,6 +80,9 @@ type Config[K any] struct {
 	// Compare orders keys: negative when a < b, zero when equal, positive
 	// when a > b.
 	Compare func(a, b K) int
+	// Concurrency is how many requests the walk toward the head keeps in
+	// flight. Fetch must then be safe for concurrent use. Default 1.
+	Concurrency int
 }
 
 // Mark is the high-water mark, what a checkpoint must keep to resume.
@@ -95,6 +109,14 @@ type Page[K any] struct {
 	Mark *Mark[K]
 	// Remaining counts the records still to read after this page.
 	Remaining int64
+	// Total counts, by the list's positions and totals, the new records
+	// from where this Reader started up to and including this page: what
+	// the records delivered so far add up to when nothing went missing.
+	// Retention deleting records during the run makes it drift.
+	Total int64
+	// Skipped counts the records of this page's response that had been
+	// delivered before (the overlap that proves contiguity).
+	Skipped int64
 }
 
 // maxProbes bounds the requests one Next may spend locating its page.
@@ -125,6 +147,25 @@ type Reader[K any] struct {
 	growth  int64 // how much the list grew between the last two responses
 	blind   bool  // the planned page cannot contain g; see plan
 	done    bool
+
+	hasBase bool  // base is set: the first page was emitted
+	base    int64 // records at or below the start, counted from the end
+
+	ahead []*flight[K] // requests in flight, in the order they are judged
+	depth int          // how many may be in flight now, 1..Concurrency
+}
+
+// flight is a request started ahead of its turn.
+type flight[K any] struct {
+	offset, limit int64
+	// abut: the page was planned to end right above the page before it,
+	// without overlap; see evaluate.
+	abut   bool
+	cancel context.CancelFunc
+	done   chan struct{}
+	recs   []Record[K]
+	total  int64
+	err    error
 }
 
 // New returns a Reader that delivers the records after from, or those from
@@ -134,7 +175,7 @@ func New[K any](cfg Config[K], from *Mark[K]) *Reader[K] {
 	if cfg.Fetch == nil || cfg.Compare == nil || cfg.MaxPageSize < MinPageSize {
 		panic(fmt.Sprintf("newestfirst: invalid Config for %s (page size %d)", cfg.Name, cfg.MaxPageSize))
 	}
-	r := &Reader[K]{cfg: cfg, hint: -1}
+	r := &Reader[K]{cfg: cfg, hint: -1, depth: max(cfg.Concurrency, 1)}
 	if from != nil {
 		r.hasMark, r.mark, r.skip, r.markAt, r.hint = true, from.Key, from.Skip, from.Time, from.FromEnd
 	}
@@ -147,29 +188,122 @@ func New[K any](cfg Config[K], from *Mark[K]) *Reader[K] {
 // be called again.
 func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 	if r.done {
+		r.drop()
 		return Page[K]{}, io.EOF
 	}
 	for range maxProbes {
-		offset, limit := r.plan()
-		recs, total, err := r.cfg.Fetch(ctx, offset, limit)
-		if err != nil {
-			return Page[K]{}, err
+		var f *flight[K]
+		if len(r.ahead) > 0 {
+			f, r.ahead = r.ahead[0], r.ahead[1:]
+			select {
+			case <-f.done:
+				f.cancel()
+			case <-ctx.Done():
+				f.cancel()
+				r.drop()
+				return Page[K]{}, ctx.Err()
+			}
+			if f.err != nil && ctx.Err() == nil && errors.Is(f.err, context.Canceled) {
+				// Started under a context that has ended since; this one
+				// has not: plan again.
+				r.drop()
+				continue
+			}
+		} else {
+			offset, limit := r.plan()
+			f = &flight[K]{offset: offset, limit: limit, abut: r.blind}
+			r.blind = false
+			f.recs, f.total, f.err = r.cfg.Fetch(ctx, offset, limit)
 		}
-		if int64(len(recs)) > limit {
-			return Page[K]{}, pipeline.Permanent(fmt.Errorf("%s offset %d: %d records for limit %d", r.cfg.Name, offset, len(recs), limit))
+		if f.err != nil {
+			r.drop()
+			return Page[K]{}, f.err
 		}
-		if err := CheckOrder(recs, r.cfg.Compare); err != nil {
-			return Page[K]{}, pipeline.Permanent(fmt.Errorf("%s offset %d: %w", r.cfg.Name, offset, err))
+		if int64(len(f.recs)) > f.limit {
+			r.drop()
+			return Page[K]{}, pipeline.Permanent(fmt.Errorf("%s offset %d: %d records for limit %d", r.cfg.Name, f.offset, len(f.recs), f.limit))
 		}
-		page, ok := r.evaluate(recs, offset, total)
+		if err := CheckOrder(f.recs, r.cfg.Compare); err != nil {
+			r.drop()
+			return Page[K]{}, pipeline.Permanent(fmt.Errorf("%s offset %d: %w", r.cfg.Name, f.offset, err))
+		}
+		page, ok := r.evaluate(f.recs, f.offset, f.total, f.abut)
 		if ok {
+			if f.cancel != nil && r.growth == 0 {
+				r.depth = min(2*r.depth, max(r.cfg.Concurrency, 1))
+			}
+			r.refill(ctx)
 			return page, nil
 		}
+		if f.cancel != nil {
+			// The list proved the guess wrong: what is in flight was planned
+			// on it. A list that keeps moving makes guesses cost requests
+			// (and every request it answers may find more records), so guess
+			// one page ahead until a response shows the list standing still.
+			r.depth = 1
+		}
+		r.drop()
 		if r.done {
 			return Page[K]{}, io.EOF
 		}
 	}
+	r.drop()
 	return Page[K]{}, fmt.Errorf("%s: could not find the next page within %d requests (list changing too fast?)", r.cfg.Name, maxProbes)
+}
+
+// refill starts requests for the pages that follow the boundary, or the
+// last page in flight, until Concurrency are in flight. It plans only on
+// the walk toward the head, where the next pages are known.
+func (r *Reader[K]) refill(ctx context.Context) {
+	if r.cfg.Concurrency <= 1 || r.done || !r.exact || !r.hasMark {
+		return
+	}
+	lmax := int64(r.cfg.MaxPageSize)
+	top, skip := r.b, int64(r.skip)
+	if n := len(r.ahead); n > 0 {
+		top, skip = r.ahead[n-1].offset, 0
+	}
+	if top+skip >= r.total {
+		return // the next page must reach the list's end: plan takes it alone
+	}
+	for len(r.ahead) < r.depth && top > 0 {
+		var offset, limit int64
+		abut := false
+		switch {
+		case r.growth == 0 && top%lmax == 0:
+			offset, limit, abut = top-lmax, lmax, true
+		case r.growth == 0 && top%lmax+skip < lmax:
+			// Overlap once, landing on a multiple of lmax for the pages after.
+			offset, limit = top-top%lmax, lmax
+		default:
+			n, l := r.overlap(top, skip, min(r.growth, lmax/2))
+			if n == 0 {
+				return
+			}
+			offset, limit = top-n, l
+		}
+		r.launch(ctx, offset, limit, abut)
+		top, skip = offset, 0
+	}
+}
+
+// launch starts a request ahead of its turn.
+func (r *Reader[K]) launch(ctx context.Context, offset, limit int64, abut bool) {
+	fctx, cancel := context.WithCancel(ctx)
+	f := &flight[K]{offset: offset, limit: limit, abut: abut, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		f.recs, f.total, f.err = r.cfg.Fetch(fctx, offset, limit)
+	}()
+	r.ahead = append(r.ahead, f)
+}
+
+// drop cancels the requests in flight and forgets them.
+func (r *Reader[K]) drop() {
+	for _, f := range r.ahead {
+		f.cancel()
+	}
+	r.ahead = nil
 }
 
 // ErrOrder reports a page that is not ordered newest first by key.
@@ -220,15 +354,8 @@ func (r *Reader[K]) plan() (offset, limit int64) {
 	// Leave room below g for as many records as arrived last time, so that
 	// a page still contains g when the list grows in between.
 	for _, margin := range []int64{min(r.growth, lmax/2), 0} {
-		best, bestNew := lmax, int64(0)
-		for l := lmax; l >= 2; l-- {
-			n := r.b % l
-			if n > bestNew && n+int64(r.skip)+margin < l {
-				best, bestNew = l, n
-			}
-		}
-		if bestNew > 0 {
-			return r.b - bestNew, best
+		if n, l := r.overlap(r.b, int64(r.skip), margin); n > 0 {
+			return r.b - n, l
 		}
 	}
 	// b is a multiple of every limit that could hold g with records above
@@ -239,9 +366,29 @@ func (r *Reader[K]) plan() (offset, limit int64) {
 	return r.b - lmax, lmax
 }
 
+// overlap picks the limit whose aligned page holds the most records above
+// index b while still holding b+skip+margin, and returns how many records
+// above b it holds (0 when no limit does) with the limit.
+func (r *Reader[K]) overlap(b, skip, margin int64) (n, limit int64) {
+	lmax := int64(r.cfg.MaxPageSize)
+	best, bestNew := lmax, int64(0)
+	for l := lmax; l >= 2; l-- {
+		n := b % l
+		if n > bestNew && n+skip+margin < l {
+			best, bestNew = l, n
+		}
+	}
+	return bestNew, best
+}
+
 // evaluate inspects one response. It returns a page to emit, or false after
 // refining the position (or setting done) for another request.
-func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64) (Page[K], bool) {
+//
+// abut marks a page planned to end right above b without containing it.
+// Such a page proves nothing by keys; it is accepted only when it ends
+// exactly at b and the list's total did not change since the response
+// that established b, i.e. both responses listed the same records.
+func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (Page[K], bool) {
 	if r.started {
 		// Records arrive at the head: every index shifts by the growth.
 		d := total - r.total
@@ -253,10 +400,9 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64) (Page[K], bo
 	r.started, r.total = true, total
 	n := int64(len(recs))
 	g := r.b + int64(r.skip) // the estimate, when exact
-	if r.blind {
-		r.blind = false
+	if abut {
 		if _, found := r.firstDelivered(recs); !found && r.exact && r.growth == 0 && offset+n == r.b {
-			return r.emit(recs, offset), true
+			return r.emit(recs, offset, 0), true
 		}
 	}
 
@@ -266,7 +412,7 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64) (Page[K], bo
 			r.exact, r.b = true, offset+int64(i)-int64(r.skip)
 			switch {
 			case r.b > offset:
-				return r.emit(recs[:r.b-offset], offset), true
+				return r.emit(recs[:r.b-offset], offset, int64(len(recs))-(r.b-offset)), true
 			case offset == 0:
 				r.done = true
 			}
@@ -292,7 +438,7 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64) (Page[K], bo
 				r.exact, r.lo, r.hi = false, 0, total
 				return Page[K]{}, false
 			}
-			return r.emit(recs, offset), true
+			return r.emit(recs, offset, 0), true
 		}
 		if r.exact && g >= offset+n {
 			// The list grew since the plan and g slid below the page.
@@ -331,9 +477,14 @@ func (r *Reader[K]) firstDelivered(recs []Record[K]) (int, bool) {
 }
 
 // emit turns the new records recs (newest first, the first at offset) into
-// a page, oldest first, and moves the high-water mark past them.
-func (r *Reader[K]) emit(recs []Record[K], offset int64) Page[K] {
-	page := Page[K]{Records: make([][]byte, 0, len(recs))}
+// a page, oldest first, and moves the high-water mark past them. skipped
+// counts the delivered records of the same response.
+func (r *Reader[K]) emit(recs []Record[K], offset, skipped int64) Page[K] {
+	if !r.hasBase {
+		// The records below the first page emitted are the start.
+		r.hasBase, r.base = true, r.total-(offset+int64(len(recs)))
+	}
+	page := Page[K]{Records: make([][]byte, 0, len(recs)), Skipped: skipped, Total: r.total - offset - r.base}
 	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
 		page.Records = append(page.Records, rec.Raw)

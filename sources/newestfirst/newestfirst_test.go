@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,9 @@ import (
 // paging logic through many random schedules quickly; the HTTP-level
 // behaviour is covered by each source's tests against the simulator.
 type listAPI struct {
+	mu       sync.Mutex // requests may come concurrently
+	inFlight int
+	maxIn    int     // most requests served at once
 	ids      []int64 // ascending
 	nextID   int64
 	base     time.Time
@@ -28,6 +32,7 @@ type listAPI struct {
 	drop     func(req int) int // oldest records to remove before request req
 	fail     func(req int) bool
 	requests int
+	latency  time.Duration // each request's, outside the lock
 }
 
 func newListAPI(n int, base time.Time) *listAPI {
@@ -45,7 +50,23 @@ func (a *listAPI) add(n int) {
 
 func (a *listAPI) timeOf(id int64) time.Time { return a.base.Add(time.Duration(id) * time.Second) }
 
-func (a *listAPI) fetch(_ context.Context, offset, limit int64) ([]Record[int64], int64, error) {
+func (a *listAPI) fetch(ctx context.Context, offset, limit int64) ([]Record[int64], int64, error) {
+	a.mu.Lock()
+	a.inFlight++
+	a.maxIn = max(a.maxIn, a.inFlight)
+	a.mu.Unlock()
+	if a.latency > 0 {
+		select {
+		case <-time.After(a.latency):
+		case <-ctx.Done():
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.inFlight--
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
 	a.requests++
 	if a.requests > 100_000 {
 		return nil, 0, pipeline.Permanent(errors.New("test budget of requests exhausted: the reader is looping"))
@@ -72,15 +93,23 @@ func (a *listAPI) fetch(_ context.Context, offset, limit int64) ([]Record[int64]
 	return recs, int64(len(a.ids)), nil
 }
 
-func newReader(a *listAPI, pageSize int, start time.Time, from *Mark[int64]) *Reader[int64] {
-	return New(Config[int64]{Name: "test", Fetch: a.fetch, MaxPageSize: pageSize, Start: start, Compare: cmp.Compare[int64]}, from)
+func newReader(a *listAPI, pageSize, concurrency int, start time.Time, from *Mark[int64]) *Reader[int64] {
+	return New(Config[int64]{Name: "test", Fetch: a.fetch, MaxPageSize: pageSize, Start: start, Compare: cmp.Compare[int64], Concurrency: concurrency}, from)
 }
 
 // drain reads to EOF from mark, like a new run resuming from a checkpoint,
 // retrying retryable errors as the pipeline would after a backoff.
 func drain(t *testing.T, a *listAPI, pageSize int, start time.Time, from *Mark[int64]) (ids []int64, last *Mark[int64]) {
 	t.Helper()
-	rd := newReader(a, pageSize, start, from)
+	return drainConcurrently(t, a, pageSize, 1, start, from)
+}
+
+// drainConcurrently is drain with requests kept in flight ahead. It also
+// checks each page's Total against the records delivered so far whenever
+// the list is not losing records.
+func drainConcurrently(t *testing.T, a *listAPI, pageSize, concurrency int, start time.Time, from *Mark[int64]) (ids []int64, last *Mark[int64]) {
+	t.Helper()
+	rd := newReader(a, pageSize, concurrency, start, from)
 	last = from
 	for {
 		p, err := rd.Next(context.Background())
@@ -105,6 +134,9 @@ func drain(t *testing.T, a *listAPI, pageSize int, start time.Time, from *Mark[i
 		}
 		if p.Mark != nil {
 			last = p.Mark
+		}
+		if a.drop == nil && p.Total != int64(len(ids)) {
+			t.Fatalf("page Total %d after %d records delivered in this run", p.Total, len(ids))
 		}
 	}
 }
@@ -144,8 +176,10 @@ func readerScenario(t *testing.T, base time.Time, seed uint64) {
 	// Several runs, each resuming from the previous mark.
 	var got []int64
 	var mark *Mark[int64]
+	// Every other seed keeps several requests in flight.
+	concurrency := []int{1, 4, 1, 8}[seed%4]
 	for run := 0; run < 3; run++ {
-		ids, m := drain(t, api, pageSize, start, mark)
+		ids, m := drainConcurrently(t, api, pageSize, concurrency, start, mark)
 		got, mark = append(got, ids...), m
 		if run == 1 {
 			api.insert = nil
@@ -158,7 +192,7 @@ func readerScenario(t *testing.T, base time.Time, seed uint64) {
 		}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("seed %d (n=%d limit=%d): delivered %d records, want %d\n got %v\nwant %v", seed, n, pageSize, len(got), len(want), head10(got), head10(want))
+		t.Fatalf("seed %d (n=%d limit=%d concurrency=%d): delivered %d records, want %d\n got %v\nwant %v", seed, n, pageSize, concurrency, len(got), len(want), head10(got), head10(want))
 	}
 }
 
@@ -215,6 +249,43 @@ func TestReaderBoundedRequests(t *testing.T) {
 	api.requests = 0
 	if ids, _ := drain(t, api, 100, start, mark); len(ids) != 0 || api.requests != 1 {
 		t.Errorf("caught-up run delivered %d records in %d requests, want 0 in 1", len(ids), api.requests)
+	}
+}
+
+func TestReaderConcurrentPages(t *testing.T) {
+	// A still list is walked in whole pages, Concurrency of them in flight
+	// at once: about one request per 100 records, each waiting out the
+	// latency alongside the others.
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	api := newListAPI(20_000, base)
+	api.latency = 2 * time.Millisecond
+	ids, _ := drainConcurrently(t, api, 100, 8, base.Add(-time.Hour), nil)
+	if fmt.Sprint(ids) != fmt.Sprint(api.ids) {
+		t.Fatalf("delivered %d records, want %d in order", len(ids), len(api.ids))
+	}
+	if api.maxIn != 8 {
+		t.Errorf("at most %d requests in flight, want 8", api.maxIn)
+	}
+	// One page from the top, the end of the list, then 200 pages; a few
+	// requests may be started ahead and dropped at the end.
+	if api.requests > 215 {
+		t.Errorf("%d requests for 20000 records", api.requests)
+	}
+
+	// Records arriving while the walk goes on: every request sees more.
+	api2 := newListAPI(5000, base)
+	api2.latency = time.Millisecond
+	api2.insert = func(int) int { return 3 }
+	ids2, _ := drainConcurrently(t, api2, 100, 8, base.Add(-time.Hour), nil)
+	for i := 1; i < len(ids2); i++ {
+		if ids2[i] <= ids2[i-1] {
+			t.Fatalf("delivery %d (%d) after %d", i, ids2[i], ids2[i-1])
+		}
+	}
+	api2.insert = nil
+	rest, _ := drainConcurrently(t, api2, 100, 8, base.Add(-time.Hour), &Mark[int64]{Key: ids2[len(ids2)-1]})
+	if all := append(ids2, rest...); fmt.Sprint(all) != fmt.Sprint(api2.ids) {
+		t.Fatalf("with arrivals delivered %d records, want %d in order", len(all), len(api2.ids))
 	}
 }
 

@@ -33,6 +33,9 @@ type Config struct {
 	Endpoint string `env:"HWCAUDIT_SWR_ENDPOINT"`
 	// PageSize is the largest "limit" of a request, 20..100. Default 100.
 	PageSize int `env:"HWCAUDIT_SWR_PAGE_SIZE,default=100"`
+	// Concurrency is how many requests a stream keeps in flight while it
+	// catches up; the exporter sets it from HWCAUDIT_CONCURRENCY. Default 1.
+	Concurrency int
 }
 
 // Validate reports the first invalid setting, naming its variable.

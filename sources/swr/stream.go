@@ -19,6 +19,7 @@ type Stream struct {
 	instance  string
 	operation string
 	pageSize  int
+	inFlight  int // requests kept in flight while catching up
 	start     time.Time
 	now       func() time.Time
 }
@@ -38,6 +39,7 @@ func Streams(cfg Config, api Doer, region, project string, start time.Time, now 
 				instance:  ins,
 				operation: op,
 				pageSize:  cfg.PageSize,
+				inFlight:  cfg.Concurrency,
 				start:     start,
 				now:       now,
 			})

@@ -53,6 +53,13 @@ func simConfigN(perOp int) simulator.Config {
 // and operation, reading it through a signing huaweiapi.Client.
 func startSimulator(t *testing.T, cfg simulator.Config, pageSize int, start time.Time) (*simulator.Server, map[string]*Stream) {
 	t.Helper()
+	return startSimulatorConcurrent(t, cfg, pageSize, 1, start)
+}
+
+// startSimulatorConcurrent is startSimulator with streams that keep
+// concurrency requests in flight.
+func startSimulatorConcurrent(t *testing.T, cfg simulator.Config, pageSize, concurrency int, start time.Time) (*simulator.Server, map[string]*Stream) {
+	t.Helper()
 	sim := simulator.New(cfg)
 	base, err := sim.Start("127.0.0.1:0")
 	if err != nil {
@@ -66,7 +73,7 @@ func startSimulator(t *testing.T, cfg simulator.Config, pageSize int, start time
 		t.Fatal(err)
 	}
 	api := &countingDoer{api: huaweiapi.NewClient(huaweiapi.Config{ProjectID: simProject, MaxRPS: 1e6, Timeout: 10 * time.Second, MaxBodyBytes: 16 << 20}, signer)}
-	scfg := Config{Instances: cfg.SWR.Instances, Operations: allOperations, Endpoint: base, PageSize: pageSize}
+	scfg := Config{Instances: cfg.SWR.Instances, Operations: allOperations, Endpoint: base, PageSize: pageSize, Concurrency: concurrency}
 	if err := scfg.Validate("cn-north-4"); err != nil {
 		t.Fatal(err)
 	}
@@ -295,47 +302,54 @@ func TestStreamDrift(t *testing.T) {
 		{"resume into drift", 100, 25, 1200},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			const perOp = 2000
-			sim, streams := startSimulator(t, simConfigN(perOp), tt.pageSize, simStart)
-			s := streams["swr/"+simInsB+"/pull"]
-			var delivered [][]byte
-			var cursor []byte
-			if tt.resumeAt > 0 {
-				// An earlier run stopped part-way; its checkpoint is where
-				// the drifting run starts.
-				rd, err := s.Open(context.Background(), nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for len(delivered) < tt.resumeAt {
-					p, err := rd.Next(context.Background())
-					if err != nil {
-						t.Fatal(err)
-					}
-					delivered, cursor = append(delivered, p.Records...), p.Cursor
-				}
-			}
-			sim.SetFaults(simulator.Faults{DriftPerPage: tt.drift})
-			first := readAll(t, s, cursor)
-			delivered = append(delivered, first.records...)
-
-			// Records inserted after the reader passed the head are left for
-			// the next run; everything before them arrived once, in order.
-			cat := newCatalog(sim.SWRRecords(simInsB, "pull"))
-			if len(cat.recs) <= perOp {
-				t.Fatalf("the simulator inserted no records (%d)", len(cat.recs))
-			}
-			if len(delivered) < perOp {
-				t.Errorf("drifting run delivered %d records, fewer than the %d there were at its start", len(delivered), perOp)
-			}
-			cat.checkExactly(t, "drifting run", delivered, 0, len(delivered))
-
-			sim.SetFaults(simulator.Faults{})
-			second := readAll(t, s, first.last)
-			cat.checkExactly(t, "next run", second.records, len(delivered), len(cat.recs))
-		})
+		for _, concurrency := range []int{1, 8} {
+			t.Run(fmt.Sprintf("%s/concurrency=%d", tt.name, concurrency), func(t *testing.T) {
+				driftCase(t, tt.pageSize, tt.drift, tt.resumeAt, concurrency)
+			})
+		}
 	}
+}
+
+func driftCase(t *testing.T, pageSize, drift, resumeAt, concurrency int) {
+	t.Helper()
+	const perOp = 2000
+	sim, streams := startSimulatorConcurrent(t, simConfigN(perOp), pageSize, concurrency, simStart)
+	s := streams["swr/"+simInsB+"/pull"]
+	var delivered [][]byte
+	var cursor []byte
+	if resumeAt > 0 {
+		// An earlier run stopped part-way; its checkpoint is where
+		// the drifting run starts.
+		rd, err := s.Open(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for len(delivered) < resumeAt {
+			p, err := rd.Next(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			delivered, cursor = append(delivered, p.Records...), p.Cursor
+		}
+	}
+	sim.SetFaults(simulator.Faults{DriftPerPage: drift})
+	first := readAll(t, s, cursor)
+	delivered = append(delivered, first.records...)
+
+	// Records inserted after the reader passed the head are left for
+	// the next run; everything before them arrived once, in order.
+	cat := newCatalog(sim.SWRRecords(simInsB, "pull"))
+	if len(cat.recs) <= perOp {
+		t.Fatalf("the simulator inserted no records (%d)", len(cat.recs))
+	}
+	if len(delivered) < perOp {
+		t.Errorf("drifting run delivered %d records, fewer than the %d there were at its start", len(delivered), perOp)
+	}
+	cat.checkExactly(t, "drifting run", delivered, 0, len(delivered))
+
+	sim.SetFaults(simulator.Faults{})
+	second := readAll(t, s, first.last)
+	cat.checkExactly(t, "next run", second.records, len(delivered), len(cat.recs))
 }
 
 func TestStreamRetriesThroughFaults(t *testing.T) {

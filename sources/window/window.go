@@ -28,6 +28,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
@@ -44,6 +46,10 @@ type Config struct {
 	// is split, so memory and the time between checkpoints stay bounded.
 	// A single second is never split, whatever it holds. Default 5000.
 	MaxRecords int `env:"HWCAUDIT_WINDOW_MAX_RECORDS,default=5000"`
+	// Concurrency is how many pages of one window are requested at once,
+	// once the first page told the window's total; the exporter sets it
+	// from HWCAUDIT_CONCURRENCY. Default 1.
+	Concurrency int
 }
 
 // Validate reports the first invalid setting, naming its variable.
@@ -151,6 +157,9 @@ type Reader struct {
 	span    time.Duration // the next window's length, adapted to density
 	pending []Record      // the current window's undelivered records, sorted
 	winTo   time.Time     // the current window's end
+
+	listed  int64 // records the API's totals put in the windows read, each once
+	skipped int64 // records of the current window delivered before, not yet reported
 }
 
 // errTooMany reports a window that holds more than MaxRecords records.
@@ -237,7 +246,13 @@ func (r *Reader) emit() pipeline.Page {
 	n := min(len(r.pending), r.o.PageSize)
 	chunk := r.pending[:n]
 	r.pending = r.pending[n:]
-	page := pipeline.Page{Records: make([][]byte, 0, n), Remaining: int64(len(r.pending))}
+	page := pipeline.Page{
+		Records:   make([][]byte, 0, n),
+		Remaining: int64(len(r.pending)),
+		Total:     r.listed - int64(len(r.pending)),
+		Skipped:   r.skipped,
+	}
+	r.skipped = 0
 	for _, rec := range chunk {
 		page.Records = append(page.Records, rec.Raw)
 		next := rec.Time.Truncate(time.Second).Add(time.Second)
@@ -273,41 +288,104 @@ func (r *Reader) readWindow(ctx context.Context, from, to time.Time) ([]Record, 
 		if problem = r.check(all, total); problem != "" {
 			continue
 		}
-		return r.keep(all, from, to), total, nil
+		kept, outside, skipped := r.keep(all, from, to)
+		// The API's count, less what belongs to other windows and what was
+		// delivered before: check made sure the pages add up to it.
+		r.listed += total - outside - skipped
+		r.skipped += skipped
+		return kept, total, nil
 	}
 	return nil, 0, fmt.Errorf("%s: window %s..%s read %d times, inconsistent every time (%s); page size %d",
 		r.o.Key, qFrom.Format(time.RFC3339), to.Format(time.RFC3339), maxAttempts, problem, size)
 }
 
 // readAll pages through one query. With capped, it stops with errTooMany
-// when the total exceeds MaxRecords.
+// when the total exceeds MaxRecords. Once the first page told the total,
+// the other pages are requested Config.Concurrency at a time. A total of -1
+// means the listing changed while paging: read the window again.
 func (r *Reader) readAll(ctx context.Context, from, to time.Time, capped bool) ([]Record, int64, error) {
 	size := r.o.PageSize
-	var all []Record
-	total := int64(-1)
-	for offset := 0; total < 0 || int64(offset) < total; offset += size {
-		recs, t, err := r.o.Fetch(ctx, from, to, offset, size)
-		if err != nil {
-			return nil, 0, err
-		}
-		if t < 0 || len(recs) > size {
-			return nil, 0, pipeline.Permanent(fmt.Errorf("%s: page at offset %d has %d records and total %d for limit %d", r.o.Key, offset, len(recs), t, size))
-		}
-		if total < 0 {
-			total = t
-			if capped && total > int64(r.o.Config.MaxRecords) {
-				return nil, total, errTooMany
+	first, total, err := r.page(ctx, from, to, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	if capped && total > int64(r.o.Config.MaxRecords) {
+		return nil, total, errTooMany
+	}
+	if len(first) == 0 && total > 0 {
+		return nil, -1, nil
+	}
+	pages := int((total + int64(size) - 1) / int64(size))
+	if pages <= 1 {
+		return first, total, nil
+	}
+	results := make([][]Record, pages)
+	results[0] = first
+
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next    atomic.Int64
+		mu      sync.Mutex
+		failure error
+		changed bool
+		wg      sync.WaitGroup
+	)
+	next.Store(1)
+	for range min(max(r.o.Config.Concurrency, 1), pages-1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= pages || pctx.Err() != nil {
+					return
+				}
+				recs, t, err := r.page(pctx, from, to, i*size)
+				mu.Lock()
+				switch {
+				case err != nil && pctx.Err() != nil && ctx.Err() == nil:
+					// Cancelled because another page failed or saw a change.
+				case err != nil:
+					if failure == nil {
+						failure = err
+					}
+					cancel()
+				case t != total || len(recs) == 0:
+					changed = true
+					cancel()
+				default:
+					results[i] = recs
+				}
+				mu.Unlock()
 			}
-		} else if t != total {
-			// The list changed under us: read the window again.
-			return all, -1, nil
-		}
-		if len(recs) == 0 && int64(offset) < total {
-			return all, -1, nil
-		}
+		}()
+	}
+	wg.Wait()
+	switch {
+	case failure != nil:
+		return nil, 0, failure
+	case changed:
+		return nil, -1, nil
+	}
+	all := make([]Record, 0, total)
+	for _, recs := range results {
 		all = append(all, recs...)
 	}
 	return all, total, nil
+}
+
+// page requests the records at offset and checks the answer's shape.
+func (r *Reader) page(ctx context.Context, from, to time.Time, offset int) ([]Record, int64, error) {
+	size := r.o.PageSize
+	recs, t, err := r.o.Fetch(ctx, from, to, offset, size)
+	if err != nil {
+		return nil, 0, err
+	}
+	if t < 0 || len(recs) > size {
+		return nil, 0, pipeline.Permanent(fmt.Errorf("%s: page at offset %d has %d records and total %d for limit %d", r.o.Key, offset, len(recs), t, size))
+	}
+	return recs, t, nil
 }
 
 // check returns why a window's pages are not a consistent listing, or "".
@@ -332,10 +410,11 @@ func (r *Reader) check(all []Record, total int64) string {
 }
 
 // keep keeps the records of [from−1s, to) that were not delivered and
-// sorts them by (time, id).
-func (r *Reader) keep(all []Record, from, to time.Time) []Record {
+// sorts them by (time, id). It counts the records that belong to other
+// windows and those delivered before.
+func (r *Reader) keep(all []Record, from, to time.Time) (out []Record, outside, skipped int64) {
 	last := to.Add(-time.Second)
-	out := all[:0]
+	out = all[:0]
 	for _, rec := range all {
 		if rec.Time.IsZero() {
 			rec.Time = last
@@ -344,9 +423,11 @@ func (r *Reader) keep(all []Record, from, to time.Time) []Record {
 		sec := rec.Time.Truncate(time.Second)
 		switch {
 		case sec.Before(from.Add(-time.Second)), !sec.Before(to), sec.Before(r.floor):
-			continue // another window's record
+			outside++ // another window's record
+			continue
 		case sec.Before(from) && r.seen[rec.ID]:
-			continue // delivered before the cursor
+			skipped++ // delivered before the cursor
+			continue
 		}
 		out = append(out, rec)
 	}
@@ -356,5 +437,5 @@ func (r *Reader) keep(all []Record, from, to time.Time) []Record {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return slices.Clip(out)
+	return slices.Clip(out), outside, skipped
 }

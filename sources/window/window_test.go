@@ -133,6 +133,9 @@ func drain(t *testing.T, o Options, cursor []byte) (ids []string, cursors [][]by
 		}
 		last = p.Cursor
 		cursors = append(cursors, p.Cursor)
+		if p.Total != int64(len(ids)) {
+			t.Fatalf("page Total %d after %d records delivered in this run", p.Total, len(ids))
+		}
 	}
 	t.Fatal("reader never reached io.EOF")
 	return
@@ -183,13 +186,16 @@ func checkOnce(t *testing.T, got []string, want []Record) {
 
 func TestEveryRecordOnceOldestFirst(t *testing.T) {
 	for _, excl := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
-		for _, ps := range []int{1, 3, 10, 100} {
-			t.Run(fmt.Sprintf("startExcl=%v/endExcl=%v/page=%d", excl[0], excl[1], ps), func(t *testing.T) {
+		for i, ps := range []int{1, 3, 10, 100} {
+			// Half the cases request the pages of a window concurrently.
+			conc := 1 + 3*(i%2)
+			t.Run(fmt.Sprintf("startExcl=%v/endExcl=%v/page=%d/concurrency=%d", excl[0], excl[1], ps, conc), func(t *testing.T) {
 				all := burstyRecords(600, uint64(ps))
 				a := &fakeAPI{startExcl: excl[0], endExcl: excl[1], maxSpan: 30 * 24 * time.Hour}
 				end := all[len(all)-1].Time
 				c := &clock{t: t0}
 				o := newOpts(a, c, ps, 40)
+				o.Config.Concurrency = conc
 				var got []string
 				var cur []byte
 				// Runs every few minutes; each record becomes visible up to
