@@ -36,6 +36,7 @@ type manifests struct {
 	secrets         []corev1.Secret
 	serviceAccounts []corev1.ServiceAccount
 	pvcs            []corev1.PersistentVolumeClaim
+	pods            []corev1.Pod // helm test hooks
 }
 
 func loadChart(t *testing.T) *chart.Chart {
@@ -117,6 +118,11 @@ func decode(m *manifests, doc string) error {
 		var o corev1.ServiceAccount
 		err := strict(&o)
 		m.serviceAccounts = append(m.serviceAccounts, o)
+		return err
+	case "v1/Pod":
+		var o corev1.Pod
+		err := strict(&o)
+		m.pods = append(m.pods, o)
 		return err
 	case "v1/PersistentVolumeClaim":
 		var o corev1.PersistentVolumeClaim
@@ -212,15 +218,18 @@ func TestRenderCIValues(t *testing.T) {
 				if _, ok := s.Data["HWCAUDIT_ELASTICSEARCH_PASSWORD"]; ok {
 					t.Error("Secret holds an empty password")
 				}
-				if strings.Contains(notes, "WARNING") {
-					t.Errorf("NOTES.txt warns with S3 checkpoints:\n%s", notes)
+				if strings.Contains(notes, "WARNING: checkpoints") {
+					t.Errorf("NOTES.txt warns about checkpoints with S3 checkpoints:\n%s", notes)
+				}
+				if !strings.Contains(notes, "WARNING: dead letters") {
+					t.Errorf("NOTES.txt does not warn that dead letters in an emptyDir are lost:\n%s", notes)
 				}
 			case "existing-secret-pod-identity":
 				if len(m.secrets) != 0 {
 					t.Errorf("%d Secrets rendered with existingSecret", len(m.secrets))
 				}
 				if len(m.serviceAccounts) != 1 || m.serviceAccounts[0].Name != "hwcaudit-exporter" ||
-					m.serviceAccounts[0].Annotations["cce.io/workload-identity"] != "enabled" {
+					m.serviceAccounts[0].Annotations["example.com/owner"] != "secops" {
 					t.Errorf("ServiceAccounts %+v", m.serviceAccounts)
 				}
 				if got := cj.Spec.JobTemplate.Spec.Template.Spec.ServiceAccountName; got != "hwcaudit-exporter" {
@@ -402,6 +411,8 @@ func TestSchemaRejects(t *testing.T) {
 		{"unknown credentials key", "credentials: {password: x}"},
 		{"backfill without range", "backfill: {enabled: true}"},
 		{"backfill zero completions", "backfill: {completions: 0}"},
+		{"zero shards", "shards: 0"},
+		{"unknown check key", "check: {enable: true}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vals, err := chartutil.ReadValues([]byte(tc.vals))
@@ -439,5 +450,74 @@ func TestHelmCLI(t *testing.T) {
 	for name, file := range ciValues(t) {
 		t.Run("lint/"+name, func(t *testing.T) { run(t, "lint", "--strict", chartDir, "-f", file) })
 		t.Run("template/"+name, func(t *testing.T) { run(t, "template", "audit", chartDir, "-f", file) })
+	}
+}
+
+// TestShards renders one CronJob per shard, each exporting its own share of
+// the streams, all with the same configuration.
+func TestShards(t *testing.T) {
+	c := loadChart(t)
+	m, notes := render(t, c, map[string]any{"shards": 3})
+	if len(m.cronJobs) != 3 {
+		t.Fatalf("%d CronJobs, want 3", len(m.cronJobs))
+	}
+	// SplitManifests returns the documents of a file in no order.
+	slices.SortFunc(m.cronJobs, func(a, b batchv1.CronJob) int { return strings.Compare(a.Name, b.Name) })
+	for i, cj := range m.cronJobs {
+		if want := fmt.Sprintf("audit-hwcaudit-shard-%d", i); cj.Name != want {
+			t.Errorf("CronJob %d is %s, want %s", i, cj.Name, want)
+		}
+		if l := cj.Spec.JobTemplate.Labels["app.kubernetes.io/component"]; l != "exporter" {
+			t.Errorf("%s: Jobs labelled component=%q, want exporter", cj.Name, l)
+		}
+		pod := cj.Spec.JobTemplate.Spec.Template.Spec
+		checkPod(t, m, pod, []string{"run"})
+		env := pod.Containers[0].Env
+		if want := fmt.Sprintf("%d/3", i); len(env) != 1 || env[0].Name != "HWCAUDIT_SHARD" || env[0].Value != want {
+			t.Errorf("%s: env %+v, want HWCAUDIT_SHARD=%s", cj.Name, env, want)
+		}
+	}
+	if !strings.Contains(notes, "get cronjobs -l app.kubernetes.io/instance=audit,app.kubernetes.io/component=exporter") {
+		t.Errorf("NOTES.txt does not list the shards' CronJobs:\n%s", notes)
+	}
+
+	m, _ = render(t, c, nil)
+	if len(m.cronJobs) != 1 || m.cronJobs[0].Name != "audit-hwcaudit" || len(m.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env) != 0 {
+		t.Errorf("default: want one CronJob audit-hwcaudit without HWCAUDIT_SHARD, got %+v", m.cronJobs)
+	}
+	m, _ = render(t, c, map[string]any{"shards": 2, "fullnameOverride": strings.Repeat("x", 60)})
+	for _, cj := range m.cronJobs {
+		if len(cj.Name) > 52 {
+			t.Errorf("CronJob name %s is longer than 52 characters", cj.Name)
+		}
+	}
+}
+
+// TestCheckPod: `helm test` runs `exporter check` with the CronJob's
+// configuration, credentials and ServiceAccount, as a test hook only.
+func TestCheckPod(t *testing.T) {
+	c := loadChart(t)
+	m, notes := render(t, c, nil)
+	if len(m.pods) != 1 {
+		t.Fatalf("%d Pods, want the check Pod", len(m.pods))
+	}
+	p := m.pods[0]
+	if p.Name != "audit-hwcaudit-check" || p.Annotations["helm.sh/hook"] != "test" {
+		t.Errorf("check Pod %s with annotations %v, want audit-hwcaudit-check with helm.sh/hook=test", p.Name, p.Annotations)
+	}
+	checkPod(t, m, p.Spec, []string{"check"})
+	if len(p.Spec.Containers[0].Args) != 1 {
+		t.Errorf("check args %q", p.Spec.Containers[0].Args)
+	}
+	cj := m.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec
+	if p.Spec.ServiceAccountName != cj.ServiceAccountName || fmt.Sprint(p.Spec.Containers[0].EnvFrom) != fmt.Sprint(cj.Containers[0].EnvFrom) {
+		t.Errorf("check Pod does not use the CronJob's ServiceAccount and environment")
+	}
+	if !strings.Contains(notes, "helm test audit -n security --logs") {
+		t.Errorf("NOTES.txt does not mention helm test:\n%s", notes)
+	}
+	m, _ = render(t, c, map[string]any{"check": map[string]any{"enabled": false}})
+	if len(m.pods) != 0 {
+		t.Errorf("check.enabled=false renders %d Pods", len(m.pods))
 	}
 }

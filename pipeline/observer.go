@@ -36,3 +36,81 @@ func (nopObserver) Written(string, string, int)               {}
 func (nopObserver) DeadLettered(string, string, int)          {}
 func (nopObserver) BatchDelivered(string, int, time.Duration) {}
 func (nopObserver) Committed(string, int64, time.Time)        {}
+
+// ProgressObserver is an Observer that also follows how much each stream
+// has left to read. The pipeline calls Progress when the Observer
+// implements it (as http.Flusher extends a ResponseWriter), so observers
+// that only count, such as metrics, need not.
+type ProgressObserver interface {
+	// Progress reports the source's estimate of the records of stream
+	// still to read (Page.Remaining) after each page, -1 when the source
+	// cannot tell, and 0 once the stream is caught up.
+	Progress(stream string, remaining int64)
+}
+
+// Observers returns an Observer that reports to each of obs in turn, and
+// forwards Progress to those that implement ProgressObserver. Nil entries
+// are left out.
+func Observers(obs ...Observer) Observer {
+	var t tee
+	for _, o := range obs {
+		if o != nil {
+			t = append(t, o)
+		}
+	}
+	return t
+}
+
+type tee []Observer
+
+var _ ProgressObserver = tee(nil)
+
+func (t tee) Fetched(stream string, n int) {
+	for _, o := range t {
+		o.Fetched(stream, n)
+	}
+}
+
+func (t tee) FetchFailed(stream string, err error) {
+	for _, o := range t {
+		o.FetchFailed(stream, err)
+	}
+}
+
+func (t tee) Retried(stream, op string, err error) {
+	for _, o := range t {
+		o.Retried(stream, op, err)
+	}
+}
+
+func (t tee) Written(stream, sink string, n int) {
+	for _, o := range t {
+		o.Written(stream, sink, n)
+	}
+}
+
+func (t tee) DeadLettered(stream, stage string, n int) {
+	for _, o := range t {
+		o.DeadLettered(stream, stage, n)
+	}
+}
+
+func (t tee) BatchDelivered(stream string, n int, d time.Duration) {
+	for _, o := range t {
+		o.BatchDelivered(stream, n, d)
+	}
+}
+
+func (t tee) Committed(stream string, records int64, newest time.Time) {
+	for _, o := range t {
+		o.Committed(stream, records, newest)
+	}
+}
+
+func (t tee) Progress(stream string, remaining int64) {
+	for _, o := range t {
+		if p, ok := o.(ProgressObserver); ok {
+			p.Progress(stream, remaining)
+		}
+	}
+}

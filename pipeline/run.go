@@ -370,6 +370,7 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) e
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
+	progress, _ := r.p.cfg.Observer.(ProgressObserver)
 	for {
 		var page Page
 		eof := false
@@ -386,6 +387,9 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) e
 			return err
 		}, r.logRetry("fetch"))
 		if eof {
+			if progress != nil {
+				progress.Progress(r.key, 0)
+			}
 			return nil
 		}
 		if err != nil {
@@ -398,6 +402,9 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) e
 		r.duplicates.Add(page.Skipped)
 		if page.Total > 0 {
 			r.apiTotal.Store(page.Total)
+		}
+		if progress != nil {
+			progress.Progress(r.key, page.Remaining)
 		}
 		select {
 		case out <- page:
@@ -437,16 +444,9 @@ func (r *streamRun) transform(ctx context.Context, in <-chan Page, out chan<- *u
 }
 
 func (r *streamRun) mapPage(u *unit, page Page) {
-	now := r.p.cfg.Now().UTC()
-	for _, raw := range page.Records {
-		var ev Event
-		if err := r.stream.Map(raw, &ev); err != nil {
-			u.letters = append(u.letters, DeadLetter{
-				Stream: r.key, Stage: "map", Reason: err.Error(), Time: now, Original: raw,
-			})
-			continue
-		}
-		u.batch.Events = append(u.batch.Events, ev)
+	first := len(u.batch.Events)
+	u.batch.Events, u.letters = MapRecords(r.stream, r.key, page.Records, r.p.cfg.Now().UTC(), u.batch.Events, u.letters)
+	for _, ev := range u.batch.Events[first:] {
 		if ev.Timestamp.After(u.newest) {
 			u.newest = ev.Timestamp
 		}

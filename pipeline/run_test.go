@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -463,5 +464,40 @@ func TestBackoffHonoursRetryAfterAndGivesUp(t *testing.T) {
 	calls = 0
 	if err := short.Retry(context.Background(), func() error { calls++; return Permanent(errors.New("400")) }, nil); !IsPermanent(err) || calls != 1 {
 		t.Fatalf("permanent error retried %d times", calls)
+	}
+}
+
+// appendMapper writes a document of n bytes, or refuses records "bad".
+type appendMapper struct{ n int }
+
+func (m appendMapper) Map(raw []byte, ev *Event) error {
+	if string(raw) == "bad" {
+		return errors.New("bad record")
+	}
+	ev.ID = string(raw)
+	ev.Doc = append(ev.Doc[:0], raw...)
+	for len(ev.Doc) < m.n {
+		ev.Doc = append(ev.Doc, '.')
+	}
+	return nil
+}
+
+func TestMapRecordsDocumentsDoNotOverlap(t *testing.T) {
+	recs := [][]byte{[]byte("a"), []byte("bad"), []byte("b"), []byte("c")}
+	for _, n := range []int{1, 100, 5000} { // in place, and outgrowing the guess
+		evs, letters := MapRecords(appendMapper{n: n}, "s", recs, time.Unix(0, 0), nil, nil)
+		if len(evs) != 3 || len(letters) != 1 || letters[0].Reason != "bad record" || string(letters[0].Original) != "bad" {
+			t.Fatalf("n=%d: %d events, letters %+v", n, len(evs), letters)
+		}
+		// Appending to one document must not change the next.
+		for i := range evs {
+			evs[i].Doc = append(evs[i].Doc, '!')
+		}
+		for i, want := range []string{"a", "b", "c"} {
+			d := string(evs[i].Doc)
+			if len(d) != max(n, 1)+1 || d[0] != want[0] || d[len(d)-1] != '!' || strings.Count(d, "!") != 1 {
+				t.Fatalf("n=%d: document %d is %.20q… (%d bytes)", n, i, d, len(d))
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +30,10 @@ type backfillRange struct {
 	namespace string
 	// sources, when not empty, limits the streams to these sources.
 	sources []string
+	// progress is how progress is shown: bar, log or none (--progress
+	// resolved); display is the live display in bar mode.
+	progress string
+	display  *progressDisplay
 }
 
 var knownSources = []string{"swr", "artifact", "taurusdb", "dbss"}
@@ -37,8 +42,12 @@ func cmdBackfill(args []string, stdout, stderr io.Writer) int {
 	br, err := parseBackfillArgs(args, time.Now(), stderr)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "exporter backfill: %v\n(usage: exporter backfill --from <RFC3339|duration> [--to <RFC3339|now>] [--sources swr,artifact,taurusdb,dbss])\n", err)
+			fmt.Fprintf(stderr, "exporter backfill: %v\n(usage: exporter backfill --from <RFC3339|duration> [--to <RFC3339|now>] [--sources swr,artifact,taurusdb,dbss] [--progress auto|bar|log|none])\n", err)
 		}
+		return exitUsage
+	}
+	if br.progress, err = resolveProgress(br.progress, stderr); err != nil {
+		fmt.Fprintf(stderr, "exporter backfill: %v\n", err)
 		return exitUsage
 	}
 	ctx, stop := signalContext()
@@ -49,7 +58,18 @@ func cmdBackfill(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.start = br.from
 	cfg.backfill = br
-	log := newLogger(cfg, stderr)
+	var log *slog.Logger
+	if br.progress == progressBar {
+		// Logs reach the terminal through the display, which keeps its
+		// lines whole, and only warnings and errors while it is shown.
+		br.display = newProgressDisplay(stderr, newProgressTracker(time.Now))
+		if cfg.LogFormat == "auto" && isTerminal(stderr) {
+			cfg.LogFormat = "text"
+		}
+		log = slog.New(quietHandler{newLogger(cfg, br.display).Handler(), br.display})
+	} else {
+		log = newLogger(cfg, stderr)
+	}
 	auth, err := authorizer(cfg)
 	if err != nil {
 		return configError(stderr, err)
@@ -65,6 +85,7 @@ func parseBackfillArgs(args []string, now time.Time, stderr io.Writer) (*backfil
 	from := fs.String("from", "", "start of the range: RFC 3339 time or duration before now (72h, 7d)")
 	to := fs.String("to", "now", "end of the range, inclusive: RFC 3339 time, duration before now, or now")
 	sources := fs.String("sources", "", "comma list of sources to read: swr, artifact, taurusdb, dbss (default: every configured one)")
+	progress := fs.String("progress", progressAuto, "how progress is shown: bar (live, on a terminal), log (a log line per stream every 10s), none, or auto (bar on a terminal, log otherwise)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -74,7 +95,12 @@ func parseBackfillArgs(args []string, now time.Time, stderr io.Writer) (*backfil
 	if *from == "" {
 		return nil, errors.New("--from: required")
 	}
-	br := &backfillRange{}
+	switch *progress {
+	case progressAuto, progressBar, progressLog, progressNone:
+	default:
+		return nil, fmt.Errorf("--progress: want auto, bar, log or none, got %q", *progress)
+	}
+	br := &backfillRange{progress: *progress}
 	var err error
 	if br.from, err = parseStart(*from, now); err != nil {
 		return nil, fmt.Errorf("--from: %w", err)
@@ -253,6 +279,11 @@ func (b *boundedReader) Next(ctx context.Context) (pipeline.Page, error) {
 		// checkpoint past it.
 		return pipeline.Page{}, io.EOF
 	}
+	if page.Total > 0 {
+		// The API counted the dropped records too; the range's total
+		// does not hold them.
+		page.Total -= int64(len(page.Records) - len(kept))
+	}
 	page.Records = kept
 	if b.done {
 		page.Remaining = 0
@@ -261,20 +292,21 @@ func (b *boundedReader) Next(ctx context.Context) (pipeline.Page, error) {
 }
 
 // printBackfillReport is the completeness report of a backfill: per stream,
-// what was fetched, written to each sink and dead-lettered, and whether the
-// stream completed.
+// what was fetched and what the API's counts say the range holds, what was
+// written to each sink, dead-lettered and skipped as already delivered, and
+// whether the stream completed.
 func printBackfillReport(w io.Writer, cfg *Config, sum *pipeline.Summary) {
 	br := cfg.backfill
 	fmt.Fprintf(w, "backfill %s .. %s (checkpoints under %s)\n", br.from.Format(time.RFC3339), br.to.Format(time.RFC3339), br.namespace)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	header := "STREAM\tSTATUS\tFETCHED"
+	header := "STREAM\tSTATUS\tFETCHED\tAPI-TOTAL"
 	for _, s := range cfg.Sinks {
 		header += "\tWRITTEN:" + strings.ToUpper(s)
 	}
-	fmt.Fprintln(tw, header+"\tDEAD-LETTERED\tCOMPLETE")
-	incomplete := 0
+	fmt.Fprintln(tw, header+"\tDEAD-LETTERED\tDUPLICATES-SKIPPED\tCOMPLETE")
+	incomplete, discrepancies := 0, 0
 	for _, r := range sum.Streams {
-		line := fmt.Sprintf("%s\t%s\t%d", r.Stream, r.Status, r.Fetched)
+		line := fmt.Sprintf("%s\t%s\t%d\t%s", r.Stream, r.Status, r.Fetched, apiTotal(r))
 		for _, s := range cfg.Sinks {
 			line += fmt.Sprintf("\t%d", r.Written[s])
 		}
@@ -283,7 +315,11 @@ func printBackfillReport(w io.Writer, cfg *Config, sum *pipeline.Summary) {
 			complete = "NO"
 			incomplete++
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", line, r.DeadLettered, complete)
+		if discrepancy(r) {
+			complete += " (DISCREPANCY)"
+			discrepancies++
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", line, r.DeadLettered, r.Duplicates, complete)
 	}
 	tw.Flush()
 	for _, r := range sum.Streams {
@@ -291,12 +327,111 @@ func printBackfillReport(w io.Writer, cfg *Config, sum *pipeline.Summary) {
 			fmt.Fprintf(w, "%s: %v\n", r.Stream, r.Err)
 		}
 	}
+	for _, r := range sum.Streams {
+		if discrepancy(r) {
+			fmt.Fprintf(w, "%s: DISCREPANCY: fetched %d records, the API counted %d in the range read\n", r.Stream, r.Fetched, r.APITotal)
+		}
+	}
 	t := sumUp(sum)
-	fmt.Fprintf(w, "%d streams: %d records written, %d dead-lettered in %s\n",
-		len(sum.Streams), t.written, t.dead, sum.Elapsed.Round(time.Millisecond))
+	var dups int64
+	for _, r := range sum.Streams {
+		dups += r.Duplicates
+	}
+	fmt.Fprintf(w, "%d streams: %d records written, %d dead-lettered, %d duplicates skipped in %s\n",
+		len(sum.Streams), t.written, t.dead, dups, sum.Elapsed.Round(time.Millisecond))
+	if discrepancies > 0 {
+		fmt.Fprintf(w, "WARNING: %d stream(s) fetched a different number of records than the API counted; check them (this warning does not change the exit code)\n", discrepancies)
+	}
 	if incomplete > 0 {
 		fmt.Fprintf(w, "INCOMPLETE: %d stream(s) did not complete; run the same command again to resume\n", incomplete)
 	} else {
 		fmt.Fprintln(w, "complete: every stream exported the whole range")
+	}
+	fmt.Fprintln(w, "(API-TOTAL: records the API's counts put in the range this run read, - when the source cannot tell; "+
+		"DUPLICATES-SKIPPED: records listed again and skipped as already delivered; "+
+		"the exit code is non-zero only when a stream did not complete)")
+}
+
+// apiTotal is the API-TOTAL cell: "-" when the source cannot tell.
+func apiTotal(r pipeline.StreamResult) string {
+	if r.APITotal <= 0 {
+		return "-"
+	}
+	return strconv.FormatInt(r.APITotal, 10)
+}
+
+// discrepancy tells a stream whose records fetched do not add up to the
+// API's count of the range it read.
+func discrepancy(r pipeline.StreamResult) bool {
+	return r.APITotal > 0 && r.Fetched != r.APITotal
+}
+
+// logBackfillReport logs the completeness report, one JSON line per
+// stream, for log pipelines: api_total is left out when the source cannot
+// tell. A discrepancy is logged as a warning.
+func logBackfillReport(log *slog.Logger, cfg *Config, sum *pipeline.Summary) {
+	br := cfg.backfill
+	for _, r := range sum.Streams {
+		attrs := []any{
+			"stream", r.Stream, "status", string(r.Status), "from", br.from.Format(time.RFC3339Nano), "to", br.to.Format(time.RFC3339Nano),
+			"fetched", r.Fetched,
+		}
+		if r.APITotal > 0 {
+			attrs = append(attrs, "api_total", r.APITotal)
+		}
+		written := make([]any, 0, len(cfg.Sinks))
+		for _, s := range cfg.Sinks {
+			written = append(written, slog.Int64(s, r.Written[s]))
+		}
+		attrs = append(attrs, slog.Group("written", written...), "dead_lettered", r.DeadLettered, "duplicates_skipped", r.Duplicates,
+			"complete", r.Status == pipeline.StatusDone, "discrepancy", discrepancy(r))
+		if discrepancy(r) {
+			log.Warn("backfill stream report: fetched differs from the API's count", attrs...)
+		} else {
+			log.Info("backfill stream report", attrs...)
+		}
+	}
+}
+
+// statusKey is where a backfill records which of its streams completed,
+// inside its namespace: "status", or "status-shard-I-of-N" for a shard.
+// Stream keys always hold a "/", so no stream can be named so.
+func statusKey(cfg *Config) string {
+	if cfg.shard.count > 1 {
+		return fmt.Sprintf("status-shard-%d-of-%d", cfg.shard.index, cfg.shard.count)
+	}
+	return "status"
+}
+
+// backfillStatus is the document saved under statusKey at the end of every
+// backfill run; `exporter checkpoints list` reads it to tell a finished
+// backfill from one still to resume.
+type backfillStatus struct {
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
+	Done       []string  `json:"done"`
+	Incomplete []string  `json:"incomplete"`
+}
+
+// saveBackfillStatus records which streams of this run completed. store
+// is the backfill's own view of the checkpoint store. A failure is logged:
+// the range was exported all the same.
+func saveBackfillStatus(ctx context.Context, store pipeline.Store, cfg *Config, sum *pipeline.Summary, log *slog.Logger) {
+	st := backfillStatus{From: cfg.backfill.from, To: cfg.backfill.to, Done: []string{}, Incomplete: []string{}}
+	for _, r := range sum.Streams {
+		if r.Status == pipeline.StatusDone {
+			st.Done = append(st.Done, r.Stream)
+		} else {
+			st.Incomplete = append(st.Incomplete, r.Stream)
+		}
+	}
+	doc, err := json.Marshal(st)
+	if err != nil {
+		panic(err) // times and strings always encode
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := store.Save(sctx, statusKey(cfg), doc); err != nil {
+		log.Error("cannot record the backfill's status; 'exporter checkpoints list' will show it incomplete", "error", err)
 	}
 }

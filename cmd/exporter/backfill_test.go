@@ -3,17 +3,25 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/artifact"
+	"github.com/hwcaudit/hwcaudit/sources/dbss"
+	"github.com/hwcaudit/hwcaudit/sources/ecsdoc"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
+	"github.com/hwcaudit/hwcaudit/sources/taurusdb"
 )
 
 func TestBackfillFlags(t *testing.T) {
@@ -28,6 +36,7 @@ func TestBackfillFlags(t *testing.T) {
 		{[]string{"--from", "2026-11-19T00:00:00Z", "--to", "2026-11-18T00:00:00Z"}, "--from"},
 		{[]string{"--from", "24h", "--sources", "swr,cts"}, "--sources"},
 		{[]string{"--from", "24h", "extra"}, "extra"},
+		{[]string{"--from", "24h", "--progress", "fancy"}, "--progress"},
 	} {
 		_, err := parseBackfillArgs(tc.args, now, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -177,6 +186,29 @@ func TestBackfillExportsExactlyTheRange(t *testing.T) {
 	os.RemoveAll(h.datasetDir())
 	h.mustRun(0, "run")
 	checkExported(t, h.sim, readOutput(t, h.datasetDir(), false), exactlyOnce)
+
+	// The finished backfill is listed as complete, apart from the run's
+	// checkpoints, and its checkpoints can then be deleted.
+	rng := from.UTC().Format(time.RFC3339Nano) + "_" + to.UTC().Format(time.RFC3339Nano)
+	r = h.mustRun(0, "checkpoints", "list")
+	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(rng) + ` +complete +6 `).MatchString(r.stdout) {
+		t.Errorf("list does not show the backfill complete:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stdout, "backfill/"+rng+"/swr/") {
+		t.Errorf("list shows the backfill's streams among the run's:\n%s", r.stdout)
+	}
+	r = h.mustRun(0, "checkpoints", "reset", "--backfill", rng)
+	if !strings.Contains(r.stdout, "7 checkpoint(s) deleted") { // 6 streams and the status
+		t.Errorf("reset --backfill:\n%s", r.stdout)
+	}
+	for _, name := range stateFiles(t, h.stateDir()) {
+		if strings.HasPrefix(name, "backfill~") {
+			t.Errorf("reset --backfill left %s", name)
+		}
+	}
+	if marks := readCheckpoints(t, h.stateDir()); len(marks) != len(testInstances)*len(testOps) {
+		t.Errorf("reset --backfill touched the run's checkpoints: %v", marks)
+	}
 }
 
 func TestBackfillResumesAfterFailure(t *testing.T) {
@@ -300,4 +332,558 @@ func (secStream) Map(raw []byte, ev *pipeline.Event) error {
 	}
 	ev.Timestamp = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(d)
 	return nil
+}
+
+// The simulated CodeArts Artifact, TaurusDB and DBSS datasets the
+// per-source backfill tests read, all within the last 12 hours.
+const (
+	testArtifactRepo     = "cn-north-4_5a775fdcb14f4431b6c0015618140bc3_maven_1_108"
+	testTaurusDBInstance = "5e2b7c9a1d3f4e6b8a0c2d4f6e8a0b1cin07"
+	testDBSSInstance     = "9d1e6f2a-3b4c-4d5e-8f6a-7b8c9d0e1f2a"
+)
+
+func otherSourcesConfig(seed int64) simulator.Config {
+	start := time.Now().Add(-12 * time.Hour).UTC().Truncate(time.Second)
+	return simulator.Config{
+		ProjectID:   simulator.DemoProjectID,
+		Credentials: []simulator.Credential{{AK: simulator.DemoAK, SK: simulator.DemoSK}},
+		Seed:        seed,
+		Artifact: simulator.ArtifactConfig{
+			TenantID:       simulator.DemoArtifactTenant,
+			Repos:          []simulator.ArtifactRepo{{Module: "file", Repo: testArtifactRepo}},
+			RecordsPerRepo: 200,
+			Start:          start,
+			Interval:       20 * time.Second,
+		},
+		TaurusDB: simulator.TaurusDBConfig{
+			Instances: []string{testTaurusDBInstance},
+			Files:     200,
+			Start:     start,
+			Interval:  2 * time.Minute,
+		},
+		DBSS: simulator.DBSSConfig{
+			Instances: []string{testDBSSInstance},
+			Records:   400,
+			Start:     start,
+			Interval:  time.Minute,
+		},
+	}
+}
+
+// newOtherSourcesHarness serves otherSourcesConfig and configures the
+// exporter to read all three sources (and no SWR instance).
+func newOtherSourcesHarness(t *testing.T, seed int64) *harness {
+	h := newHarness(t, otherSourcesConfig(seed))
+	url := h.env["HWCAUDIT_SWR_ENDPOINT"]
+	delete(h.env, "HWCAUDIT_SWR_INSTANCES")
+	h.env["HWCAUDIT_ARTIFACT_TENANT_ID"] = simulator.DemoArtifactTenant
+	h.env["HWCAUDIT_ARTIFACT_REPOS"] = "file/" + testArtifactRepo
+	h.env["HWCAUDIT_ARTIFACT_ENDPOINT"] = url
+	h.env["HWCAUDIT_ARTIFACT_PAGE_SIZE"] = "20"
+	h.env["HWCAUDIT_GAUSSDB_INSTANCES"] = testTaurusDBInstance
+	h.env["HWCAUDIT_GAUSSDB_ENDPOINT"] = url
+	h.env["HWCAUDIT_GAUSSDB_PAGE_SIZE"] = "20"
+	h.env["HWCAUDIT_DBSS_INSTANCES"] = testDBSSInstance
+	h.env["HWCAUDIT_DBSS_ENDPOINT"] = url
+	h.env["HWCAUDIT_DBSS_PAGE_SIZE"] = "20"
+	h.env["HWCAUDIT_FILE_MAX_AGE"] = "0"
+	return h
+}
+
+// sourceRecord is one simulator record as a backfill must deliver it.
+type sourceRecord struct {
+	eventID string
+	time    time.Time // @timestamp
+}
+
+// backfillSource is what the per-source backfill tests need to know of one
+// source.
+type backfillSource struct {
+	source  string // --sources
+	stream  string // stream key
+	dataset string
+	records func(sim *simulator.Server) []sourceRecord // oldest first
+}
+
+var backfillSources = []backfillSource{
+	{
+		source: "artifact", stream: "artifact/file/" + testArtifactRepo, dataset: artifact.Dataset,
+		records: func(sim *simulator.Server) []sourceRecord {
+			var out []sourceRecord
+			for _, r := range sim.ArtifactRecords("file", testArtifactRepo) {
+				out = append(out, sourceRecord{ecsdoc.ID("artifact", simulator.DemoArtifactTenant, "file", testArtifactRepo, r.ID), r.Time})
+			}
+			return out
+		},
+	},
+	{
+		source: "taurusdb", stream: "taurusdb/" + testTaurusDBInstance, dataset: taurusdb.Dataset,
+		records: func(sim *simulator.Server) []sourceRecord {
+			var out []sourceRecord
+			for _, r := range sim.TaurusDBRecords(testTaurusDBInstance) {
+				if r.Malformed == "" {
+					out = append(out, sourceRecord{ecsdoc.ID("taurusdb", testTaurusDBInstance, r.ID), r.EndTime})
+				}
+			}
+			return out
+		},
+	},
+	{
+		source: "dbss", stream: "dbss/" + testDBSSInstance, dataset: dbss.Dataset,
+		records: func(sim *simulator.Server) []sourceRecord {
+			var out []sourceRecord
+			for _, r := range sim.DBSSRecords(testDBSSInstance) {
+				if r.Malformed == "" {
+					out = append(out, sourceRecord{ecsdoc.ID("dbss", testDBSSInstance, r.ID), r.Time})
+				}
+			}
+			return out
+		},
+	},
+}
+
+// readEvents returns how often each event.id is in the published NDJSON
+// files of dir, and each one's @timestamp.
+func readEvents(t *testing.T, dir string) (count map[string]int, ts map[string]time.Time) {
+	t.Helper()
+	count, ts = map[string]int{}, map[string]time.Time{}
+	files, err := filepath.Glob(filepath.Join(dir, "*.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ln := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+			var d struct {
+				Timestamp time.Time `json:"@timestamp"`
+				Event     struct{ ID string }
+			}
+			if err := json.Unmarshal(ln, &d); err != nil || d.Event.ID == "" {
+				t.Fatalf("%s: not an event: %.200q (%v)", f, ln, err)
+			}
+			count[d.Event.ID]++
+			ts[d.Event.ID] = d.Timestamp
+		}
+	}
+	return count, ts
+}
+
+// checkSourceRange asserts that dir holds exactly the records of recs with
+// a time in [from, to], each once, and returns how many that is.
+func checkSourceRange(t *testing.T, dir string, recs []sourceRecord, from, to time.Time) int {
+	t.Helper()
+	count, ts := readEvents(t, dir)
+	want := map[string]bool{}
+	for _, r := range recs {
+		in := !r.time.Before(from) && !r.time.After(to)
+		switch n := count[r.eventID]; {
+		case in && n != 1:
+			t.Errorf("record %s (%s) in range exported %d times", r.eventID, r.time, n)
+		case !in && n != 0:
+			t.Errorf("record %s (%s) outside [%s, %s] exported", r.eventID, r.time, from, to)
+		}
+		if in {
+			want[r.eventID] = true
+			if !ts[r.eventID].Equal(r.time) {
+				t.Errorf("record %s: @timestamp %s, want %s", r.eventID, ts[r.eventID], r.time)
+			}
+		}
+	}
+	for id := range count {
+		if !slices.ContainsFunc(recs, func(r sourceRecord) bool { return r.eventID == id }) {
+			t.Errorf("event %s is no record of the simulator", id)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("the range holds no record; the test proves nothing")
+	}
+	return len(want)
+}
+
+// reportRow returns the columns of stream's row in a backfill report, by
+// header name.
+func reportRow(t *testing.T, report, stream string) map[string]string {
+	t.Helper()
+	var header []string
+	for _, ln := range strings.Split(report, "\n") {
+		f := strings.Fields(ln)
+		if len(f) > 0 && f[0] == "STREAM" {
+			header = f
+			continue
+		}
+		if header != nil && len(f) >= len(header) && f[0] == stream {
+			row := map[string]string{}
+			for i, h := range header {
+				row[h] = f[i]
+			}
+			// COMPLETE may carry a note: "yes (DISCREPANCY)".
+			row["COMPLETE"] = strings.Join(f[len(header)-1:], " ")
+			return row
+		}
+	}
+	t.Fatalf("no report row for %s in\n%s", stream, report)
+	return nil
+}
+
+// checkReportRow asserts a completed stream's row: fetched and written
+// are the records of the range, nothing dead-lettered, the API's total
+// agrees when the source gives one.
+func checkReportRow(t *testing.T, r result, stream string, records int) {
+	t.Helper()
+	row := reportRow(t, r.stdout, stream)
+	n := strconv.Itoa(records)
+	if row["STATUS"] != "done" || row["FETCHED"] != n || row["WRITTEN:FILE"] != n || row["DEAD-LETTERED"] != "0" || row["COMPLETE"] != "yes" {
+		t.Errorf("report row %v, want done, %s fetched and written, complete\n%s", row, n, r.stdout)
+	}
+	if row["API-TOTAL"] != n {
+		t.Errorf("API-TOTAL %s, want %s\n%s", row["API-TOTAL"], n, r.stdout)
+	}
+	if _, err := strconv.Atoi(row["DUPLICATES-SKIPPED"]); err != nil {
+		t.Errorf("DUPLICATES-SKIPPED %q", row["DUPLICATES-SKIPPED"])
+	}
+	// The same in the JSON log line.
+	var found bool
+	for _, ln := range strings.Split(r.stderr, "\n") {
+		var l struct {
+			Msg       string `json:"msg"`
+			Stream    string `json:"stream"`
+			Fetched   int    `json:"fetched"`
+			APITotal  *int   `json:"api_total"`
+			Written   map[string]int
+			Complete  bool `json:"complete"`
+			Duplicate *int `json:"duplicates_skipped"`
+		}
+		if json.Unmarshal([]byte(ln), &l) != nil || l.Msg != "backfill stream report" || l.Stream != stream {
+			continue
+		}
+		found = true
+		if l.Fetched != records || l.Written["file"] != records || !l.Complete || l.Duplicate == nil || l.APITotal == nil || *l.APITotal != records {
+			t.Errorf("report log line %s", ln)
+		}
+	}
+	if !found {
+		t.Errorf("no backfill stream report logged for %s:\n%s", stream, r.stderr)
+	}
+}
+
+// Each source's backfill writes exactly the records of the range, says so
+// in its report, and a second run finds nothing left to do.
+func TestBackfillEachSourceExportsExactlyTheRange(t *testing.T) {
+	for _, src := range backfillSources {
+		t.Run(src.source, func(t *testing.T) {
+			t.Parallel()
+			h := newOtherSourcesHarness(t, 21)
+			recs := src.records(h.sim)
+			from, to := recs[len(recs)/4].time, recs[len(recs)/2].time
+			args := []string{"backfill", "--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano), "--sources", src.source}
+			r := h.mustRun(exitOK, args...)
+			dir := filepath.Join(h.dir, "out", src.dataset)
+			n := checkSourceRange(t, dir, recs, from, to)
+			checkReportRow(t, r, src.stream, n)
+			if !strings.Contains(r.stdout, "complete: every stream exported the whole range") {
+				t.Errorf("no completion line:\n%s", r.stdout)
+			}
+			// --sources left the other sources alone.
+			for _, other := range backfillSources {
+				if other.source != src.source {
+					if _, err := os.Stat(filepath.Join(h.dir, "out", other.dataset)); err == nil {
+						t.Errorf("--sources %s also exported %s", src.source, other.source)
+					}
+				}
+			}
+
+			// Again: the range is done.
+			r = h.mustRun(exitOK, args...)
+			if row := reportRow(t, r.stdout, src.stream); row["FETCHED"] != "0" || row["COMPLETE"] != "yes" {
+				t.Errorf("rerun: %v\n%s", row, r.stdout)
+			}
+			checkSourceRange(t, dir, recs, from, to)
+		})
+	}
+}
+
+// A window source's backfill that fails half-way reports the stream
+// incomplete and exits 1; the same command then resumes it, and the range
+// ends up exported exactly once.
+func TestBackfillWindowSourceResumesAfterFailure(t *testing.T) {
+	t.Parallel()
+	h := newOtherSourcesHarness(t, 22)
+	h.env["HWCAUDIT_WINDOW_MAX_RECORDS"] = "100" // several windows, several checkpoints
+	h.env["HWCAUDIT_PARALLEL_STREAMS"] = "1"
+	h.env["HWCAUDIT_RETRY_MAX_ELAPSED"] = "200ms"
+	src := backfillSources[2]
+	recs := src.records(h.sim)
+	from, to := recs[len(recs)/8].time, recs[7*len(recs)/8].time
+	args := []string{"backfill", "--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano), "--sources", "dbss"}
+
+	h.sim.SetFaults(simulator.Faults{Latency: 20 * time.Millisecond})
+	p := h.start(args...)
+	waitFor(t, 30*time.Second, "a checkpoint saved", func() bool {
+		names, _ := filepath.Glob(filepath.Join(h.stateDir(), "backfill~*dbss*.json"))
+		return len(names) > 0 || p.exited()
+	})
+	h.sim.SetFaults(simulator.Faults{ServerErrorRate: 1, ServerErrorStatus: 503})
+	r := p.wait(t, time.Minute)
+	if r.code != exitFailed || !strings.Contains(r.stdout, "INCOMPLETE") {
+		t.Fatalf("a backfill against a failing API must exit 1 and report it did not complete:\n%s", r)
+	}
+	if row := reportRow(t, r.stdout, src.stream); row["STATUS"] != "failed" || !strings.HasPrefix(row["COMPLETE"], "NO") {
+		t.Errorf("failed stream's row: %v\n%s", row, r.stdout)
+	}
+	checkJSONLogs(t, r.stderr)
+	partial, _ := readEvents(t, filepath.Join(h.dir, "out", src.dataset))
+
+	h.sim.SetFaults(simulator.Faults{})
+	r = h.mustRun(exitOK, args...)
+	n := checkSourceRange(t, filepath.Join(h.dir, "out", src.dataset), recs, from, to)
+	row := reportRow(t, r.stdout, src.stream)
+	if row["COMPLETE"] != "yes" || row["FETCHED"] != strconv.Itoa(n-len(partial)) {
+		t.Errorf("resumed run: %v, want %d fetched (%d of %d were delivered before the failure)\n%s", row, n-len(partial), len(partial), n, r.stdout)
+	}
+	if len(partial) == 0 {
+		t.Errorf("the first run delivered nothing before it failed (a checkpoint was saved): nothing was resumed")
+	}
+}
+
+// boundedReader takes the records it drops after to out of the page's
+// Total, so that the API total stays the range's, and passes Skipped on.
+func TestBoundedReaderKeepsTheRangesTotal(t *testing.T) {
+	to := time.Date(2026, 1, 1, 0, 0, 10, 0, time.UTC)
+	pages := []pipeline.Page{
+		{Records: [][]byte{[]byte("5"), []byte("9")}, Cursor: []byte("1"), Total: 2, Skipped: 1, Remaining: 7},
+		{Records: [][]byte{[]byte("10"), []byte("bad"), []byte("11"), []byte("12")}, Cursor: []byte("2"), Total: 6, Skipped: 2, Remaining: 1},
+		{Records: [][]byte{[]byte("13")}, Cursor: []byte("3"), Total: 7},
+	}
+	r := &boundedReader{r: &fakeReader{pages: pages}, s: secStream{}, to: to}
+	var got []pipeline.Page
+	for {
+		p, err := r.Next(context.Background())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d pages, want 2", len(got))
+	}
+	if got[0].Total != 2 || got[0].Skipped != 1 || got[0].Remaining != 7 {
+		t.Errorf("first page: total %d skipped %d remaining %d", got[0].Total, got[0].Skipped, got[0].Remaining)
+	}
+	// 11 and 12 are after to: 6 − 2.
+	if len(got[1].Records) != 2 || got[1].Total != 4 || got[1].Skipped != 2 || got[1].Remaining != 0 {
+		t.Errorf("second page: %d records, total %d skipped %d remaining %d", len(got[1].Records), got[1].Total, got[1].Skipped, got[1].Remaining)
+	}
+
+	// An unknown total stays unknown.
+	r = &boundedReader{r: &fakeReader{pages: []pipeline.Page{{Records: [][]byte{[]byte("1"), []byte("20")}}}}, s: secStream{}, to: to}
+	if p, err := r.Next(context.Background()); err != nil || p.Total != 0 || len(p.Records) != 1 {
+		t.Errorf("unknown total: %+v %v", p, err)
+	}
+}
+
+func testBackfillConfig(sinks ...string) *Config {
+	return &Config{
+		Sinks: sinks,
+		backfill: &backfillRange{
+			from:      time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC),
+			to:        time.Date(2026, 10, 8, 0, 0, 0, 0, time.UTC),
+			namespace: "backfill/2026-10-01T00:00:00Z_2026-10-08T00:00:00Z/",
+		},
+	}
+}
+
+// The report has the API's total ("-" when unknown) and the duplicates
+// skipped; a stream whose fetched records differ from the API's total is
+// flagged, without changing the exit code.
+func TestBackfillReportColumns(t *testing.T) {
+	cfg := testBackfillConfig("file", "kafka")
+	sum := &pipeline.Summary{Streams: []pipeline.StreamResult{
+		{Stream: "swr/a/pull", Status: pipeline.StatusDone, Fetched: 120, APITotal: 120, Duplicates: 3, Written: map[string]int64{"file": 120, "kafka": 120}},
+		{Stream: "dbss/b", Status: pipeline.StatusDone, Fetched: 40, Written: map[string]int64{"file": 38, "kafka": 38}, DeadLettered: 2},
+		{Stream: "taurusdb/c", Status: pipeline.StatusDone, Fetched: 9, APITotal: 11, Written: map[string]int64{"file": 9, "kafka": 9}},
+	}}
+	var buf bytes.Buffer
+	printBackfillReport(&buf, cfg, sum)
+	out := buf.String()
+	for stream, want := range map[string]map[string]string{
+		"swr/a/pull": {"FETCHED": "120", "API-TOTAL": "120", "WRITTEN:FILE": "120", "WRITTEN:KAFKA": "120", "DEAD-LETTERED": "0", "DUPLICATES-SKIPPED": "3", "COMPLETE": "yes"},
+		"dbss/b":     {"FETCHED": "40", "API-TOTAL": "-", "WRITTEN:FILE": "38", "DEAD-LETTERED": "2", "DUPLICATES-SKIPPED": "0", "COMPLETE": "yes"},
+		"taurusdb/c": {"FETCHED": "9", "API-TOTAL": "11", "COMPLETE": "yes (DISCREPANCY)"},
+	} {
+		row := reportRow(t, out, stream)
+		for col, v := range want {
+			if row[col] != v {
+				t.Errorf("%s %s: %q, want %q\n%s", stream, col, row[col], v, out)
+			}
+		}
+	}
+	for _, want := range []string{
+		"taurusdb/c: DISCREPANCY: fetched 9 records, the API counted 11 in the range read",
+		"WARNING: 1 stream(s) fetched a different number of records than the API counted",
+		"complete: every stream exported the whole range",
+		"3 duplicates skipped",
+		"the exit code is non-zero only when a stream did not complete",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if code := exitCode(sum); code != exitOK {
+		t.Errorf("a discrepancy changed the exit code to %d", code)
+	}
+
+	var logs bytes.Buffer
+	logBackfillReport(slog.New(slog.NewJSONHandler(&logs, nil)), cfg, sum)
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want a log line per stream:\n%s", logs.String())
+	}
+	var l struct {
+		Level       string           `json:"level"`
+		Stream      string           `json:"stream"`
+		APITotal    *int64           `json:"api_total"`
+		Written     map[string]int64 `json:"written"`
+		Duplicates  int64            `json:"duplicates_skipped"`
+		Discrepancy bool             `json:"discrepancy"`
+	}
+	for i, want := range []struct {
+		level    string
+		apiTotal int64 // 0: absent
+		dups     int64
+		disc     bool
+	}{{"INFO", 120, 3, false}, {"INFO", 0, 0, false}, {"WARN", 11, 0, true}} {
+		l.APITotal = nil
+		if err := json.Unmarshal([]byte(lines[i]), &l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Level != want.level || (l.APITotal == nil) != (want.apiTotal == 0) || (l.APITotal != nil && *l.APITotal != want.apiTotal) ||
+			l.Duplicates != want.dups || l.Discrepancy != want.disc || l.Written["kafka"] == 0 {
+			t.Errorf("log line %d: %s", i, lines[i])
+		}
+	}
+
+	// An incomplete stream does change it.
+	sum.Streams[1].Status, sum.Streams[1].Err = pipeline.StatusFailed, io.ErrUnexpectedEOF
+	buf.Reset()
+	printBackfillReport(&buf, cfg, sum)
+	if row := reportRow(t, buf.String(), "dbss/b"); row["COMPLETE"] != "NO" || !strings.Contains(buf.String(), "INCOMPLETE: 1 stream(s)") {
+		t.Errorf("failed stream:\n%s", buf.String())
+	}
+	if code := exitCode(sum); code != exitFailed {
+		t.Errorf("exit code %d, want %d", code, exitFailed)
+	}
+}
+
+// checkpoints list groups backfills with their state; reset --backfill
+// deletes a complete one's checkpoints (an incomplete one's only with
+// --force) under its run lock; prune deletes every complete one.
+func TestCheckpointsBackfillGroups(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := checkpoint.Config{URL: "file://" + dir}
+	store, err := checkpoint.Open(cfg, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scoped := func(scope string) (checkpoint.Store, error) {
+		c := cfg
+		c.LockScope = scope
+		return checkpoint.Open(c, "test")
+	}
+	save := func(key, cursor string) {
+		t.Helper()
+		if err := store.Save(ctx, key, []byte(cursor)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const done, half, none = "2026-10-01T00:00:00Z_2026-10-08T00:00:00Z", "72h_now", "2026-09-01T00:00:00Z_2026-09-02T00:00:00Z"
+	save("swr/a/pull", `{"id":1}`)
+	save("backfill/"+done+"/swr/a/pull", `{"id":7}`)
+	save("backfill/"+done+"/dbss/x", `{"through":"2026-10-08T00:00:00Z"}`)
+	save("backfill/"+done+"/status-shard-0-of-2", `{"done":["swr/a/pull"],"incomplete":[]}`)
+	save("backfill/"+done+"/status-shard-1-of-2", `{"done":["dbss/x"],"incomplete":[]}`)
+	save("backfill/"+half+"/dbss/x", `{"through":"2026-10-08T00:00:00Z"}`)
+	save("backfill/"+half+"/status", `{"done":["dbss/x"],"incomplete":["taurusdb/y"]}`)
+	save("backfill/"+none+"/swr/a/pull", `{"id":3}`)
+
+	run := func(args ...string) (string, error) {
+		t.Helper()
+		op, ok := parseCheckpointsArgs(args)
+		if !ok {
+			t.Fatalf("%q: usage error", args)
+		}
+		var out bytes.Buffer
+		err := checkpointsCmd(ctx, store, scoped, op, &out)
+		return out.String(), err
+	}
+	out, err := run("list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runPart, bfPart, _ := strings.Cut(out, "\nBACKFILL")
+	if strings.Count(runPart, "\n") != 2 || !strings.Contains(runPart, "swr/a/pull") {
+		t.Errorf("the run's table holds more than its one checkpoint:\n%s", out)
+	}
+	bfPart = strings.Join(strings.Fields(bfPart), " ")
+	for _, want := range []string{
+		done + " complete 2 ",
+		half + " incomplete (1 stream(s) to resume) 1 ",
+		none + " incomplete (no run finished) 1 ",
+	} {
+		if !strings.Contains(bfPart, want) {
+			t.Errorf("list lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = run("list", "--backfill", "backfill/"+done+"/")
+	if err != nil || !strings.Contains(out, "backfill/"+done+"/dbss/x") || strings.Contains(out, "status-shard") || !strings.HasPrefix(out, "backfill "+done+": complete") {
+		t.Errorf("list --backfill: %v\n%s", err, out)
+	}
+
+	if _, err := run("reset", "--backfill", half); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("reset of an incomplete backfill: %v", err)
+	}
+	other, err := scoped("backfill/" + done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := other.Lock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run("reset", "--backfill", done); err == nil || !strings.Contains(err.Error(), "lock") {
+		t.Errorf("reset while the backfill holds its lock: %v", err)
+	}
+	unlock()
+	if out, err := run("reset", "--backfill", done); err != nil || !strings.Contains(out, "4 checkpoint(s) deleted") {
+		t.Errorf("reset --backfill: %v\n%s", err, out)
+	}
+	if out, err := run("prune"); err != nil || !strings.Contains(out, "0 complete backfill(s) pruned") || !strings.Contains(out, half+" kept") {
+		t.Errorf("prune: %v\n%s", err, out)
+	}
+	if _, err := run("reset", "--backfill", half, "--force"); err != nil {
+		t.Errorf("reset --force: %v", err)
+	}
+	save("backfill/"+none+"/status", `{"done":["swr/a/pull"],"incomplete":[]}`)
+	if out, err := run("prune"); err != nil || !strings.Contains(out, "1 complete backfill(s) pruned") {
+		t.Errorf("prune: %v\n%s", err, out)
+	}
+	cps, err := store.List(ctx)
+	if err != nil || len(cps) != 1 || cps[0].Stream != "swr/a/pull" {
+		t.Errorf("left: %+v %v", cps, err)
+	}
+	if _, err := run("reset", "--backfill", done); err == nil || !strings.Contains(err.Error(), "no checkpoint") {
+		t.Errorf("reset of a gone backfill: %v", err)
+	}
+
+	for _, bad := range [][]string{{"list", "extra"}, {"reset"}, {"reset", "--backfill"}, {"reset", "--force"}, {"prune", "x"}, {"reset", "--backfill", "a/b"}, {"show", "--backfill"}} {
+		if _, ok := parseCheckpointsArgs(bad); ok {
+			t.Errorf("%q parsed", bad)
+		}
+	}
 }

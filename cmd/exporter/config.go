@@ -47,6 +47,11 @@ type Config struct {
 	BatchSize int `env:"HWCAUDIT_BATCH_SIZE,default=2000"`
 	// ParallelStreams is how many streams run at once. Default 4.
 	ParallelStreams int `env:"HWCAUDIT_PARALLEL_STREAMS,default=4"`
+	// PprofDir, when set, receives cpu.pprof and heap.pprof of the process.
+	// main reads it before configuration loads (see profile.go), so that
+	// the profile covers everything; it is listed here to be documented
+	// with the other variables.
+	PprofDir string `env:"HWCAUDIT_PPROF_DIR"`
 	// Concurrency is how many API requests one stream keeps in flight
 	// while it catches up (pages of SWR and CodeArts Artifact, pages of a
 	// TaurusDB or DBSS window). HWCAUDIT_MAX_RPS still caps the rate.

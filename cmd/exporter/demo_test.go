@@ -88,7 +88,7 @@ func TestDemo(t *testing.T) {
 }
 
 // countLines counts the NDJSON lines in a dataset directory's published files.
-func countLines(t *testing.T, dir string) int {
+func countLines(t testing.TB, dir string) int {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.ndjson"))
 	if err != nil {

@@ -86,6 +86,7 @@ var variables = []variable{
 	{"HWCAUDIT_HTTP_MAX_BODY_BYTES", "16777216", "largest API response accepted"},
 	{"HWCAUDIT_BATCH_SIZE", "2000", "most events in one sink write"},
 	{"HWCAUDIT_PARALLEL_STREAMS", "4", "streams exported at once"},
+	{"HWCAUDIT_PPROF_DIR", "", "directory for a CPU profile (cpu.pprof) and an allocation profile (heap.pprof) of the run, for go tool pprof"},
 	{"HWCAUDIT_CONCURRENCY", "4", "API requests one stream keeps in flight while catching up (1..64), within HWCAUDIT_MAX_RPS"},
 	{"HWCAUDIT_SHUTDOWN_GRACE", "10s", "time in-flight writes get to finish after SIGTERM/SIGINT"},
 	{"HWCAUDIT_RETRY_INITIAL", "500ms", "first backoff after a retryable failure (network, 429, 5xx)"},

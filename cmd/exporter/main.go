@@ -34,7 +34,10 @@ func version() string {
 }
 
 func main() {
-	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+	stopProfiling := startProfiling(os.Stderr)
+	code := realMain(os.Args[1:], os.Stdout, os.Stderr)
+	stopProfiling()
+	os.Exit(code)
 }
 
 func realMain(args []string, stdout, stderr io.Writer) int {

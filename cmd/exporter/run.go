@@ -134,6 +134,7 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 		}
 	}
 
+	prog := newBackfillProgress(cfg, log)
 	p, err := pipeline.New(pipeline.Config{
 		Outputs:       outputs,
 		DeadLetter:    dl,
@@ -143,17 +144,21 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 		Parallel:      cfg.ParallelStreams,
 		ShutdownGrace: cfg.ShutdownGrace,
 		Logger:        log,
-		Observer:      mx.m,
+		Observer:      prog.observer(mx.m),
 	})
 	if err != nil {
 		log.Error("cannot build the pipeline", "error", err)
 		return exitFailed
 	}
 	log.Info("export started", "streams", len(streams), "sinks", strings.Join(cfg.Sinks, ","), "start_from", cfg.start.Format(time.RFC3339))
+	prog.start()
 	sum := p.Run(ctx, streams)
+	prog.stop()
 	mx.sum = sum
 	logSummary(log, sum)
 	if cfg.backfill != nil {
+		saveBackfillStatus(ctx, store, cfg, sum, log)
+		logBackfillReport(log, cfg, sum)
 		printBackfillReport(out, cfg, sum)
 	} else {
 		printSummary(out, sum)
@@ -177,13 +182,25 @@ func exitCode(sum *pipeline.Summary) int {
 type totals struct {
 	fetched, written, dead int64
 	failed, interrupted    int
+	// apiTotal sums the streams' APITotal; apiTotalKnown when every
+	// stream had one.
+	apiTotal      int64
+	apiTotalKnown bool
+	duplicates    int64
+	discrepancies int // streams whose fetched differs from a known APITotal
 }
 
 func sumUp(sum *pipeline.Summary) totals {
-	var t totals
+	t := totals{apiTotalKnown: len(sum.Streams) > 0}
 	for _, r := range sum.Streams {
 		t.fetched += r.Fetched
 		t.dead += r.DeadLettered
+		t.apiTotal += r.APITotal
+		t.apiTotalKnown = t.apiTotalKnown && r.APITotal > 0
+		t.duplicates += r.Duplicates
+		if discrepancy(r) {
+			t.discrepancies++
+		}
 		// Records count as written once every sink took them; report the
 		// least any sink took.
 		first := true
@@ -213,10 +230,18 @@ func logSummary(log *slog.Logger, sum *pipeline.Summary) {
 			log.Error("stream failed", "stream", r.Stream, "error", r.Err, "cursor", string(r.Cursor))
 		}
 	}
-	log.Info("run summary",
+	attrs := []any{
 		"streams", len(sum.Streams), "failed", t.failed, "interrupted", t.interrupted,
-		"fetched", t.fetched, "written", t.written, "dead_lettered", t.dead,
+		"fetched", t.fetched,
+	}
+	if t.apiTotalKnown {
+		// Only when every stream's source could tell.
+		attrs = append(attrs, "api_total", t.apiTotal)
+	}
+	attrs = append(attrs, "written", t.written, "dead_lettered", t.dead, "duplicates_skipped", t.duplicates,
+		"discrepancies", t.discrepancies,
 		"elapsed", sum.Elapsed.Round(time.Millisecond).String(), "records_per_second", rate(t.fetched, sum.Elapsed))
+	log.Info("run summary", attrs...)
 }
 
 func rate(n int64, d time.Duration) int64 {

@@ -65,6 +65,15 @@ type ArtifactRecord struct {
 	OperatorNickName   string
 	OperatorTenantName string
 	IPSource           string
+	// Malformed is "" or the Malformed* kind the record is served with
+	// (see Faults.MalformedRate): MalformedIDString, MalformedNoID or
+	// MalformedTime.
+	Malformed string
+	// Odd is "" or the Odd* kind a well-formed record is served with; the
+	// fields above are then the odd values, "" for a member served null.
+	Odd string
+	// Raw is the record's JSON exactly as it is served now.
+	Raw string
 }
 
 // artifactZone is the zone of the served times.
@@ -194,8 +203,7 @@ func (a *artifactAPI) handleAudit(w http.ResponseWriter, r *http.Request) {
 	offset := (pageNum - 1) * pageSize
 	list := []json.RawMessage{}
 	for i := offset; i < total && i < offset+pageSize; i++ {
-		b, _ := json.Marshal(a.wire(a.record(repo, total-1-i)))
-		list = append(list, b)
+		list = append(list, a.served(repo, total-1-i, f).raw())
 	}
 	body, _ := json.Marshal(map[string]any{
 		"status":   "success",
@@ -268,26 +276,74 @@ func (a *artifactAPI) record(repo *artifactRepo, e int64) ArtifactRecord {
 	return rec
 }
 
-// wire is the JSON form, members in the documented example's order.
-func (a *artifactAPI) wire(r ArtifactRecord) any {
-	var reason *string
-	if r.Reason != "" {
-		reason = &r.Reason
+// artifactMalformed names the members a malformed record breaks.
+var artifactMalformed = [3]string{MalformedIDString, MalformedNoID, MalformedTime}
+
+// served returns the record at ascending position e of repo as it is
+// served under f, with Malformed, Odd and Raw set.
+func (a *artifactAPI) served(repo *artifactRepo, e int64, f *Faults) ArtifactRecord {
+	r := a.record(repo, e)
+	key := hashString(r.ID)
+	r.Malformed = malformedKind(a.seed, repo.hash, key, f.MalformedRate, artifactMalformed)
+	if r.Malformed == "" {
+		r.Odd = oddKind(a.seed, repo.hash, key, f.OddRate)
 	}
-	return struct {
-		ID                 string  `json:"id"`
+	switch r.Odd {
+	case OddUnicode, OddEscapes:
+		r.Operator, r.OperatorNickName, r.Data = oddText(r.Odd, r.Operator), oddText(r.Odd, r.OperatorNickName), oddText(r.Odd, r.Data)
+	case OddLong:
+		r.UserAgent = oddText(r.Odd, r.UserAgent)
+	case OddEmpty, OddNull:
+		r.Info, r.UserAgent, r.OperatorNickName, r.Reason = "", "", "", ""
+	}
+	r.Raw = string(r.raw())
+	return r
+}
+
+// raw is the JSON form, members in the documented example's order.
+func (r ArtifactRecord) raw() []byte {
+	opt := func(s string) *string { // "" is served as null
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	var id any = r.ID
+	switch r.Malformed {
+	case MalformedIDString:
+		id = "not-a-number"
+	case MalformedNoID:
+		id = nil
+	}
+	ts := r.Time.Format(artifactTimeLayout)
+	if r.Malformed == MalformedTime {
+		ts = r.Time.Format("02/01/2006 15h04")
+	}
+	info, agent := &r.Info, &r.UserAgent
+	if r.Odd == OddNull {
+		info, agent = nil, nil
+	}
+	b, err := json.Marshal(struct {
+		ID                 any     `json:"id,omitempty"`
 		Module             string  `json:"module"`
 		Operation          string  `json:"operation"`
 		Time               string  `json:"time"`
-		Info               string  `json:"info"`
+		Info               *string `json:"info"`
 		Data               string  `json:"data"`
 		Reason             *string `json:"reason"`
-		UserAgent          string  `json:"userAgent"`
+		UserAgent          *string `json:"userAgent"`
 		Operator           string  `json:"operator"`
 		OperatorNickName   string  `json:"operatorNickName,omitempty"`
 		OperatorTenantName string  `json:"operatorTenantName,omitempty"`
 		IPSource           string  `json:"ipSource"`
-	}{r.ID, r.Module, r.Operation, r.Time.Format(artifactTimeLayout), r.Info, r.Data, reason, r.UserAgent, r.Operator, r.OperatorNickName, r.OperatorTenantName, r.IPSource}
+	}{id, r.Module, r.Operation, ts, info, r.Data, opt(r.Reason), agent, r.Operator, r.OperatorNickName, r.OperatorTenantName, r.IPSource})
+	if err != nil {
+		panic(err) // strings always encode
+	}
+	if r.Odd == OddExtra {
+		b = append(append([]byte("{"+oddExtraHead), b[1:len(b)-1]...), oddExtraTail+"}"...)
+	}
+	return b
 }
 
 // InsertArtifact adds n new records at the newest end of a repository's
@@ -305,7 +361,8 @@ func (s *Server) InsertArtifact(module, repo string, n int) error {
 
 // ArtifactRecords returns every record of a repository, oldest first (the
 // record at index i is served at position len-1-i of the newest-first
-// list), or nil for an unknown repository.
+// list), as it is served under the faults in force now, or nil for an
+// unknown repository.
 func (s *Server) ArtifactRecords(module, repo string) []ArtifactRecord {
 	a := s.artifact
 	r := a.repos[ArtifactRepo{module, repo}]
@@ -315,9 +372,10 @@ func (s *Server) ArtifactRecords(module, repo string) []ArtifactRecord {
 	r.mu.Lock()
 	total := r.total
 	r.mu.Unlock()
+	f := s.faults.Load()
 	out := make([]ArtifactRecord, total)
 	for e := range total {
-		out[e] = a.record(r, e)
+		out[e] = a.served(r, e, f)
 	}
 	return out
 }

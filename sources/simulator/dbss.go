@@ -40,6 +40,10 @@ type DBSSConfig struct {
 	// Interval is the mean spacing of record times; about one record in
 	// three shares the second of the one before. Default 1m.
 	Interval time.Duration
+	// SameSecond, when above 1, places records in runs of SameSecond that
+	// share one second, instead of about one in three sharing the second
+	// before, so that one second's records fill several pages.
+	SameSecond int
 	// MaxLag bounds how long after its time a record is listed.
 	MaxLag time.Duration
 	// CurrentPathMissing makes the current path answer 404, as API Gateway
@@ -60,6 +64,15 @@ type DBSSRecord struct {
 	Description string
 	Result      string
 	VisibleAt   time.Time
+	// Malformed is "" or the Malformed* kind the record is served with
+	// (see Faults.MalformedRate): MalformedIDBool, MalformedNoID or
+	// MalformedTime.
+	Malformed string
+	// Odd is "" or the Odd* kind a well-formed record is served with; the
+	// fields above stay the generated values.
+	Odd string
+	// Raw is the record's JSON exactly as it is served now.
+	Raw string
 }
 
 const dbssTimeLayout = "2006-01-02 15:04:05"
@@ -112,7 +125,11 @@ func newDBSSAPI(s *Server, cfg DBSSConfig) *dbssAPI {
 		for i := range max(cfg.Records, 0) {
 			h := hashOf(seed, saltDBSS, ih, uint64(i))
 			h2 := mix64(h)
-			if i > 0 && h%3 != 0 {
+			advance := h%3 != 0
+			if cfg.SameSecond > 1 {
+				advance = i%cfg.SameSecond == 0
+			}
+			if i > 0 && advance {
 				t = t.Add(time.Second + time.Duration((h>>8)%uint64(2*interval/time.Second))*time.Second)
 			}
 			var lag time.Duration
@@ -226,31 +243,107 @@ func (a *dbssAPI) handleOperateLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	off := (page - 1) * size
-	type outRec struct {
-		ID          string `json:"id"`
-		User        string `json:"user"`
-		Time        string `json:"time"`
-		Function    string `json:"function"`
-		Action      string `json:"action"`
-		Name        string `json:"name"`
-		Description string `json:"description"`
-		Result      string `json:"result"`
+	logs := match[min(off, len(match)):min(off+size, len(match))]
+	ih := hashString(r.PathValue("instance_id"))
+	f := s.faults.Load()
+	buf := []byte(`{"total_num":`)
+	buf = strconv.AppendInt(buf, int64(len(match)), 10)
+	buf = append(buf, `,"operate_log":[`...)
+	for i, rec := range logs {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = a.appendRecord(buf, ih, rec, f)
 	}
-	out := struct {
-		Total int      `json:"total_num"`
-		Logs  []outRec `json:"operate_log"`
-	}{Total: len(match), Logs: []outRec{}}
-	for _, rec := range match[min(off, len(match)):min(off+size, len(match))] {
-		out.Logs = append(out.Logs, outRec{rec.ID, rec.User, rec.Time.Format(dbssTimeLayout), rec.Function, rec.Action, rec.Name, rec.Description, rec.Result})
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(out)
+	buf = append(buf, "]}"...)
 	s.stats.pages.Add(1)
-	s.stats.records.Add(int64(len(out.Logs)))
+	s.stats.records.Add(int64(len(logs)))
 	w.Header().Set("Content-Type", contentTypeJSON)
-	_, _ = w.Write(bytes.TrimRight(buf.Bytes(), "\n"))
+	_, _ = w.Write(buf)
+}
+
+// dbssMalformed names the DBSS members a malformed record breaks.
+var dbssMalformed = [3]string{MalformedIDBool, MalformedNoID, MalformedTime}
+
+// kinds returns how rec of the instance hashed ih is served.
+func (a *dbssAPI) kinds(ih uint64, rec DBSSRecord, f *Faults) (malformed, odd string) {
+	key := hashString(rec.ID)
+	malformed = malformedKind(a.s.cfg.Seed, ih, key, f.MalformedRate, dbssMalformed)
+	if malformed == "" {
+		odd = oddKind(a.s.cfg.Seed, ih, key, f.OddRate)
+	}
+	return malformed, odd
+}
+
+// appendRecord appends rec's JSON, members in the documented order, as
+// the encoder of the documented example writes it (no HTML escaping).
+func (a *dbssAPI) appendRecord(buf []byte, ih uint64, rec DBSSRecord, f *Faults) []byte {
+	bad, odd := a.kinds(ih, rec, f)
+	if bad == "" && odd == "" {
+		type outRec struct {
+			ID          string `json:"id"`
+			User        string `json:"user"`
+			Time        string `json:"time"`
+			Function    string `json:"function"`
+			Action      string `json:"action"`
+			Name        string `json:"name"`
+			Description string `json:"description"`
+			Result      string `json:"result"`
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		_ = enc.Encode(outRec{rec.ID, rec.User, rec.Time.Format(dbssTimeLayout), rec.Function, rec.Action, rec.Name, rec.Description, rec.Result})
+		return append(buf, bytes.TrimRight(b.Bytes(), "\n")...)
+	}
+	user, name, desc := rec.User, rec.Name, rec.Description
+	switch odd {
+	case OddUnicode, OddEscapes:
+		user, name, desc = oddText(odd, user), oddText(odd, name), oddText(odd, desc)
+	case OddLong:
+		desc = oddText(odd, desc)
+	case OddEmpty:
+		name, desc = "", ""
+	}
+	buf = append(buf, '{')
+	if odd == OddExtra {
+		buf = append(buf, oddExtraHead...)
+	}
+	switch bad {
+	case MalformedIDBool:
+		buf = append(buf, `"id":true,`...)
+	case MalformedNoID:
+	default:
+		buf = append(buf, `"id":`...)
+		buf = appendJSONString(buf, rec.ID)
+		buf = append(buf, ',')
+	}
+	buf = append(buf, `"user":`...)
+	buf = appendJSONString(buf, user)
+	buf = append(buf, `,"time":`...)
+	if bad == MalformedTime {
+		buf = append(buf, `"yesterday at noon"`...)
+	} else {
+		buf = appendJSONString(buf, rec.Time.Format(dbssTimeLayout))
+	}
+	buf = append(buf, `,"function":`...)
+	buf = appendJSONString(buf, rec.Function)
+	buf = append(buf, `,"action":`...)
+	buf = appendJSONString(buf, rec.Action)
+	if odd == OddNull {
+		buf = append(buf, `,"name":null,"description":null`...)
+	} else {
+		buf = append(buf, `,"name":`...)
+		buf = appendJSONString(buf, name)
+		buf = append(buf, `,"description":`...)
+		buf = appendJSONString(buf, desc)
+	}
+	buf = append(buf, `,"result":`...)
+	buf = appendJSONString(buf, rec.Result)
+	if odd == OddExtra {
+		buf = append(buf, oddExtraTail...)
+	}
+	return append(buf, '}')
 }
 
 func dbssActionIs(served, want string) bool {
@@ -321,7 +414,14 @@ func dbssInt(raw json.RawMessage, name string, def, lo, hi int) (int, error) {
 }
 
 // DBSSRecords returns every operation log of instance, listed or not yet,
-// ascending by time; nil for an unknown instance.
+// ascending by time, with how it is served under the faults in force now;
+// nil for an unknown instance.
 func (s *Server) DBSSRecords(instance string) []DBSSRecord {
-	return slices.Clone(s.dbss.instances[instance])
+	recs := slices.Clone(s.dbss.instances[instance])
+	ih, f := hashString(instance), s.faults.Load()
+	for i := range recs {
+		recs[i].Malformed, recs[i].Odd = s.dbss.kinds(ih, recs[i], f)
+		recs[i].Raw = string(s.dbss.appendRecord(nil, ih, recs[i], f))
+	}
+	return recs
 }

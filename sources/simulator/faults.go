@@ -23,6 +23,10 @@ type Faults struct {
 	// RetryAfter, when positive, is sent with each 429 as a Retry-After
 	// header in whole seconds, rounded up. When zero no header is sent.
 	RetryAfter time.Duration
+	// NoRetryAfterRate is the fraction of 429s sent without Retry-After
+	// although RetryAfter is set, so that a client sees throttling both
+	// with and without it, in [0, 1]. 0: every 429 carries it.
+	NoRetryAfterRate float64
 
 	// ServerErrorEvery makes every Nth authenticated request that was not
 	// throttled answer ServerErrorStatus. 0 disables.
@@ -39,11 +43,20 @@ type Faults struct {
 	// client paging by offset sees every later page shifted.
 	DriftPerPage int
 
-	// MalformedRate is the fraction of records served malformed: id as a
-	// string, id missing, or op_time not a time. Which records, and how, is
-	// decided by Config.Seed and the record id; SWRRecord.Malformed reports
-	// it.
+	// MalformedRate is the fraction of records served malformed, in every
+	// API: for SWR id as a string, id missing, or op_time not a time; for
+	// the others the same three in their own fields (see hostile.go).
+	// Which records, and how, is decided by Config.Seed and the record's
+	// identity; the Malformed field of SWRRecord, ArtifactRecord,
+	// DBSSRecord and TaurusDBRecord reports it.
 	MalformedRate float64
+
+	// OddRate is the fraction of well-formed records served odd but valid:
+	// unicode and emoji, characters that need escaping, very long strings,
+	// empty or null optional members, unknown extra members (the Odd*
+	// kinds). A client must map them like any other record. The Odd field
+	// of each record type reports it.
+	OddRate float64
 
 	// SlowPageEvery delays every Nth successful page by SlowPageDelay, on
 	// top of Latency. 0 disables.
@@ -60,7 +73,7 @@ func (s *Server) injectFault(w http.ResponseWriter, internal serviceErrorBody) b
 	seed := s.cfg.Seed
 
 	if every(n, f.ThrottleEvery) || chance(seed, saltThrottle, n, f.ThrottleRate) {
-		if f.RetryAfter > 0 {
+		if f.RetryAfter > 0 && !chance(seed, saltNoRetryAfter, n, f.NoRetryAfterRate) {
 			secs := (f.RetryAfter + time.Second - 1) / time.Second
 			w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
 		}

@@ -40,6 +40,10 @@ type SWRConfig struct {
 	// so op_time strictly increases with id. Default 10s; at least 1ms,
 	// since op_time has millisecond resolution.
 	Interval time.Duration
+	// SameTime, when above 1, places consecutive records in runs of
+	// SameTime that share one op_time, to the millisecond (op_time then
+	// only never decreases with id), so that a run straddles page edges.
+	SameTime int
 }
 
 // SWRRecord is one audit log record.
@@ -53,6 +57,12 @@ type SWRRecord struct {
 	// Malformed is "" when the record is served well-formed, otherwise one
 	// of the Malformed* kinds it is served with (see Faults.MalformedRate).
 	Malformed string
+	// Odd is "" or the Odd* kind a well-formed record is served with (see
+	// Faults.OddRate); Resource, ResourceType and Username are then the
+	// odd values, "" for a member served null.
+	Odd string
+	// Raw is the record's JSON exactly as it is served.
+	Raw string
 }
 
 // Ways a record can be served malformed.
@@ -84,6 +94,7 @@ type swrAPI struct {
 	perOp      int64
 	startMs    int64
 	intervalMs int64
+	sameTime   int64
 	instances  map[string]*swrInstance
 }
 
@@ -106,6 +117,7 @@ func newSWRAPI(s *Server, cfg SWRConfig) *swrAPI {
 		perOp:      int64(max(cfg.RecordsPerOperation, 0)),
 		startMs:    cfg.Start.UnixMilli(),
 		intervalMs: cfg.Interval.Milliseconds(),
+		sameTime:   int64(max(cfg.SameTime, 1)),
 		instances:  make(map[string]*swrInstance),
 	}
 	if cfg.Start.IsZero() {
@@ -185,7 +197,7 @@ func (a *swrAPI) handleAuditLogs(w http.ResponseWriter, r *http.Request) {
 		if i > offset {
 			buf = append(buf, ',')
 		}
-		buf = a.appendRecord(buf, in, a.event(in, ins, op, total-1-i), op, f.MalformedRate)
+		buf = a.appendRecord(buf, in, a.event(in, ins, op, total-1-i), op, f)
 	}
 	buf = append(buf, `],"total":`...)
 	buf = strconv.AppendInt(buf, total, 10)
@@ -282,20 +294,26 @@ func (s *Server) SWRRecords(instance, operation string) []SWRRecord {
 	in.mu.Lock()
 	ins := in.inserted[op]
 	in.mu.Unlock()
-	rate := s.faults.Load().MalformedRate
+	faults := s.faults.Load()
 
 	total := a.perOp + int64(len(ins))
 	out := make([]SWRRecord, 0, total)
 	for p := range total {
-		f := a.fields(in, a.event(in, ins, op, p), op)
+		e := a.event(in, ins, op, p)
+		f := a.fields(in, e, op)
+		bad := a.malformed(in, f.id, faults.MalformedRate)
+		odd := a.odd(in, f.id, bad, faults.OddRate)
+		res, typ, user := a.served(&f, odd)
 		out = append(out, SWRRecord{
 			ID:           f.id,
 			OpTime:       time.UnixMilli(f.ms).UTC(),
 			Operation:    swrOperations[op],
-			Resource:     string(f.appendResource(nil)),
-			ResourceType: f.resourceType,
-			Username:     string(f.appendUsername(nil)),
-			Malformed:    a.malformed(in, f.id, rate),
+			Resource:     res,
+			ResourceType: typ,
+			Username:     user,
+			Malformed:    bad,
+			Odd:          odd,
+			Raw:          string(a.appendRecord(nil, in, e, op, faults)),
 		})
 	}
 	return out
@@ -313,11 +331,38 @@ func (a *swrAPI) malformed(in *swrInstance, id int64, rate float64) string {
 	return malformedKinds[mix64(h)%uint64(len(malformedKinds))]
 }
 
+// odd decides whether, and how, the well-formed record with id is served
+// odd.
+func (a *swrAPI) odd(in *swrInstance, id int64, malformed string, rate float64) string {
+	if malformed != "" {
+		return ""
+	}
+	return oddKind(a.seed, in.hash, uint64(id), rate)
+}
+
+// served returns the resource, resource type and username an odd record
+// of kind odd is served with.
+func (a *swrAPI) served(f *swrFields, odd string) (resource, resourceType, username string) {
+	resource, resourceType, username = string(f.appendResource(nil)), f.resourceType, string(f.appendUsername(nil))
+	switch odd {
+	case OddUnicode, OddEscapes:
+		resource, username = oddText(odd, resource), oddText(odd, username)
+	case OddLong:
+		resource = oddText(odd, resource)
+	case OddEmpty, OddNull:
+		resourceType, username = "", ""
+	}
+	return resource, resourceType, username
+}
+
 // appendRecord appends the JSON of event e, members in the documented
 // example's order.
-func (a *swrAPI) appendRecord(buf []byte, in *swrInstance, e int64, op int, rate float64) []byte {
+func (a *swrAPI) appendRecord(buf []byte, in *swrInstance, e int64, op int, faults *Faults) []byte {
 	f := a.fields(in, e, op)
-	bad := a.malformed(in, f.id, rate)
+	bad := a.malformed(in, f.id, faults.MalformedRate)
+	if odd := a.odd(in, f.id, bad, faults.OddRate); odd != "" {
+		return a.appendOddRecord(buf, &f, op, odd)
+	}
 	buf = append(buf, '{')
 	switch bad {
 	case MalformedIDString:
@@ -372,12 +417,46 @@ type swrFields struct {
 	clairKey     uint64 // nonzero: "robot$Clair-<uuid>" scanner account
 }
 
+// appendOddRecord appends the JSON of a well-formed record served odd.
+func (a *swrAPI) appendOddRecord(buf []byte, f *swrFields, op int, odd string) []byte {
+	res, typ, user := a.served(f, odd)
+	buf = append(buf, '{')
+	if odd == OddExtra {
+		buf = append(buf, oddExtraHead...)
+	}
+	buf = append(buf, `"id":`...)
+	buf = strconv.AppendInt(buf, f.id, 10)
+	buf = append(buf, `,"op_time":"`...)
+	buf = time.UnixMilli(f.ms).UTC().AppendFormat(buf, opTimeLayout)
+	buf = append(buf, `","operation":"`...)
+	buf = append(buf, swrOperations[op]...)
+	buf = append(buf, `","resource":`...)
+	buf = appendJSONString(buf, res)
+	buf = append(buf, `,"resource_type":`...)
+	if odd == OddNull {
+		buf = append(buf, "null"...)
+	} else {
+		buf = appendJSONString(buf, typ)
+	}
+	buf = append(buf, `,"username":`...)
+	if odd == OddNull {
+		buf = append(buf, "null"...)
+	} else {
+		buf = appendJSONString(buf, user)
+	}
+	if odd == OddExtra {
+		buf = append(buf, oddExtraTail...)
+	}
+	return append(buf, '}')
+}
+
 func (a *swrAPI) fields(in *swrInstance, e int64, op int) swrFields {
 	h := hashOf(a.seed, saltRecord, in.hash, uint64(e))
 	h2 := hashOf(a.seed, saltRecordExtra, in.hash, uint64(e))
+	slot := e - e%a.sameTime // the run's first event; e itself when SameTime <= 1
 	f := swrFields{
 		id: in.idBase + e + 1,
-		ms: a.startMs + e*a.intervalMs + int64(hashOf(a.seed, saltJitter, in.hash, uint64(e))%uint64(a.intervalMs)),
+		ms: a.startMs + slot*a.intervalMs + int64(hashOf(a.seed, saltJitter, in.hash, uint64(slot))%uint64(a.intervalMs)),
 	}
 	nsIdx := h % uint64(len(swrNamespaces))
 	repoIdx := (h >> 8) % uint64(len(swrRepos))

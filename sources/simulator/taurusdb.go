@@ -37,6 +37,10 @@ type TaurusDBConfig struct {
 	// Interval is the mean spacing of end_times. About one file in four
 	// ends in the same second as the one before. Default 10m.
 	Interval time.Duration
+	// SameSecond, when above 1, places files in runs of SameSecond whose
+	// end_times share one second, instead of about one in four sharing
+	// the second before, so that one second's files fill several pages.
+	SameSecond int
 	// MaxLag bounds how long after its end_time a file is listed; each
 	// file's lag is seeded in [0, MaxLag). Zero: listed at end_time.
 	MaxLag time.Duration
@@ -51,6 +55,15 @@ type TaurusDBRecord struct {
 	EndTime   time.Time // second precision, UTC
 	// VisibleAt is when the server starts listing the file.
 	VisibleAt time.Time
+	// Malformed is "" or the Malformed* kind the record is served with
+	// (see Faults.MalformedRate): MalformedIDBool, MalformedNoID or
+	// MalformedTime (neither begin_time nor end_time a time).
+	Malformed string
+	// Odd is "" or the Odd* kind a well-formed record is served with; the
+	// fields above stay the generated values.
+	Odd string
+	// Raw is the record's JSON exactly as it is served now.
+	Raw string
 }
 
 // TaurusDBMaxSpan is the longest start_time..end_time range accepted.
@@ -103,7 +116,11 @@ func newTaurusAPI(s *Server, cfg TaurusDBConfig) *taurusAPI {
 		for i := range max(cfg.Files, 0) {
 			h := hashOf(seed, saltTaurus, ih, uint64(i))
 			h2 := mix64(h)
-			if i > 0 && h%4 != 0 {
+			advance := h%4 != 0
+			if cfg.SameSecond > 1 {
+				advance = i%cfg.SameSecond == 0
+			}
+			if i > 0 && advance {
 				end = end.Add(time.Second + time.Duration((h>>8)%uint64(2*interval/time.Second))*time.Second)
 			}
 			begin := end.Add(-time.Minute - time.Duration((h>>24)%3600)*time.Second)
@@ -161,22 +178,13 @@ func (a *taurusAPI) handleAuditLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := match[min(offset, len(match)):min(offset+limit, len(match))]
+	ih, f := hashString(r.PathValue("instance_id")), s.faults.Load()
 	buf := []byte(`{"audit_logs":[`)
 	for i, rec := range page {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, `{"id":"`...)
-		buf = append(buf, rec.ID...)
-		buf = append(buf, `","name":"`...)
-		buf = append(buf, rec.Name...)
-		buf = append(buf, `","size":`...)
-		buf = strconv.AppendFloat(buf, rec.SizeKB, 'f', 6, 64)
-		buf = append(buf, `,"begin_time":"`...)
-		buf = rec.BeginTime.In(taurusZone).AppendFormat(buf, taurusTimeLayout)
-		buf = append(buf, `","end_time":"`...)
-		buf = rec.EndTime.In(taurusZone).AppendFormat(buf, taurusTimeLayout)
-		buf = append(buf, `"}`...)
+		buf = a.appendRecord(buf, ih, rec, f)
 	}
 	buf = append(buf, `],"total_count":`...)
 	buf = strconv.AppendInt(buf, int64(len(match)), 10)
@@ -185,6 +193,69 @@ func (a *taurusAPI) handleAuditLogs(w http.ResponseWriter, r *http.Request) {
 	s.stats.records.Add(int64(len(page)))
 	w.Header().Set("Content-Type", contentTypeJSON)
 	_, _ = w.Write(buf)
+}
+
+// taurusMalformed names the members a malformed record breaks.
+var taurusMalformed = [3]string{MalformedIDBool, MalformedNoID, MalformedTime}
+
+// kinds returns how rec of the instance hashed ih is served.
+func (a *taurusAPI) kinds(ih uint64, rec TaurusDBRecord, f *Faults) (malformed, odd string) {
+	key := hashString(rec.ID)
+	malformed = malformedKind(a.s.cfg.Seed, ih, key, f.MalformedRate, taurusMalformed)
+	if malformed == "" {
+		odd = oddKind(a.s.cfg.Seed, ih, key, f.OddRate)
+	}
+	return malformed, odd
+}
+
+// appendRecord appends rec's JSON, members in the documented order.
+func (a *taurusAPI) appendRecord(buf []byte, ih uint64, rec TaurusDBRecord, f *Faults) []byte {
+	bad, odd := a.kinds(ih, rec, f)
+	name := rec.Name
+	switch odd {
+	case OddUnicode, OddEscapes, OddLong:
+		name = oddText(odd, name)
+	case OddEmpty:
+		name = ""
+	}
+	buf = append(buf, '{')
+	if odd == OddExtra {
+		buf = append(buf, oddExtraHead...)
+	}
+	switch bad {
+	case MalformedIDBool:
+		buf = append(buf, `"id":true,`...)
+	case MalformedNoID:
+	default:
+		buf = append(buf, `"id":"`...)
+		buf = append(buf, rec.ID...)
+		buf = append(buf, `",`...)
+	}
+	buf = append(buf, `"name":`...)
+	if odd == OddNull {
+		buf = append(buf, "null"...)
+	} else {
+		buf = appendJSONString(buf, name) // the generated names need no escaping
+	}
+	buf = append(buf, `,"size":`...)
+	if odd == OddNull {
+		buf = append(buf, "null"...)
+	} else {
+		buf = strconv.AppendFloat(buf, rec.SizeKB, 'f', 6, 64)
+	}
+	if bad == MalformedTime {
+		buf = append(buf, `,"begin_time":"soon","end_time":"2024-13-45T25:61:61+0800"`...)
+	} else {
+		buf = append(buf, `,"begin_time":"`...)
+		buf = rec.BeginTime.In(taurusZone).AppendFormat(buf, taurusTimeLayout)
+		buf = append(buf, `","end_time":"`...)
+		buf = rec.EndTime.In(taurusZone).AppendFormat(buf, taurusTimeLayout)
+		buf = append(buf, '"')
+	}
+	if odd == OddExtra {
+		buf = append(buf, oddExtraTail...)
+	}
+	return append(buf, '}')
 }
 
 func parseTaurusQuery(r *http.Request) (from, to time.Time, offset, limit int, err error) {
@@ -232,6 +303,15 @@ func parseTaurusQuery(r *http.Request) (from, to time.Time, offset, limit int, e
 
 // TaurusDBRecords returns every audit log file of instance, listed or not
 // yet, ascending by end_time; nil for an unknown instance.
+//
+// Malformed, Odd and Raw say how each is served under the faults in force
+// now.
 func (s *Server) TaurusDBRecords(instance string) []TaurusDBRecord {
-	return slices.Clone(s.taurus.instances[instance])
+	recs := slices.Clone(s.taurus.instances[instance])
+	ih, f := hashString(instance), s.faults.Load()
+	for i := range recs {
+		recs[i].Malformed, recs[i].Odd = s.taurus.kinds(ih, recs[i], f)
+		recs[i].Raw = string(s.taurus.appendRecord(nil, ih, recs[i], f))
+	}
+	return recs
 }

@@ -1,7 +1,6 @@
 package swr
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,16 +9,55 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc"
+	"github.com/hwcaudit/hwcaudit/sources/jsonscan"
 )
 
 // auditLog is one record of the audit-logs API (the AuditLog object).
 type auditLog struct {
-	ID           json.RawMessage `json:"id"`
-	OpTime       string          `json:"op_time"`
-	Operation    string          `json:"operation"`
-	ResourceType string          `json:"resource_type"`
-	Resource     string          `json:"resource"`
-	Username     string          `json:"username"`
+	ID           []byte // as sent: parseID reads it
+	OpTime       string
+	Operation    string
+	ResourceType string
+	Resource     string
+	Username     string
+}
+
+// decode reads a record. Member names match exactly; a string member
+// that holds another type is an error, null leaves it empty.
+func (a *auditLog) decode(raw []byte) error {
+	return jsonscan.Members(raw, a.set)
+}
+
+// set takes one member of the record.
+func (a *auditLog) set(name []byte, v jsonscan.Value) error {
+	var dst *string
+	switch string(name) {
+	case "id":
+		a.ID = v.Raw
+		return nil
+	case "op_time":
+		dst = &a.OpTime
+	case "operation":
+		dst = &a.Operation
+	case "resource_type":
+		dst = &a.ResourceType
+	case "resource":
+		dst = &a.Resource
+	case "username":
+		dst = &a.Username
+	default:
+		return nil
+	}
+	if v.Kind == jsonscan.Null {
+		*dst = ""
+		return nil
+	}
+	s, ok := v.String()
+	if !ok {
+		return fmt.Errorf("%s is a %s, want a string", name, v.Kind)
+	}
+	*dst = s
+	return nil
 }
 
 // eventTypes maps the API's operation to ECS event.type. The list is the
@@ -34,12 +72,12 @@ var eventTypes = map[string]string{
 // Map turns one audit log into an ECS document.
 func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	var a auditLog
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return fmt.Errorf("swr audit log is not a JSON object: %w", err)
+	if err := a.decode(raw); err != nil {
+		return fmt.Errorf("swr audit log is not a JSON object as documented: %w", err)
 	}
 	id, ok := parseID(a.ID)
 	if !ok {
-		if len(a.ID) == 0 {
+		if a.ID == nil {
 			return errors.New("swr audit log has no id")
 		}
 		return fmt.Errorf("swr audit log id %s is not a non-negative integer", a.ID)

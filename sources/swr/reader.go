@@ -15,6 +15,7 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+	"github.com/hwcaudit/hwcaudit/sources/jsonscan"
 	"github.com/hwcaudit/hwcaudit/sources/newestfirst"
 )
 
@@ -90,12 +91,6 @@ func (r *reader) Next(ctx context.Context) (pipeline.Page, error) {
 	return page, nil
 }
 
-// apiPage is the 200 response body.
-type apiPage struct {
-	AuditLogs []json.RawMessage `json:"audit_logs"`
-	Total     *int64            `json:"total"`
-}
-
 // fetch requests one page and decodes what paging needs of each record.
 func (s *Stream) fetch(ctx context.Context, offset, limit int64) ([]record, int64, error) {
 	q := url.Values{}
@@ -111,24 +106,67 @@ func (s *Stream) fetch(ctx context.Context, offset, limit int64) ([]record, int6
 	if err != nil {
 		return nil, 0, fmt.Errorf("instance %s operation %s offset %d: %w", s.instance, s.operation, offset, err)
 	}
-	var p apiPage
-	if err := json.Unmarshal(body, &p); err != nil {
+	logs, total, err := splitPage(body)
+	if err != nil {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("instance %s offset %d: response is not an audit-log page: %w (body starts %q)", s.instance, offset, err, head(body)))
 	}
-	if p.Total == nil {
+	if total < 0 {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("instance %s offset %d: response has no \"total\" (body starts %q)", s.instance, offset, head(body)))
 	}
-	if int64(len(p.AuditLogs)) > limit {
-		return nil, 0, pipeline.Permanent(fmt.Errorf("instance %s offset %d: %d records for limit %d", s.instance, offset, len(p.AuditLogs), limit))
+	if int64(len(logs)) > limit {
+		return nil, 0, pipeline.Permanent(fmt.Errorf("instance %s offset %d: %d records for limit %d", s.instance, offset, len(logs), limit))
 	}
-	recs := make([]record, len(p.AuditLogs))
-	for i, raw := range p.AuditLogs {
-		recs[i] = decodeKey(raw)
+	recs := make([]record, len(logs))
+	for i, v := range logs {
+		recs[i] = keyOf(v)
 	}
 	if err := checkOrder(recs); err != nil {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("instance %s offset %d: %w", s.instance, offset, err))
 	}
-	return recs, *p.Total, nil
+	return recs, total, nil
+}
+
+// decodePage splits a 200 response body into its records, which stay
+// slices of body, and returns its total, -1 when it has none.
+func decodePage(body []byte) (logs [][]byte, total int64, err error) {
+	vals, total, err := splitPage(body)
+	for _, v := range vals {
+		logs = append(logs, v.Raw)
+	}
+	return logs, total, err
+}
+
+// splitPage is decodePage with the records as validated JSON values.
+func splitPage(body []byte) (logs []jsonscan.Value, total int64, err error) {
+	total = -1
+	err = jsonscan.Members(body, func(name []byte, v jsonscan.Value) error {
+		switch string(name) {
+		case "audit_logs":
+			logs = logs[:0]
+			switch v.Kind {
+			case jsonscan.Null:
+				return nil
+			case jsonscan.Array:
+				return v.EachElement(func(e jsonscan.Value) error {
+					logs = append(logs, e)
+					return nil
+				})
+			}
+			return fmt.Errorf("\"audit_logs\" is a %s, want an array", v.Kind)
+		case "total":
+			if v.Kind == jsonscan.Null {
+				total = -1
+				return nil
+			}
+			n, ok := v.Int()
+			if !ok {
+				return fmt.Errorf("\"total\" %s is not an integer", v.Raw)
+			}
+			total = n
+		}
+		return nil
+	})
+	return logs, total, err
 }
 
 // checkOrder verifies the newest-first order the paging relies on.
@@ -139,16 +177,29 @@ func checkOrder(recs []record) error {
 	return nil
 }
 
-// keyFields are what paging reads from a record; Map parses it fully.
-type keyFields struct {
-	ID     json.RawMessage `json:"id"`
-	OpTime string          `json:"op_time"`
+// decodeKey reads what paging needs of a record: its id and op_time. A
+// record that is not an object of the documented shape has neither; Map
+// dead-letters it with the reason.
+func decodeKey(raw json.RawMessage) record {
+	v, err := jsonscan.Parse(raw)
+	if err != nil {
+		return record{Raw: slices.Clip(raw)}
+	}
+	return keyOf(v)
 }
 
-func decodeKey(raw json.RawMessage) record {
-	rec := record{Raw: slices.Clip(raw)}
-	var k keyFields
-	if json.Unmarshal(raw, &k) != nil {
+// keyOf is decodeKey for a record the page decoder validated.
+func keyOf(v jsonscan.Value) record {
+	rec := record{Raw: v.Raw}
+	var k auditLog
+	// Only id and op_time: Map reads the rest.
+	err := v.EachMember(func(name []byte, v jsonscan.Value) error {
+		if n := string(name); n == "id" || n == "op_time" {
+			return k.set(name, v)
+		}
+		return nil
+	})
+	if v.Kind != jsonscan.Object || err != nil {
 		return rec
 	}
 	rec.Key, rec.HasKey = parseID(k.ID)

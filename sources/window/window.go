@@ -70,7 +70,7 @@ type Record struct {
 	// identified by its bytes.
 	ID string
 	// Time is when the record happened, the time the API filters on. Zero:
-	// unknown; the record is placed in its window's last second (and its
+	// unknown; the record is placed in its window's first second (and its
 	// mapping will dead-letter it).
 	Time time.Time
 }
@@ -413,11 +413,13 @@ func (r *Reader) check(all []Record, total int64) string {
 // sorts them by (time, id). It counts the records that belong to other
 // windows and those delivered before.
 func (r *Reader) keep(all []Record, from, to time.Time) (out []Record, outside, skipped int64) {
-	last := to.Add(-time.Second)
 	out = all[:0]
 	for _, rec := range all {
 		if rec.Time.IsZero() {
-			rec.Time = last
+			// First, not last: the cursor must not pass the record's true
+			// second (unknown) before it is delivered, or a run cut short
+			// there would resume after it and never see it again.
+			rec.Time = from
 		}
 		rec.Time = rec.Time.UTC()
 		sec := rec.Time.Truncate(time.Second)

@@ -35,6 +35,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{- /*
+Name of shard i's CronJob: the full name when there is one shard. CronJob
+names are limited to 52 characters (the controller appends 11 to its Jobs).
+*/}}
+{{- define "hwcaudit.cronJobName" -}}
+{{- if le (int .root.Values.shards) 1 }}
+{{- include "hwcaudit.fullname" .root }}
+{{- else }}
+{{- printf "%s-shard-%d" (include "hwcaudit.fullname" .root | trunc 42 | trimSuffix "-") .shard }}
+{{- end }}
+{{- end }}
+
 {{- define "hwcaudit.secretName" -}}
 {{- default (include "hwcaudit.fullname" .) .Values.credentials.existingSecret }}
 {{- end }}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/sources/simulator"
+	"github.com/hwcaudit/hwcaudit/sources/swr"
+)
+
+// The whole-exporter benchmarks run the real binary against the simulator,
+// which runs in the benchmark's own process so that the exporter's CPU time
+// and peak RSS (read from the child's rusage) are the exporter's alone. The
+// simulator serves one SWR instance, and the exporter reads its "pull"
+// operation: one stream, SWR-shaped records, written to the NDJSON file
+// sink with file checkpoints, as a CronJob run or a backfill would.
+//
+//	go test ./cmd/exporter -run '^$' -bench Exporter -benchtime 1x
+//
+// HWCAUDIT_BENCH_RECORDS overrides the records of each case;
+// HWCAUDIT_PPROF_DIR is passed to the exporter, which then writes its CPU
+// and allocation profiles there. Each case
+// reports:
+//
+//	records/s        records exported per second of wall time
+//	cpu-µs/record    the exporter's user+system CPU per record
+//	peak-RSS-MiB     the exporter's peak resident set (VmHWM)
+//	ceiling-ratio    records/s over concurrency × 100 / latency (cases
+//	                 with latency only)
+//
+// docs/benchmarks.md records the figures and the targets.
+func BenchmarkExporter(b *testing.B) {
+	cases := []struct {
+		name        string
+		records     int
+		latency     time.Duration
+		concurrency int
+		backfill    bool // `exporter backfill` from before the first record, instead of `run`
+	}{
+		{"run/latency=0/concurrency=1", 200_000, 0, 1, false},
+		{"run/latency=0/concurrency=4", 200_000, 0, 4, false},
+		{"run/latency=20ms/concurrency=8", 200_000, 20 * time.Millisecond, 8, false},
+		{"backfill/records=1M/latency=0/concurrency=4", 1_000_000, 0, 4, true},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			n := c.records
+			if v, err := strconv.Atoi(os.Getenv("HWCAUDIT_BENCH_RECORDS")); err == nil && v > 0 {
+				n = v
+			}
+			var res benchResult
+			for range b.N {
+				res = runExporterBench(b, n, c.latency, c.concurrency, c.backfill)
+			}
+			b.ReportMetric(float64(res.records)/res.wall.Seconds(), "records/s")
+			b.ReportMetric(float64(res.cpu.Microseconds())/float64(res.records), "cpu-µs/record")
+			b.ReportMetric(float64(res.maxRSS)/(1<<20), "peak-RSS-MiB")
+			if c.latency > 0 {
+				ceiling := float64(c.concurrency) * 100 / c.latency.Seconds()
+				b.ReportMetric(float64(res.records)/res.wall.Seconds()/ceiling, "ceiling-ratio")
+			}
+			// Silence the default ns/op: one op is a whole run.
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+type benchResult struct {
+	records int64
+	wall    time.Duration
+	cpu     time.Duration
+	maxRSS  int64 // bytes
+}
+
+// runExporterBench exports n fresh records once and measures the process.
+func runExporterBench(b *testing.B, n int, latency time.Duration, concurrency int, backfill bool) benchResult {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
+	const instance = "5d1f0c2e-7a43-4b8e-9f10-2c3d4e5f6a7b"
+	// Three operations share one id sequence: 3n records, 1 ms apart, all
+	// after the start time.
+	start := time.Now().Add(-time.Duration(3*n+1000) * time.Millisecond).UTC().Truncate(time.Second)
+	sim := simulator.New(simulator.Config{
+		ProjectID:   simulator.DemoProjectID,
+		Credentials: []simulator.Credential{{AK: simulator.DemoAK, SK: simulator.DemoSK}},
+		Seed:        1,
+		SWR:         simulator.SWRConfig{Instances: []string{instance}, RecordsPerOperation: n, Start: start, Interval: time.Millisecond},
+		Faults:      simulator.Faults{Latency: latency},
+	})
+	url, err := sim.Start("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sim.Close()
+	dir := b.TempDir()
+	env := map[string]string{
+		"HUAWEICLOUD_SDK_AK":         simulator.DemoAK,
+		"HUAWEICLOUD_SDK_SK":         simulator.DemoSK,
+		"HUAWEICLOUD_SDK_PROJECT_ID": simulator.DemoProjectID,
+		"HWCAUDIT_CREDENTIALS":       "env,profile",
+		"HWCAUDIT_REGION":            "cn-north-4",
+		"HWCAUDIT_SWR_INSTANCES":     instance,
+		"HWCAUDIT_SWR_OPERATIONS":    "pull",
+		"HWCAUDIT_SWR_ENDPOINT":      url,
+		"HWCAUDIT_START_FROM":        start.Add(-time.Minute).Format(time.RFC3339),
+		"HWCAUDIT_FILE_DIR":          filepath.Join(dir, "out"),
+		"HWCAUDIT_CHECKPOINT_URL":    "file://" + filepath.Join(dir, "state"),
+		"HWCAUDIT_DEADLETTER":        "file://" + filepath.Join(dir, "deadletter"),
+		"HWCAUDIT_MAX_RPS":           "1000000",
+		"HWCAUDIT_CONCURRENCY":       strconv.Itoa(concurrency),
+		"HWCAUDIT_LOG_FORMAT":        "json",
+		"HWCAUDIT_LOG_LEVEL":         "warn",
+	}
+	if d := os.Getenv("HWCAUDIT_PPROF_DIR"); d != "" {
+		// Profile the exporter, not the benchmark: see docs/benchmarks.md.
+		env["HWCAUDIT_PPROF_DIR"] = d
+	}
+	if d := os.Getenv("GODEBUG"); d != "" {
+		env["GODEBUG"] = d
+	}
+	args := []string{"run"}
+	if backfill {
+		args = []string{"backfill", "--from", start.Add(-time.Minute).Format(time.RFC3339), "--progress", "none"}
+	}
+	cmd := exec.Command(exporterBin, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	hwm := watchHWM(cmd.Process.Pid)
+	err = cmd.Wait()
+	wall := time.Since(began)
+	peak := hwm()
+	if err != nil {
+		b.Fatalf("exporter run: %v\n%s%s", err, stdout.String(), tail(stderr.String(), 4000))
+	}
+	if os.Getenv("HWCAUDIT_BENCH_STDERR") != "" {
+		os.Stderr.Write(stderr.Bytes())
+	}
+	if peak == 0 {
+		b.Fatal("no VmHWM sampled from /proc: cannot measure peak RSS here")
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		b.Fatal("no rusage for the exporter process")
+	}
+	st := sim.Stats()
+	if st.Records < int64(n) {
+		b.Fatalf("the simulator served %d records, want at least %d", st.Records, n)
+	}
+	lines := int64(countLines(b, filepath.Join(dir, "out", swr.Dataset)))
+	if lines != int64(n) {
+		b.Fatalf("the exporter wrote %d events, want %d", lines, n)
+	}
+	return benchResult{
+		records: lines,
+		wall:    wall,
+		cpu:     time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+		maxRSS:  peak,
+	}
+}
+
+// watchHWM samples the kernel's high-water mark of the process's resident
+// set (VmHWM in /proc/PID/status) every 10 ms, and returns what reports the
+// highest value seen once the process has ended. The rusage of a child is
+// no use here: Go starts it sharing the parent's memory until exec, and
+// Linux counts the parent's resident set into the child's maxrss.
+func watchHWM(pid int) func() int64 {
+	var peak atomic.Int64
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		path := fmt.Sprintf("/proc/%d/status", pid)
+		for {
+			if data, err := os.ReadFile(path); err == nil {
+				for _, line := range strings.Split(string(data), "\n") {
+					if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+						kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+						if kb*1024 > peak.Load() {
+							peak.Store(kb * 1024)
+						}
+					}
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		<-stopped
+		return peak.Load()
+	}
+}

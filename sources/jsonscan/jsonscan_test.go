@@ -1,0 +1,189 @@
+package jsonscan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// agree checks jsonscan against encoding/json on one input: the same
+// verdict on validity, and for objects the same members (the last of a
+// repeated name wins in both) with the same values and string texts.
+func agree(t *testing.T, data []byte) {
+	t.Helper()
+	v, err := Parse(data)
+	if valid := json.Valid(data); valid != (err == nil) {
+		t.Fatalf("%q: json.Valid = %v, Parse error = %v", data, valid, err)
+	}
+	if err != nil {
+		return
+	}
+	if !bytes.Equal(bytes.TrimSpace(data), v.Raw) {
+		t.Fatalf("%q: Parse returned %q", data, v.Raw)
+	}
+	if v.Kind == String {
+		var want string
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := v.String(); !ok || got != want {
+			t.Fatalf("%q: String() = %q, %v; encoding/json says %q", data, got, ok, want)
+		}
+	}
+	if v.Kind == Array {
+		var want []json.RawMessage
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatal(err)
+		}
+		var got [][]byte
+		if err := Elements(data, func(e Value) error { got = append(got, e.Raw); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d elements, encoding/json found %d", data, len(got), len(want))
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Fatalf("%q: element %d = %q, encoding/json says %q", data, i, got[i], want[i])
+			}
+		}
+	}
+	if v.Kind != Object {
+		return
+	}
+	want := map[string]json.RawMessage{}
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]json.RawMessage{}
+	err = Members(data, func(name []byte, v Value) error {
+		var n string
+		if err := json.Unmarshal(append(append([]byte{'"'}, name...), '"'), &n); err != nil {
+			t.Fatalf("member name %q: %v", name, err)
+		}
+		got[n] = v.Raw
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%q: %d members, encoding/json found %d", data, len(got), len(want))
+	}
+	// The walk over a validated value sees the same members.
+	var viaMembers, viaEach []string
+	_ = Members(data, func(name []byte, v Value) error {
+		viaMembers = append(viaMembers, string(name)+"="+string(v.Raw)+"/"+v.Kind.String())
+		return nil
+	})
+	_ = v.EachMember(func(name []byte, v Value) error {
+		viaEach = append(viaEach, string(name)+"="+string(v.Raw)+"/"+v.Kind.String())
+		return nil
+	})
+	if strings.Join(viaMembers, "\x00") != strings.Join(viaEach, "\x00") {
+		t.Fatalf("%q: EachMember saw %q, Members %q", data, viaEach, viaMembers)
+	}
+	for k, w := range want {
+		if !bytes.Equal(got[k], w) {
+			t.Fatalf("%q: member %q = %q, encoding/json says %q", data, k, got[k], w)
+		}
+	}
+}
+
+var samples = []string{
+	`{"id":1,"op_time":"2025-06-01T07:00:00.123Z","operation":"pull","username":"alice"}`,
+	` { "a" : [ 1 , 2.5e-3 , -0 , true , false , null , { } , [ ] ] , "b" : { "c" : "d" } } `,
+	`{"s":"\u00e9\n\t\"\\\/ é 日本 \ud83d\ude00"}`,
+	`{"dup":1,"dup":2}`,
+	`{"bad utf8":"` + "\xff\xfe" + `"}`,
+	`"plain"`, `"esc\u0041"`, `123`, `-1.5E+10`, `null`, `true`, `[]`, `{}`,
+	// Invalid ones.
+	``, ` `, `{`, `}`, `{"a"}`, `{"a":}`, `{"a":1,}`, `[1,]`, `[1 2]`, `{"a":1 "b":2}`,
+	`01`, `1.`, `.5`, `1e`, `-`, `+1`, `0x10`, `tru`, `nul`, `"\x"`, `"\u12"`, `"a` + "\n" + `b"`,
+	`"unterminated`, `{"a":1}x`, `{"a":1}{"b":2}`, `NaN`, `{'a':1}`,
+}
+
+func TestAgreesWithEncodingJSON(t *testing.T) {
+	for _, s := range samples {
+		agree(t, []byte(s))
+	}
+	deep := strings.Repeat("[", 10001) + strings.Repeat("]", 10001)
+	if _, err := Parse([]byte(deep)); err == nil {
+		t.Error("nesting beyond encoding/json's limit accepted")
+	}
+	ok := strings.Repeat("[", 1000) + strings.Repeat("]", 1000)
+	agree(t, []byte(ok))
+}
+
+func TestMembersAndElements(t *testing.T) {
+	page := []byte(`{"audit_logs":[{"id":2},{"id":1}],"total":2}`)
+	var names []string
+	var elems []string
+	err := Members(page, func(name []byte, v Value) error {
+		names = append(names, string(name))
+		if string(name) == "audit_logs" {
+			return Elements(v.Raw, func(e Value) error {
+				elems = append(elems, string(e.Raw))
+				return nil
+			})
+		}
+		if n, ok := v.Int(); !ok || n != 2 {
+			t.Errorf("total = %d, %v", n, ok)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(names, ",") != "audit_logs,total" || strings.Join(elems, ",") != `{"id":2},{"id":1}` {
+		t.Fatalf("names %v elements %v", names, elems)
+	}
+	stop := errors.New("stop")
+	if err := Members([]byte(`{"a":1,"b":2}`), func([]byte, Value) error { return stop }); err != stop {
+		t.Errorf("fn's error came back as %v", err)
+	}
+	if err := Members([]byte(`null`), func([]byte, Value) error { t.Error("called for null"); return nil }); err != nil {
+		t.Error(err)
+	}
+	for _, notObject := range []string{`[1]`, `"x"`, `1`} {
+		if err := Members([]byte(notObject), func([]byte, Value) error { return nil }); err == nil {
+			t.Errorf("Members accepted %s", notObject)
+		}
+	}
+	if err := Elements([]byte(`{"a":1}`), func(Value) error { return nil }); err == nil {
+		t.Error("Elements accepted an object")
+	}
+	for raw, want := range map[string]bool{`1`: true, `-7`: true, `1.5`: false, `1e3`: false, `"1"`: false, `9223372036854775808`: false} {
+		if _, ok := (Value{Raw: []byte(raw), Kind: kindOf(raw)}).Int(); ok != want {
+			t.Errorf("Int(%s) ok = %v", raw, ok)
+		}
+	}
+}
+
+func kindOf(raw string) Kind {
+	v, err := Parse([]byte(raw))
+	if err != nil {
+		return 0
+	}
+	return v.Kind
+}
+
+func FuzzAgreesWithEncodingJSON(f *testing.F) {
+	for _, s := range samples {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		agree(t, data)
+	})
+}
+
+func BenchmarkMembers(b *testing.B) {
+	rec := []byte(`{"id":123456,"op_time":"2025-06-01T07:00:00.123Z","operation":"pull","resource_type":"repository","resource":"library/nginx:1.25","username":"alice"}`)
+	b.SetBytes(int64(len(rec)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = Members(rec, func([]byte, Value) error { return nil })
+	}
+}
