@@ -386,7 +386,9 @@ func TestRecoverThenAppend(t *testing.T) {
 	if err := s1.Write(context.Background(), events("ds", 0, 3)); err != nil {
 		t.Fatal(err)
 	}
-	// "Crash": never Close s1; make its file look foreign and add a torn tail.
+	// "Crash": never Close s1 (but let go of its files, as a dead process
+	// does); make its file look foreign and add a torn tail.
+	crash(s1)
 	left := inProgressFiles(t, root)
 	if len(left) != 1 {
 		t.Fatalf("in-progress files = %v, want 1", left)
@@ -533,5 +535,58 @@ func TestOpenLogRejectsBadPrefix(t *testing.T) {
 		if _, err := OpenLog(t.TempDir(), p, 10, 0); err == nil {
 			t.Errorf("OpenLog(prefix %q) succeeded", p)
 		}
+	}
+}
+
+// crash drops a sink's open files without publishing them, as a killed
+// process would: their locks go with them.
+func crash(s *Sink) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.logs {
+		l.mu.Lock()
+		if l.f != nil {
+			l.f.Close()
+			l.f = nil
+		}
+		l.mu.Unlock()
+	}
+}
+
+func TestRecoveryLeavesLiveWritersAlone(t *testing.T) {
+	// Two exporters writing one directory (shards, or a backfill beside the
+	// CronJob): opening the second must not publish, truncate or remove the
+	// first one's file while it is being written.
+	root := t.TempDir()
+	s1, err := New(Config{Dir: root, MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Write(context.Background(), events("ds", 0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	left := inProgressFiles(t, root)
+	if len(left) != 1 {
+		t.Fatalf("in-progress files = %v, want 1", left)
+	}
+	// The other process's file: same directory, another run id.
+	foreign := strings.Replace(left[0], runID, "0badc0de", 1)
+	if err := os.Rename(left[0], foreign); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := New(Config{Dir: root, MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inProgressFiles(t, root); len(got) != 1 || got[0] != foreign {
+		t.Fatalf("after a second sink opened: in-progress files %v, want %v untouched", got, foreign)
+	}
+	if err := s2.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Once its writer is gone, the file is a leftover like any other.
+	crash(s1)
+	if n, err := Recover(filepath.Dir(foreign)); err != nil || n != 1 {
+		t.Fatalf("Recover after the writer died = %d, %v; want 1 file published", n, err)
 	}
 }

@@ -31,6 +31,7 @@ import (
 const (
 	ndjsonExt     = ".ndjson"
 	inProgressExt = ".inprogress"
+	newExt        = ".new" // an in-progress file before it is locked
 	timeLayout    = "20060102T150405Z"
 
 	filePerm = 0o640 // audit logs are sensitive: no world access
@@ -94,8 +95,9 @@ type Log struct {
 }
 
 type pendingFile struct {
-	name string // in-progress base name
-	keep int64  // durable prefix to keep
+	name string   // in-progress base name
+	keep int64    // durable prefix to keep
+	f    *os.File // still open, so that its lock keeps recovery away
 }
 
 // LogStats counts what a Log (or a Sink, over all its Logs) has done since it
@@ -227,8 +229,22 @@ func (l *Log) createLocked() error {
 	now := l.now().UTC()
 	visible := fmt.Sprintf("%s-%s-%s-%06d%s", l.prefix, now.Format(timeLayout), runID, fileSeq.Add(1), ndjsonExt)
 	name := "." + visible + inProgressExt
-	f, err := os.OpenFile(filepath.Join(l.dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, filePerm)
+	// The file is created under a name recovery ignores and locked before
+	// it takes its in-progress name, so no other process's recovery can
+	// mistake it for a leftover in between.
+	fresh := filepath.Join(l.dir, name+newExt)
+	f, err := os.OpenFile(fresh, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, filePerm)
 	if err != nil {
+		return fmt.Errorf("log %s: %w", l.dir, err)
+	}
+	if ok, err := own(f); !ok || err != nil {
+		f.Close()
+		os.Remove(fresh)
+		return fmt.Errorf("log %s: cannot lock %s: %v", l.dir, fresh, err)
+	}
+	if err := os.Rename(fresh, filepath.Join(l.dir, name)); err != nil {
+		f.Close()
+		os.Remove(fresh)
 		return fmt.Errorf("log %s: %w", l.dir, err)
 	}
 	// The new directory entry must be durable before any line in the file
@@ -249,14 +265,18 @@ func (l *Log) publishLocked() {
 	if l.f == nil {
 		return
 	}
-	l.f.Close() // data was fsynced by every write; a close error cannot lose it
-	p := pendingFile{name: l.name, keep: l.size}
+	// The file stays open (and locked) until it is published: data was
+	// fsynced by every write, so closing it later loses nothing.
+	p := pendingFile{name: l.name, keep: l.size, f: l.f}
 	l.f, l.name, l.size = nil, "", 0
 	l.finishLocked(p)
 }
 
 func (l *Log) finishLocked(p pendingFile) {
 	published, err := finish(l.dir, p.name, p.keep)
+	if published || err == nil {
+		p.f.Close()
+	}
 	if published {
 		// Renamed, though perhaps not yet durably: the in-progress name may
 		// come back after a power cut, and recovery handles that.
@@ -322,25 +342,69 @@ func Recover(dir string) (int, error) {
 	var errs []error
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || !isInProgress(name) || ownedByThisProcess(name) {
+		if !e.Type().IsRegular() || ownedByThisProcess(name) {
 			continue
 		}
-		keep, err := completeLength(filepath.Join(dir, name))
-		if err == nil {
-			var published bool
-			published, err = finish(dir, name, keep)
+		switch {
+		case isInProgress(name):
+			published, err := recoverFile(dir, name)
 			if published {
 				n++
 			}
-		}
-		if err != nil {
-			errs = append(errs, err)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case strings.HasSuffix(name, inProgressExt+newExt):
+			// Created but never named: it holds nothing acknowledged.
+			if err := removeIfDead(filepath.Join(dir, name)); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if len(errs) > 0 {
 		return n, fmt.Errorf("recover %s: %w", dir, errors.Join(errs...))
 	}
 	return n, nil
+}
+
+// recoverFile publishes the complete lines of a leftover in-progress file,
+// unless a live process still holds it.
+func recoverFile(dir, name string) (published bool, err error) {
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil // its writer published it meanwhile
+		}
+		return false, err
+	}
+	defer f.Close()
+	if ok, err := own(f); !ok || err != nil {
+		return false, err // being written by a live exporter
+	}
+	keep, err := completeLength(filepath.Join(dir, name))
+	if err != nil {
+		return false, err
+	}
+	return finish(dir, name, keep)
+}
+
+// removeIfDead removes path unless a live process holds its lock.
+func removeIfDead(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	defer f.Close()
+	if ok, err := own(f); !ok || err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 func isInProgress(name string) bool {
