@@ -11,9 +11,6 @@ import (
 	"time"
 )
 
-// progressEvery is how often a running stream logs its progress.
-const progressEvery = 10 * time.Second
-
 // Output is a configured sink with the name it is reported under.
 type Output struct {
 	Name string
@@ -214,14 +211,12 @@ type streamRun struct {
 
 	fetched, deadLettered, pages, committed atomic.Int64
 	apiTotal, duplicates                    atomic.Int64
-	remaining                               atomic.Int64   // the source's estimate after the last page
 	written                                 []atomic.Int64 // by output index
 
-	commitMu     sync.Mutex
-	lastProgress time.Time // guarded by commitMu
-	lastCommit   int64     // highest seq saved, -1 before the first
-	covered      map[uint64]unitInfo
-	savedCursor  []byte
+	commitMu    sync.Mutex
+	lastCommit  int64 // highest seq saved, -1 before the first
+	covered     map[uint64]unitInfo
+	savedCursor []byte
 
 	failOnce sync.Once
 	failErr  error              // read only after failCh is closed
@@ -398,7 +393,6 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) e
 		r.pages.Add(1)
 		r.fetched.Add(int64(len(page.Records)))
 		r.p.cfg.Observer.Fetched(r.key, len(page.Records))
-		r.remaining.Store(page.Remaining)
 		r.duplicates.Add(page.Skipped)
 		if page.Total > 0 {
 			r.apiTotal.Store(page.Total)
@@ -580,13 +574,6 @@ func (r *streamRun) commit(ctx context.Context, u *unit) {
 	r.committed.Add(records)
 	r.p.cfg.Observer.Committed(r.key, records, newest)
 	r.log.Debug("checkpoint saved", "cursor", string(cursor), "records", records)
-	if now := r.p.cfg.Now(); now.Sub(r.lastProgress) >= progressEvery {
-		// Long backfills report where they are; short runs stay quiet.
-		if !r.lastProgress.IsZero() {
-			r.log.Info("progress", "committed", r.committed.Load(), "remaining", r.remaining.Load(), "dead_lettered", r.deadLettered.Load())
-		}
-		r.lastProgress = now
-	}
 }
 
 func (r *streamRun) logRetry(op string) func(int, error, time.Duration) {

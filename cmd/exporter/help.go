@@ -114,15 +114,22 @@ Usage:
                             export from Huawei Cloud, configured by the environment;
                             --metrics-addr serves Prometheus /metrics while running
   exporter backfill --from T [--to T|now] [--sources swr,artifact,taurusdb,dbss]
+                   [--progress auto|bar|log|none]
                             export a historic range once (records with @timestamp
                             in [from, to]) under its own checkpoints; rerun the same
-                            command to resume; ends with a completeness report
+                            command to resume; shows progress (a bar on a terminal,
+                            log lines otherwise) and ends with a completeness report
   exporter check            check configuration, credentials, sources, sinks and
                             checkpoint store without exporting (exit 0: all ok)
-  exporter checkpoints list             one line per stream: stream, updated_at, cursor
+  exporter checkpoints list [--backfill RANGE]
+                            one line per stream: stream, updated_at, cursor; then
+                            one line per backfill with its state
   exporter checkpoints show STREAM      print a stream's checkpoint document
   exporter checkpoints reset STREAM     delete a stream's checkpoint (under the run
                                         lock); its next run starts over
+  exporter checkpoints reset --backfill RANGE [--force]
+                            delete a complete backfill's checkpoints
+  exporter checkpoints prune            delete every complete backfill's checkpoints
   exporter help             show this help
   exporter version          print the version
 

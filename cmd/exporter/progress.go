@@ -485,11 +485,14 @@ type backfillProgress struct {
 	stopCh, doneCh chan struct{}
 }
 
-// newBackfillProgress returns what cfg's backfill asks for, or nil.
+// newBackfillProgress returns what cfg's backfill asks for (for `run`, log
+// lines), or nil.
 func newBackfillProgress(cfg *Config, log *slog.Logger) *backfillProgress {
 	br := cfg.backfill
 	if br == nil {
-		return nil
+		// `run`: a long catch-up logs where each stream is; a short run
+		// ends before the first line.
+		return &backfillProgress{t: newProgressTracker(time.Now), log: log, every: progressLogEvery}
 	}
 	switch {
 	case br.display != nil:
