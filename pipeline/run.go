@@ -310,7 +310,9 @@ func (r *streamRun) run(fetchCtx, writeCtx context.Context) error {
 	r.savedCursor = cursor
 
 	pages := make(chan Page, r.p.cfg.Queue)
-	units := make(chan *unit, r.p.cfg.InFlight)
+	// Unbuffered: a batch is handed over only when a deliverer is free, so
+	// that transform can keep growing it until then.
+	units := make(chan *unit)
 
 	var fetchErr error
 	var wg sync.WaitGroup
@@ -408,27 +410,41 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) e
 	}
 }
 
-// transform maps pages to events, merging pages that are already waiting
-// into one batch so that sinks see fewer, larger writes.
+// transform maps pages to events. A batch goes to the sinks as soon as a
+// deliverer is free to take it; until then, pages fetched meanwhile are
+// merged into it, up to MaxBatch events. Sinks that keep up thus see a page
+// at a time with no added latency, and sinks that are slower (an fsync, a
+// remote round trip) see fewer, larger writes, so a fixed cost per write
+// never caps the throughput.
 func (r *streamRun) transform(ctx context.Context, in <-chan Page, out chan<- *unit) {
-	for page := range in {
-		u := &unit{batch: Batch{Stream: r.key}}
-		r.mapPage(u, page)
-	merge:
-		for len(u.batch.Events) < r.p.cfg.MaxBatch {
-			select {
-			case next, ok := <-in:
-				if !ok {
-					break merge
-				}
-				r.mapPage(u, next)
-			default:
-				break merge
+	var u *unit
+	for {
+		if u == nil {
+			page, ok := <-in
+			if !ok {
+				return
 			}
+			u = &unit{batch: Batch{Stream: r.key}, seq: r.tracker.add()}
+			r.mapPage(u, page)
 		}
-		u.seq = r.tracker.add()
+		more := in
+		if len(u.batch.Events) >= r.p.cfg.MaxBatch {
+			more = nil
+		}
 		select {
 		case out <- u:
+			u = nil
+		case page, ok := <-more:
+			if !ok {
+				// The fetch stage is done: hand over the last batch.
+				select {
+				case out <- u:
+				case <-ctx.Done():
+				case <-r.failCh:
+				}
+				return
+			}
+			r.mapPage(u, page)
 		case <-ctx.Done():
 			return
 		case <-r.failCh:

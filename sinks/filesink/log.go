@@ -21,7 +21,10 @@ import (
 //
 //	{dir}/{prefix}-{start}-{run}-{seq}.ndjson                published, complete lines only
 //	{dir}/.{prefix}-{start}-{run}-{seq}.ndjson.inprogress    being written, hidden
+//	{dir}/.{prefix}-{start}-{run}-{seq}.ndjson.inprogress.new  just created, empty
 //
+// The writer holds an flock on each file it has not published; recovery
+// publishes (or removes) only the files it can lock, those of dead writers.
 // start is the UTC time the file was opened (20060102T150405Z), run is a
 // random token drawn once per process, seq a counter shared by every Log of
 // the process (so two Logs of one process on one directory never pick the

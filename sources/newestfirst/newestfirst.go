@@ -160,7 +160,9 @@ type flight[K any] struct {
 	offset, limit int64
 	// abut: the page was planned to end right above the page before it,
 	// without overlap; see evaluate.
-	abut   bool
+	abut bool
+	// probe: one of several pages requested at once to find the boundary.
+	probe  bool
 	cancel context.CancelFunc
 	done   chan struct{}
 	recs   []Record[K]
@@ -192,6 +194,9 @@ func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 		return Page[K]{}, io.EOF
 	}
 	for range maxProbes {
+		if len(r.ahead) == 0 {
+			r.refill(ctx)
+		}
 		var f *flight[K]
 		if len(r.ahead) > 0 {
 			f, r.ahead = r.ahead[0], r.ahead[1:]
@@ -228,14 +233,19 @@ func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 			return Page[K]{}, pipeline.Permanent(fmt.Errorf("%s offset %d: %w", r.cfg.Name, f.offset, err))
 		}
 		page, ok := r.evaluate(f.recs, f.offset, f.total, f.abut)
+		switch {
+		case ok && f.probe:
+			r.drop() // found: the walk takes over from the other probes
+		case ok && f.cancel != nil && r.growth == 0:
+			r.depth = min(2*r.depth, max(r.cfg.Concurrency, 1))
+		case f.probe && !r.exact && !r.done:
+			continue // each probe narrows the search: judge the next
+		}
 		if ok {
-			if f.cancel != nil && r.growth == 0 {
-				r.depth = min(2*r.depth, max(r.cfg.Concurrency, 1))
-			}
 			r.refill(ctx)
 			return page, nil
 		}
-		if f.cancel != nil {
+		if f.cancel != nil && !f.probe {
 			// The list proved the guess wrong: what is in flight was planned
 			// on it. A list that keeps moving makes guesses cost requests
 			// (and every request it answers may find more records), so guess
@@ -255,7 +265,16 @@ func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 // last page in flight, until Concurrency are in flight. It plans only on
 // the walk toward the head, where the next pages are known.
 func (r *Reader[K]) refill(ctx context.Context) {
-	if r.cfg.Concurrency <= 1 || r.done || !r.exact || !r.hasMark {
+	if r.cfg.Concurrency <= 1 || r.done {
+		return
+	}
+	if !r.exact {
+		if r.started && len(r.ahead) == 0 {
+			r.probe(ctx)
+		}
+		return
+	}
+	if !r.hasMark {
 		return
 	}
 	lmax := int64(r.cfg.MaxPageSize)
@@ -266,7 +285,10 @@ func (r *Reader[K]) refill(ctx context.Context) {
 	if top+skip >= r.total {
 		return // the next page must reach the list's end: plan takes it alone
 	}
-	for len(r.ahead) < r.depth && top > 0 {
+	// Keep depth requests unanswered; answers not yet judged wait beside
+	// them, up to as many again, so a consumer that falls behind for a
+	// moment does not leave the API idle.
+	for r.unanswered() < r.depth && len(r.ahead) < 2*r.depth && top > 0 {
 		var offset, limit int64
 		abut := false
 		switch {
@@ -285,6 +307,38 @@ func (r *Reader[K]) refill(ctx context.Context) {
 		r.launch(ctx, offset, limit, abut)
 		top, skip = offset, 0
 	}
+}
+
+// probe requests Concurrency pages spread evenly over the range the
+// boundary lies in, judged in order from the head: one round narrows the
+// range Concurrency+1-fold where plan's binary search halves it.
+func (r *Reader[K]) probe(ctx context.Context) {
+	lmax := int64(r.cfg.MaxPageSize)
+	n := int64(r.cfg.Concurrency)
+	prev := int64(-1)
+	for j := int64(1); j <= n; j++ {
+		at := r.lo + (r.hi-r.lo)*j/(n+1)
+		at -= at % lmax
+		if at <= prev || at+lmax <= r.lo || at >= r.hi {
+			continue
+		}
+		prev = at
+		r.launch(ctx, at, lmax, false)
+		r.ahead[len(r.ahead)-1].probe = true
+	}
+}
+
+// unanswered counts the requests in flight that have no answer yet.
+func (r *Reader[K]) unanswered() int {
+	n := 0
+	for _, f := range r.ahead {
+		select {
+		case <-f.done:
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 // launch starts a request ahead of its turn.
