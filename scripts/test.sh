@@ -17,6 +17,10 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
+# Every fuzz target, briefly (FUZZTIME, default 2s each): inputs beyond the
+# committed corpora must not break a parser of outside data.
+scripts/fuzz.sh
+
 # The S3 sink and checkpoint tests run against a real S3 server (versitygw),
 # installed once per machine and started by the tests themselves.
 HWCAUDIT_TEST_VERSITYGW=$(scripts/s3server.sh)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,8 +64,8 @@ func newMetrics(now func() time.Time) *metrics {
 		}, []string{"stream"}),
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hwcaudit_api_requests_total",
-			Help: "Page fetches by result: code is \"ok\" for a page read, the HTTP status of an API error, or \"error\" for a network failure.",
-		}, []string{"stream", "code"}),
+			Help: "HTTP requests sent to the Huawei Cloud APIs, every attempt, by endpoint and status code (\"error\" when no answer came).",
+		}, []string{"endpoint", "code"}),
 		written: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hwcaudit_records_written_total", Help: "Events a sink accepted.",
 		}, []string{"stream", "sink"}),
@@ -128,16 +129,26 @@ func (c lagCollector) Collect(ch chan<- prometheus.Metric) {
 func (m *metrics) Fetched(stream string, n int) {
 	m.fetched.WithLabelValues(stream).Add(float64(n))
 	m.pages.WithLabelValues(stream).Inc()
-	m.apiRequests.WithLabelValues(stream, "ok").Inc()
+}
+
+// apiResponse is huaweiapi.Config.OnResponse: it counts each HTTP attempt
+// where it happens, in the client, because one page read can take several
+// (a 401 is sent again after a credential refresh) and the pipeline sees
+// only the outcome of each.
+func (m *metrics) apiResponse(endpoint string, status int) {
+	code := "error"
+	if status > 0 {
+		code = strconv.Itoa(status)
+	}
+	// An endpoint URL could carry user info; the label never does.
+	if u, err := url.Parse(endpoint); err == nil && u.User != nil {
+		u.User = nil
+		endpoint = u.String()
+	}
+	m.apiRequests.WithLabelValues(endpoint, code).Inc()
 }
 
 func (m *metrics) FetchFailed(stream string, err error) {
-	code := "error"
-	var apiErr *huaweiapi.APIError
-	if errors.As(err, &apiErr) && apiErr.Status > 0 {
-		code = strconv.Itoa(apiErr.Status)
-	}
-	m.apiRequests.WithLabelValues(stream, code).Inc()
 	if throttled(err) {
 		m.throttled.WithLabelValues(stream).Inc()
 	}
@@ -267,19 +278,41 @@ func startMetrics(cfg *Config, log *slog.Logger) *metricsRun {
 func (mr *metricsRun) finish(ctx context.Context, code int) {
 	mr.m.runDone(mr.sum, time.Since(mr.start), code)
 	if mr.push != "" {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		// Add (POST) keeps hwcaudit_last_success_timestamp_seconds of an
-		// earlier push when this run failed.
-		err := push.New(mr.push, pushJob).Gatherer(mr.m.reg).Client(&http.Client{Timeout: 10 * time.Second}).AddContext(pctx)
-		cancel()
-		if err != nil {
-			mr.log.Error("cannot push metrics", "url", mr.push, "error", err)
-		}
+		mr.pushMetrics(ctx)
 	}
 	if mr.srv != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		mr.srv.Shutdown(sctx)
 		cancel()
+	}
+}
+
+// pushMetrics pushes the registry to the Pushgateway. The URL may carry
+// basic-auth credentials (http://user:password@host): they are sent as an
+// Authorization header rather than left in the URL, because the push
+// client quotes its URL in errors ("unexpected status code 401 while
+// pushing to …") and errors are logged. Only the redacted URL is logged.
+func (mr *metricsRun) pushMetrics(ctx context.Context) {
+	u, err := url.Parse(mr.push)
+	if err != nil {
+		// url.Error quotes the value, which may hold a password.
+		mr.log.Error("cannot push metrics: HWCAUDIT_PUSHGATEWAY_URL is not a URL")
+		return
+	}
+	redacted := u.Redacted()
+	user := u.User
+	u.User = nil
+	p := push.New(u.String(), pushJob).Gatherer(mr.m.reg).Client(&http.Client{Timeout: 10 * time.Second})
+	if user != nil {
+		pass, _ := user.Password()
+		p = p.BasicAuth(user.Username(), pass)
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	// Add (POST) keeps hwcaudit_last_success_timestamp_seconds of an
+	// earlier push when this run failed.
+	if err := p.AddContext(pctx); err != nil {
+		mr.log.Error("cannot push metrics", "url", redacted, "error", err)
 	}
 }
 

@@ -120,6 +120,11 @@ func runWithPush(t *testing.T) (*harness, map[string]*dto.MetricFamily, []byte) 
 	cfg.Faults.MalformedRate = 0.05
 	h := newHarness(t, cfg)
 	h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "20"
+	// One request in flight per stream: with more, a stream that ends
+	// abandons pages it read ahead, which the simulator may have answered
+	// (and counted) although the exporter never saw the answer, so the
+	// counts below could not be compared exactly.
+	h.env["HWCAUDIT_CONCURRENCY"] = "1"
 	pg := newPushgateway(t)
 	h.env["HWCAUDIT_PUSHGATEWAY_URL"] = pg.srv.URL
 	h.mustRun(exitOK, "run")
@@ -166,6 +171,13 @@ func TestMetricsPushedAfterRun(t *testing.T) {
 	}
 	if got, _ := sumOf(mfs, "hwcaudit_api_requests_total", map[string]string{"code": "503"}); got == 0 || int64(got) != st.ServerErrors {
 		t.Errorf("503 responses: %v, simulator failed %d", got, st.ServerErrors)
+	}
+	// Every HTTP attempt is counted, by status, against the endpoint.
+	if got, _ := sumOf(mfs, "hwcaudit_api_requests_total", nil); got == 0 || int64(got) != st.Requests {
+		t.Errorf("API requests: %v, the simulator received %d", got, st.Requests)
+	}
+	if got, _ := sumOf(mfs, "hwcaudit_api_requests_total", map[string]string{"code": "200", "endpoint": h.env["HWCAUDIT_SWR_ENDPOINT"]}); int64(got) != st.Pages {
+		t.Errorf("200 responses from %s: %v, the simulator answered %d pages", h.env["HWCAUDIT_SWR_ENDPOINT"], got, st.Pages)
 	}
 	if got, _ := sumOf(mfs, "hwcaudit_retries_total", map[string]string{"op": "fetch"}); int64(got) != st.Throttled+st.ServerErrors {
 		t.Errorf("fetch retries: %v, want %d", got, st.Throttled+st.ServerErrors)
@@ -214,8 +226,12 @@ func TestMetricsPushedAfterFailure(t *testing.T) {
 	if _, n := sumOf(mfs, "hwcaudit_last_success_timestamp_seconds", nil); n != 0 {
 		t.Errorf("a failed run pushed a last-success time")
 	}
-	if got, _ := sumOf(mfs, "hwcaudit_api_requests_total", map[string]string{"code": "401"}); got == 0 {
-		t.Errorf("no 401 counted")
+	st := h.sim.Stats()
+	if got, _ := sumOf(mfs, "hwcaudit_api_requests_total", map[string]string{"code": "401"}); got == 0 || int64(got) != st.AuthFailures {
+		t.Errorf("401 responses: %v, the simulator refused %d", got, st.AuthFailures)
+	}
+	if got, _ := sumOf(mfs, "hwcaudit_api_requests_total", nil); int64(got) != st.Requests {
+		t.Errorf("API requests: %v, the simulator received %d", got, st.Requests)
 	}
 }
 

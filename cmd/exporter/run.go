@@ -110,7 +110,9 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 		outputs = append(outputs, pipeline.Output{Name: name, Sink: s})
 	}
 
-	api := huaweiapi.NewClient(cfg.API, auth)
+	apiCfg := cfg.API
+	apiCfg.OnResponse = mx.m.apiResponse // every HTTP attempt, for hwcaudit_api_requests_total
+	api := huaweiapi.NewClient(apiCfg, auth)
 	var streams []pipeline.Stream
 	for _, s := range swr.Streams(cfg.SWR, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
 		streams = append(streams, s)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -48,6 +50,17 @@ type Config struct {
 	// MaxBodyBytes caps a response body; a larger one is an error, never a
 	// silent truncation. Default 16 MiB.
 	MaxBodyBytes int64 `env:"HWCAUDIT_HTTP_MAX_BODY_BYTES,default=16777216"`
+
+	// OnResponse, when not nil, is called once for every HTTP attempt the
+	// client makes, retries after a 401 included, with the request's
+	// Endpoint and the response's status code, or 0 when no response came
+	// (a network failure or timeout). An attempt the caller abandoned (its
+	// context ended, e.g. a page read ahead that is no longer needed) is
+	// not reported: it is no failure, and whether the server saw it is
+	// unknown. Do's errors count page reads after classification; this
+	// counts what went over the wire, for metrics. It is called from many
+	// goroutines at once and must not block.
+	OnResponse func(endpoint string, status int)
 }
 
 // Validate reports the first invalid setting, naming its variable.
@@ -224,9 +237,13 @@ func (c *Client) do(ctx context.Context, req Request) ([]byte, error) {
 
 	resp, err := c.http.Do(hr)
 	if err != nil {
+		if ctx.Err() == nil {
+			c.observe(req.Endpoint, 0)
+		}
 		// Transport errors (refused, reset, timeout) heal on their own.
 		return nil, fmt.Errorf("%s %s: %w", req.Method, req.Path, err)
 	}
+	c.observe(req.Endpoint, resp.StatusCode)
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
 	if err != nil {
@@ -245,6 +262,12 @@ func (c *Client) do(ctx context.Context, req Request) ([]byte, error) {
 		data = data[:c.cfg.MaxBodyBytes]
 	}
 	return nil, classify(resp, data, sentSecrets(hr.Header))
+}
+
+func (c *Client) observe(endpoint string, status int) {
+	if c.cfg.OnResponse != nil {
+		c.cfg.OnResponse(endpoint, status)
+	}
 }
 
 // sentSecrets returns the credentials a request carried in clear. Gateways
@@ -302,7 +325,13 @@ func retryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+	if s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && s >= 0 {
+		// More seconds than a Duration holds must not wrap around to a
+		// short or negative wait: wait as long as one can (the retry loop
+		// caps it).
+		if s > int64(math.MaxInt64/time.Second) {
+			return math.MaxInt64
+		}
 		return time.Duration(s) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
@@ -331,9 +360,14 @@ func encodeQuery(q url.Values) string {
 	return strings.ReplaceAll(q.Encode(), "+", "%20")
 }
 
+// truncate cuts s to at most n bytes, at a rune boundary, so that a
+// valid UTF-8 body stays valid in logs.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

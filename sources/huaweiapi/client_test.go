@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -768,4 +770,90 @@ func TestClientRedactsEchoedCredentials(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClientOnResponse checks that the hook sees every attempt on the wire:
+// the answer's status each time, the retry after a 401 that refreshed the
+// credentials, and 0 for an attempt that got no answer, but not an attempt
+// the caller abandoned.
+func TestClientOnResponse(t *testing.T) {
+	statuses := []int{http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusOK, http.StatusNotFound}
+	var n atomic.Int32
+	base := fakeServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(statuses[int(n.Add(1)-1)%len(statuses)])
+		_, _ = w.Write([]byte(`{}`))
+	})
+	type call struct {
+		endpoint string
+		status   int
+	}
+	var mu sync.Mutex
+	var got []call
+	cfg := testConfig()
+	cfg.OnResponse = func(endpoint string, status int) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, call{endpoint, status})
+	}
+	c := NewClient(cfg, TokenAuth{Token: testToken})
+	for range statuses {
+		_, _ = c.Do(context.Background(), auditLogs(base, nil))
+	}
+	dead := "http://" + closedAddr(t)
+	_, _ = c.Do(context.Background(), auditLogs(dead, nil))
+
+	// A 401 is sent again once after a refresh that changed something.
+	unauthorized := fakeServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	refreshing := NewClient(cfg, &refreshOnce{})
+	_, _ = refreshing.Do(context.Background(), auditLogs(unauthorized, nil))
+
+	// A request the caller abandons is not reported; one the client's own
+	// timeout ends is, as no answer.
+	slow := fakeServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_, _ = c.Do(ctx, auditLogs(slow, nil))
+	cancel()
+	short := cfg
+	short.Timeout = 50 * time.Millisecond
+	_, _ = NewClient(short, TokenAuth{Token: testToken}).Do(context.Background(), auditLogs(slow, nil))
+
+	want := []call{{base, 429}, {base, 503}, {base, 200}, {base, 404}, {dead, 0}, {unauthorized, 401}, {unauthorized, 401}, {slow, 0}}
+	if !slices.Equal(got, want) {
+		t.Errorf("OnResponse calls:\n got %v\nwant %v", got, want)
+	}
+}
+
+// refreshOnce is an Authorizer whose first Refresh finds new credentials.
+type refreshOnce struct{ refreshed bool }
+
+func (a *refreshOnce) Authorize(req *http.Request, _ []byte) error {
+	req.Header.Set("X-Auth-Token", "t")
+	return nil
+}
+
+func (a *refreshOnce) Refresh() bool {
+	if a.refreshed {
+		return false
+	}
+	a.refreshed = true
+	return true
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
