@@ -76,7 +76,7 @@ func newMetrics(now func() time.Time) *metrics {
 			Name: "hwcaudit_retries_total", Help: "Failures that were retried, by operation (fetch, write, dead_letter, save_checkpoint, load_checkpoint).",
 		}, []string{"stream", "op"}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hwcaudit_api_throttled_total", Help: "API requests refused by rate limiting (HTTP 429, APIG.0308).",
+			Name: "hwcaudit_api_throttled_total", Help: "Page reads of a stream that rate limiting refused (HTTP 429, APIG.0308); a read several requests ahead counts once, every refused request is in hwcaudit_api_requests_total{code=\"429\"}.",
 		}, []string{"stream"}),
 		committed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hwcaudit_records_committed_total", Help: "Records covered by saved checkpoints.",
