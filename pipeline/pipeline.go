@@ -98,6 +98,10 @@ type Page struct {
 	// were delivered before and are left out of Records (page overlaps,
 	// records repeated at a window edge). It feeds completeness reports.
 	Skipped int64
+	// Newest is the latest event time of Records when the source read a
+	// time from each of them, zero otherwise. It lets a consumer bound a
+	// page by time without mapping every record.
+	Newest time.Time
 }
 
 // Event is one audit record mapped to ECS.

@@ -311,6 +311,37 @@ func TestBoundedReader(t *testing.T) {
 	}
 }
 
+func TestBoundedReaderTrustsTheSourcesTimes(t *testing.T) {
+	// A page whose source read every record's time, all within the range,
+	// passes without one Map call; one reaching past the range is mapped
+	// record by record as before.
+	to := time.Date(2026, 1, 1, 0, 0, 10, 0, time.UTC)
+	pages := []pipeline.Page{
+		{Records: [][]byte{[]byte("unmappable"), []byte("9")}, Newest: to},
+		{Records: [][]byte{[]byte("10"), []byte("11")}, Newest: to.Add(time.Second)},
+	}
+	calls := 0
+	r := &boundedReader{r: &fakeReader{pages: pages}, s: countingSecStream{&calls}, to: to}
+	p, err := r.Next(context.Background())
+	if err != nil || len(p.Records) != 2 || calls != 0 {
+		t.Fatalf("in-range page: %q, %v after %d Map calls; want both records, no call", p.Records, err, calls)
+	}
+	p, err = r.Next(context.Background())
+	if err != nil || len(p.Records) != 1 || string(p.Records[0]) != "10" || calls != 2 {
+		t.Fatalf("page reaching past the range: %q, %v after %d Map calls; want record 10 after 2", p.Records, err, calls)
+	}
+}
+
+// countingSecStream is secStream counting its Map calls.
+type countingSecStream struct{ n *int }
+
+func (c countingSecStream) Key() string                                           { return "count" }
+func (c countingSecStream) Open(context.Context, []byte) (pipeline.Reader, error) { return nil, nil }
+func (c countingSecStream) Map(raw []byte, ev *pipeline.Event) error {
+	*c.n++
+	return secStream{}.Map(raw, ev)
+}
+
 type fakeReader struct{ pages []pipeline.Page }
 
 func (f *fakeReader) Next(context.Context) (pipeline.Page, error) {

@@ -117,6 +117,9 @@ type Page[K any] struct {
 	// Skipped counts the records of this page's response that had been
 	// delivered before (the overlap that proves contiguity).
 	Skipped int64
+	// Newest is the latest Time of Records, zero when one of them had no
+	// time.
+	Newest time.Time
 }
 
 // maxProbes bounds the requests one Next may spend locating its page.
@@ -151,8 +154,9 @@ type Reader[K any] struct {
 	hasBase bool  // base is set: the first page was emitted
 	base    int64 // records at or below the start, counted from the end
 
-	ahead []*flight[K] // requests in flight, in the order they are judged
-	depth int          // how many may be in flight now, 1..Concurrency
+	ahead    []*flight[K]  // requests in flight, in the order they are judged
+	depth    int           // how many may be in flight now, 1..Concurrency
+	answered chan struct{} // a request ahead got its answer
 }
 
 // flight is a request started ahead of its turn.
@@ -177,7 +181,7 @@ func New[K any](cfg Config[K], from *Mark[K]) *Reader[K] {
 	if cfg.Fetch == nil || cfg.Compare == nil || cfg.MaxPageSize < MinPageSize {
 		panic(fmt.Sprintf("newestfirst: invalid Config for %s (page size %d)", cfg.Name, cfg.MaxPageSize))
 	}
-	r := &Reader[K]{cfg: cfg, hint: -1, depth: max(cfg.Concurrency, 1)}
+	r := &Reader[K]{cfg: cfg, hint: -1, depth: max(cfg.Concurrency, 1), answered: make(chan struct{}, 1)}
 	if from != nil {
 		r.hasMark, r.mark, r.skip, r.markAt, r.hint = true, from.Key, from.Skip, from.Time, from.FromEnd
 	}
@@ -199,15 +203,13 @@ func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 		}
 		var f *flight[K]
 		if len(r.ahead) > 0 {
-			f, r.ahead = r.ahead[0], r.ahead[1:]
-			select {
-			case <-f.done:
-				f.cancel()
-			case <-ctx.Done():
-				f.cancel()
+			f = r.ahead[0]
+			if err := r.await(ctx, f); err != nil {
 				r.drop()
-				return Page[K]{}, ctx.Err()
+				return Page[K]{}, err
 			}
+			r.ahead = r.ahead[1:]
+			f.cancel()
 			if f.err != nil && ctx.Err() == nil && errors.Is(f.err, context.Canceled) {
 				// Started under a context that has ended since; this one
 				// has not: plan again.
@@ -328,6 +330,22 @@ func (r *Reader[K]) probe(ctx context.Context) {
 	}
 }
 
+// await waits for f's answer. Meanwhile, as other requests ahead get
+// theirs, it starts the next ones, so that Concurrency requests stay in
+// flight even while f, at the head, is slow to answer.
+func (r *Reader[K]) await(ctx context.Context, f *flight[K]) error {
+	for {
+		select {
+		case <-f.done:
+			return nil
+		case <-r.answered:
+			r.refill(ctx)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // unanswered counts the requests in flight that have no answer yet.
 func (r *Reader[K]) unanswered() int {
 	n := 0
@@ -346,8 +364,12 @@ func (r *Reader[K]) launch(ctx context.Context, offset, limit int64, abut bool) 
 	fctx, cancel := context.WithCancel(ctx)
 	f := &flight[K]{offset: offset, limit: limit, abut: abut, cancel: cancel, done: make(chan struct{})}
 	go func() {
-		defer close(f.done)
 		f.recs, f.total, f.err = r.cfg.Fetch(fctx, offset, limit)
+		close(f.done)
+		select {
+		case r.answered <- struct{}{}:
+		default: // a wake-up is pending already
+		}
 	}()
 	r.ahead = append(r.ahead, f)
 }
@@ -539,9 +561,16 @@ func (r *Reader[K]) emit(recs []Record[K], offset, skipped int64) Page[K] {
 		r.hasBase, r.base = true, r.total-(offset+int64(len(recs)))
 	}
 	page := Page[K]{Records: make([][]byte, 0, len(recs)), Skipped: skipped, Total: r.total - offset - r.base}
+	timed := true
 	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
 		page.Records = append(page.Records, rec.Raw)
+		switch {
+		case !rec.HasTime:
+			timed = false
+		case rec.Time.After(page.Newest):
+			page.Newest = rec.Time
+		}
 		switch {
 		case rec.HasKey:
 			r.hasMark, r.mark, r.skip, r.markAt = true, rec.Key, 0, time.Time{}
@@ -551,6 +580,9 @@ func (r *Reader[K]) emit(recs []Record[K], offset, skipped int64) Page[K] {
 		case r.hasMark:
 			r.skip++
 		}
+	}
+	if !timed {
+		page.Newest = time.Time{}
 	}
 	r.exact, r.b = true, offset
 	page.Remaining = offset

@@ -135,6 +135,9 @@ func drainConcurrently(t *testing.T, a *listAPI, pageSize, concurrency int, star
 		if p.Mark != nil {
 			last = p.Mark
 		}
+		if n := len(p.Records); n > 0 && !p.Newest.Equal(a.timeOf(ids[len(ids)-1])) {
+			t.Fatalf("page Newest %s, its newest record is at %s", p.Newest, a.timeOf(ids[len(ids)-1]))
+		}
 		if a.drop == nil && p.Total != int64(len(ids)) {
 			t.Fatalf("page Total %d after %d records delivered in this run", p.Total, len(ids))
 		}

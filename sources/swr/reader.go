@@ -80,7 +80,7 @@ func (r *reader) Next(ctx context.Context) (pipeline.Page, error) {
 	if err != nil {
 		return pipeline.Page{}, err
 	}
-	page := pipeline.Page{Records: p.Records, Remaining: p.Remaining, Total: p.Total, Skipped: p.Skipped}
+	page := pipeline.Page{Records: p.Records, Remaining: p.Remaining, Total: p.Total, Skipped: p.Skipped, Newest: p.Newest}
 	if m := p.Mark; m != nil {
 		c := cursor{ID: m.Key, Skip: m.Skip, FromEnd: m.FromEnd}
 		if !m.Time.IsZero() {

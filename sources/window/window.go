@@ -255,6 +255,12 @@ func (r *Reader) emit() pipeline.Page {
 	r.skipped = 0
 	for _, rec := range chunk {
 		page.Records = append(page.Records, rec.Raw)
+		// A record without a time of its own stands at its window's first
+		// second here (see keep); bounding the page by it keeps the record,
+		// as mapping it would (it is dead-lettered either way).
+		if rec.Time.After(page.Newest) {
+			page.Newest = rec.Time
+		}
 		next := rec.Time.Truncate(time.Second).Add(time.Second)
 		if next.After(r.through) {
 			r.through = next
