@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -394,4 +395,17 @@ func MapGolden(t *testing.T, dataset string, records func(testing.TB, string) []
 			Golden(t, filepath.Join("testdata", "golden", name+".ndjson"), got.Bytes())
 		})
 	}
+}
+
+// CPUTime is the CPU time, user and system, the process has used so far.
+// The mapping benchmarks divide their records by the CPU time of their
+// loop, so that their rate per CPU-second counts the work the garbage
+// collector does on other cores too.
+func CPUTime(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
