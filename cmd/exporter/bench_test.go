@@ -32,7 +32,8 @@ import (
 // reports:
 //
 //	records/s        records exported per second of wall time
-//	cpu-µs/record    the exporter's user+system CPU per record
+//	cpu-s            the exporter's user+system CPU time
+//	cpu-µs/record    the same per record
 //	peak-RSS-MiB     the exporter's peak resident set (VmHWM)
 //	ceiling-ratio    records/s over concurrency × 100 / latency (cases
 //	                 with latency only)
@@ -62,6 +63,7 @@ func BenchmarkExporter(b *testing.B) {
 				res = runExporterBench(b, n, c.latency, c.concurrency, c.backfill)
 			}
 			b.ReportMetric(float64(res.records)/res.wall.Seconds(), "records/s")
+			b.ReportMetric(res.cpu.Seconds(), "cpu-s")
 			b.ReportMetric(float64(res.cpu.Microseconds())/float64(res.records), "cpu-µs/record")
 			b.ReportMetric(float64(res.maxRSS)/(1<<20), "peak-RSS-MiB")
 			if c.latency > 0 {
