@@ -197,7 +197,8 @@ func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 		r.drop()
 		return Page[K]{}, io.EOF
 	}
-	for range maxProbes {
+	// Every answer judged counts, probes and pages ahead included.
+	for range maxProbes * max(r.cfg.Concurrency, 1) {
 		if len(r.ahead) == 0 {
 			r.refill(ctx)
 		}
@@ -260,7 +261,7 @@ func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 		}
 	}
 	r.drop()
-	return Page[K]{}, fmt.Errorf("%s: could not find the next page within %d requests (list changing too fast?)", r.cfg.Name, maxProbes)
+	return Page[K]{}, fmt.Errorf("%s: could not find the next page within %d requests (list changing too fast?)", r.cfg.Name, maxProbes*max(r.cfg.Concurrency, 1))
 }
 
 // refill starts requests for the pages that follow the boundary, or the

@@ -275,6 +275,15 @@ func TestReaderConcurrentPages(t *testing.T) {
 		t.Errorf("%d requests for 20000 records", api.requests)
 	}
 
+	// The widest setting, a start deep inside a long list: the probes find
+	// it, and the walk delivers exactly the records from there.
+	api3 := newListAPI(300_000, base)
+	want := api3.ids[299_000:]
+	ids3, _ := drainConcurrently(t, api3, 100, 64, api3.timeOf(want[0]), nil)
+	if fmt.Sprint(ids3) != fmt.Sprint(want) {
+		t.Fatalf("concurrency 64: delivered %d records, want the last %d", len(ids3), len(want))
+	}
+
 	// Records arriving while the walk goes on: every request sees more.
 	api2 := newListAPI(5000, base)
 	api2.latency = time.Millisecond
