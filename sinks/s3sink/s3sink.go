@@ -11,11 +11,14 @@
 // parts. Write returns nil only after every object was stored.
 //
 // Object names are deterministic: the time of the partition's first event,
-// then a hash of the stream key, the count and the first and last event.id
-// of the partition's events. A batch re-sent after a crash or a failed Write
-// therefore overwrites the same objects with the same bytes instead of adding
-// copies. A re-sent batch cut at different boundaries can still store an
-// event twice; every copy is identical and carries the same event.id, by
+// then a hash of the stream key and that event's event.id. A batch re-sent
+// after a crash or a failed Write therefore overwrites its objects instead
+// of adding copies, even when the pipeline cut it differently the second
+// time: the object that starts with the same event is replaced, and the
+// events it no longer holds follow in the next batch's objects (they were
+// not committed, or the batch could not have been re-sent). An event can
+// still be stored twice when an object starting after it survives from the
+// first attempt; every copy is identical and carries the same event.id, by
 // which readers can deduplicate. Within a partition, object names sort in
 // the order of their first event.
 package s3sink
@@ -238,7 +241,7 @@ func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
 // documentation.
 func (s *Sink) key(stream string, p *partition) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%d\x00%s\x00%s", stream, len(p.ids), p.ids[0], p.ids[len(p.ids)-1])
+	fmt.Fprintf(h, "%s\x00%s", stream, p.ids[0])
 	name := fmt.Sprintf("dataset=%s/year=%04d/month=%02d/day=%02d/hour=%02d/%s-%s.ndjson.gz",
 		p.dataset, p.hour.Year(), int(p.hour.Month()), p.hour.Day(), p.hour.Hour(),
 		p.first.Format("20060102T150405.000000000Z"), hex.EncodeToString(h.Sum(nil)[:16]))

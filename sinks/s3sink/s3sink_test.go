@@ -193,6 +193,34 @@ func TestResendSameBatch(t *testing.T) {
 	}
 }
 
+func TestResendCutDifferently(t *testing.T) {
+	// A batch written but not committed, then re-sent after a restart in
+	// two batches cut elsewhere: each event ends up stored once.
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	ctx := context.Background()
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var evs []pipeline.Event
+	for i, id := range []string{"a", "b", "c", "d", "e"} {
+		evs = append(evs, event(id, "d", ts.Add(time.Duration(i)*time.Second)))
+	}
+	if err := newSink(t, srv, Config{Bucket: bucket}).Write(ctx, &pipeline.Batch{Stream: "s/1", Events: evs[:4]}); err != nil {
+		t.Fatal(err)
+	}
+	s := newSink(t, srv, Config{Bucket: bucket})
+	for _, part := range [][]pipeline.Event{evs[:2], evs[2:]} {
+		if err := s.Write(ctx, &pipeline.Batch{Stream: "s/1", Events: part}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, _ := srv.ReadAll(t, bucket, "")
+	got := string(bytes.Join(readDocs(t, srv, bucket, ""), []byte(",")))
+	want := `{"event":{"id":"a"}},{"event":{"id":"b"}},{"event":{"id":"c"}},{"event":{"id":"d"}},{"event":{"id":"e"}}`
+	if len(keys) != 2 || got != want {
+		t.Errorf("bucket holds %d objects with %s, want 2 objects with a..e once", len(keys), got)
+	}
+}
+
 func TestMultipart(t *testing.T) {
 	srv := s3test.Start(t)
 	bucket := srv.Bucket(t)
