@@ -1,7 +1,6 @@
 package artifact
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"path"
@@ -9,31 +8,69 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc"
+	"github.com/hwcaudit/hwcaudit/sources/jsonscan"
 )
 
 // auditDO is one record of the audit API (the AuditDO object). Every member
 // is documented as a string; null (as "reason" is in the example) reads as
 // empty.
 type auditDO struct {
-	ID                 json.RawMessage `json:"id"`
-	Module             *string         `json:"module"`
-	Operation          *string         `json:"operation"`
-	Time               *string         `json:"time"`
-	Info               *string         `json:"info"`
-	Data               *string         `json:"data"`
-	Reason             *string         `json:"reason"`
-	UserAgent          *string         `json:"userAgent"`
-	Operator           *string         `json:"operator"`
-	OperatorNickName   *string         `json:"operatorNickName"`
-	OperatorTenantName *string         `json:"operatorTenantName"`
-	IPSource           *string         `json:"ipSource"`
+	ID                 jsonscan.Value // as sent: parseID reads it; Raw is nil when absent
+	Module             string
+	Operation          string
+	Time               string
+	Info               string
+	Data               string
+	Reason             string
+	UserAgent          string
+	Operator           string
+	OperatorNickName   string
+	OperatorTenantName string
+	IPSource           string
 }
 
-func str(p *string) string {
-	if p == nil {
-		return ""
+// decode reads a record. Member names match exactly; a string member
+// that holds another type is an error, null leaves it empty.
+func (a *auditDO) decode(raw []byte) error {
+	return jsonscan.Members(raw, a.set)
+}
+
+// set takes one member of the record.
+func (a *auditDO) set(name []byte, v jsonscan.Value) error {
+	var dst *string
+	n := jsonscan.Name(name)
+	switch string(n) {
+	case "id":
+		a.ID = v
+		return nil
+	case "module":
+		dst = &a.Module
+	case "operation":
+		dst = &a.Operation
+	case "time":
+		dst = &a.Time
+	case "info":
+		dst = &a.Info
+	case "data":
+		dst = &a.Data
+	case "reason":
+		dst = &a.Reason
+	case "userAgent":
+		dst = &a.UserAgent
+	case "operator":
+		dst = &a.Operator
+	case "operatorNickName":
+		dst = &a.OperatorNickName
+	case "operatorTenantName":
+		dst = &a.OperatorTenantName
+	case "ipSource":
+		dst = &a.IPSource
+	default:
+		return nil
 	}
-	return *p
+	// null resets the member, as it did the *string encoding/json filled.
+	*dst = ""
+	return keepString(dst, n, v)
 }
 
 // eventTypes maps an operation to ECS event.type. The API documents
@@ -69,25 +106,25 @@ var categories = map[string]string{
 // Map turns one audit record into an ECS document.
 func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	var a auditDO
-	if err := json.Unmarshal(raw, &a); err != nil {
+	if err := a.decode(raw); err != nil {
 		return fmt.Errorf("artifact audit log is not a JSON object: %w", err)
 	}
 	id, ok := parseID(a.ID)
 	if !ok {
-		if len(a.ID) == 0 || string(a.ID) == "null" {
+		if a.ID.Raw == nil || a.ID.Kind == jsonscan.Null {
 			return errNoID
 		}
-		return fmt.Errorf("artifact audit log id %s is not a digit string", a.ID)
+		return fmt.Errorf("artifact audit log id %s is not a digit string", a.ID.Raw)
 	}
-	ts, ok := parseTime(str(a.Time), s.loc)
+	ts, ok := parseTime(a.Time, s.loc)
 	if !ok {
-		return fmt.Errorf("artifact audit log %s: time %q is not a timestamp", id, str(a.Time))
+		return fmt.Errorf("artifact audit log %s: time %q is not a timestamp", id, a.Time)
 	}
-	module := str(a.Module)
+	module := a.Module
 	if module == "" {
 		module = s.module
 	}
-	op := str(a.Operation)
+	op := a.Operation
 	action := strings.ToLower(op)
 	eventType, ok := eventTypes[action]
 	if !ok {
@@ -110,7 +147,7 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	// The API lists operations that happened; it records no result, so the
 	// outcome is not claimed.
 	w.String("outcome", "unknown")
-	w.StringIf("reason", str(a.Reason))
+	w.StringIf("reason", a.Reason)
 	w.String("dataset", Dataset)
 	w.String("module", "huaweicloud")
 	w.String("provider", "codeartsartifact")
@@ -132,14 +169,14 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	w.Close()
 	w.Close()
 
-	operator, nick := str(a.Operator), str(a.OperatorNickName)
+	operator, nick := a.Operator, a.OperatorNickName
 	if operator != "" || nick != "" {
 		w.Open("user")
 		w.StringIf("name", operator)
 		w.StringIf("full_name", nick)
 		w.Close()
 	}
-	ip := net.ParseIP(str(a.IPSource))
+	ip := net.ParseIP(a.IPSource)
 	if ip != nil {
 		w.Open("source")
 		w.String("ip", ip.String())
@@ -155,14 +192,14 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 		}
 		w.Close()
 	}
-	if ua := str(a.UserAgent); ua != "" {
+	if ua := a.UserAgent; ua != "" {
 		w.Open("user_agent")
 		w.String("original", ua)
 		w.Close()
 	}
 	// For the file module, data is the file's path within the repository
 	// ("1/1/1/1-1-1.jar" in the documented example).
-	data := str(a.Data)
+	data := a.Data
 	if module == ModuleFile && data != "" {
 		w.Open("file")
 		if name := path.Base(data); name != "." && name != "/" {
@@ -179,11 +216,11 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	w.String("module", module)
 	w.String("audit_id", id)
 	w.StringIf("operation", op)
-	w.StringIf("info", str(a.Info))
+	w.StringIf("info", a.Info)
 	w.StringIf("data", data)
-	w.StringIf("operator_tenant_name", str(a.OperatorTenantName))
+	w.StringIf("operator_tenant_name", a.OperatorTenantName)
 	if ip == nil {
-		w.StringIf("ip_source", str(a.IPSource))
+		w.StringIf("ip_source", a.IPSource)
 	}
 	w.Close()
 	w.Close()

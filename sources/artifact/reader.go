@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+	"github.com/hwcaudit/hwcaudit/sources/jsonscan"
 	"github.com/hwcaudit/hwcaudit/sources/newestfirst"
 )
 
@@ -94,16 +94,6 @@ func (r *reader) Next(ctx context.Context) (pipeline.Page, error) {
 	return page, nil
 }
 
-// apiPage is the 200 response body.
-type apiPage struct {
-	Status  string `json:"status"`
-	TraceID string `json:"trace_id"`
-	Result  *struct {
-		AuditInfoList []json.RawMessage `json:"auditInfoList"`
-		Total         *int64            `json:"total"`
-	} `json:"result"`
-}
-
 // fetch requests the page at offset (a multiple of limit) and decodes what
 // paging needs of each record.
 func (s *Stream) fetch(ctx context.Context, offset, limit int64) ([]record, int64, error) {
@@ -125,10 +115,10 @@ func (s *Stream) fetch(ctx context.Context, offset, limit int64) ([]record, int6
 	return decodePage(body, s.loc, s.Key(), offset, limit)
 }
 
-// decodePage decodes one 200 response.
+// decodePage decodes one 200 response. The records stay slices of body.
 func decodePage(body []byte, loc *time.Location, key string, offset, limit int64) ([]record, int64, error) {
 	var p apiPage
-	if err := json.Unmarshal(body, &p); err != nil {
+	if err := jsonscan.Members(body, p.set); err != nil {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("%s offset %d: response is not an audit page: %w (body starts %q)", key, offset, err, head(body)))
 	}
 	if p.Status != "" && p.Status != "success" {
@@ -136,7 +126,7 @@ func decodePage(body []byte, loc *time.Location, key string, offset, limit int64
 		// is permanent, so it is retried.
 		return nil, 0, fmt.Errorf("%s offset %d: status %q (trace_id %s)", key, offset, p.Status, p.TraceID)
 	}
-	if p.Result == nil || p.Result.Total == nil {
+	if !p.HasResult || !p.Result.HasTotal {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("%s offset %d: response has no result.total (body starts %q)", key, offset, head(body)))
 	}
 	list := p.Result.AuditInfoList
@@ -144,43 +134,137 @@ func decodePage(body []byte, loc *time.Location, key string, offset, limit int64
 		return nil, 0, pipeline.Permanent(fmt.Errorf("%s offset %d: %d records for page size %d", key, offset, len(list), limit))
 	}
 	recs := make([]record, len(list))
-	for i, raw := range list {
-		recs[i] = decodeKey(raw, loc)
+	for i, v := range list {
+		recs[i] = keyOf(v, loc)
 	}
 	if err := newestfirst.CheckOrder(recs, compareIDs); err != nil {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("%s offset %d: audit logs are not ordered newest first by id", key, offset))
 	}
-	return recs, *p.Result.Total, nil
+	return recs, p.Result.Total, nil
 }
 
-// keyFields are what paging reads from a record; Map parses it fully.
-type keyFields struct {
-	ID   json.RawMessage `json:"id"`
-	Time string          `json:"time"`
+// apiPage is what decodePage reads of the 200 response body. Member names
+// match exactly; a member of another JSON type than documented is an
+// error, and null is taken as encoding/json takes it into the struct this
+// replaced: a string member keeps its value, result and its members are
+// reset.
+type apiPage struct {
+	Status    string
+	TraceID   string
+	HasResult bool // result is an object
+	Result    apiResult
 }
 
-func decodeKey(raw json.RawMessage, loc *time.Location) record {
-	rec := record{Raw: slices.Clip(raw)}
-	var k keyFields
-	if json.Unmarshal(raw, &k) != nil {
+type apiResult struct {
+	AuditInfoList []jsonscan.Value
+	Total         int64
+	HasTotal      bool
+}
+
+func (p *apiPage) set(name []byte, v jsonscan.Value) error {
+	switch n := jsonscan.Name(name); string(n) {
+	case "status":
+		return keepString(&p.Status, n, v)
+	case "trace_id":
+		return keepString(&p.TraceID, n, v)
+	case "result":
+		switch v.Kind {
+		case jsonscan.Null:
+			p.HasResult, p.Result = false, apiResult{}
+			return nil
+		case jsonscan.Object:
+			// A repeated result adds to the first, as encoding/json does.
+			p.HasResult = true
+			return v.EachMember(p.Result.set)
+		}
+		return fmt.Errorf("result is a %s, want an object", v.Kind)
+	}
+	return nil
+}
+
+func (r *apiResult) set(name []byte, v jsonscan.Value) error {
+	switch string(jsonscan.Name(name)) {
+	case "auditInfoList":
+		r.AuditInfoList = r.AuditInfoList[:0]
+		switch v.Kind {
+		case jsonscan.Null:
+			r.AuditInfoList = nil
+			return nil
+		case jsonscan.Array:
+			return v.EachElement(func(e jsonscan.Value) error {
+				r.AuditInfoList = append(r.AuditInfoList, e)
+				return nil
+			})
+		}
+		return fmt.Errorf("result.auditInfoList is a %s, want an array", v.Kind)
+	case "total":
+		switch v.Kind {
+		case jsonscan.Null:
+			r.Total, r.HasTotal = 0, false
+			return nil
+		case jsonscan.Number:
+			n, ok := v.Int()
+			if !ok {
+				return fmt.Errorf("result.total %s is not an integer", v.Raw)
+			}
+			r.Total, r.HasTotal = n, true
+			return nil
+		}
+		return fmt.Errorf("result.total is a %s, want an integer", v.Kind)
+	}
+	return nil
+}
+
+// keepString sets *dst to the string v, which member name holds; null
+// leaves *dst as it is, as encoding/json leaves a string field.
+func keepString(dst *string, name []byte, v jsonscan.Value) error {
+	if v.Kind == jsonscan.Null {
+		return nil
+	}
+	s, ok := v.String()
+	if !ok {
+		return fmt.Errorf("%s is a %s, want a string", name, v.Kind)
+	}
+	*dst = s
+	return nil
+}
+
+// keyOf reads what paging needs of a record the page decoder validated:
+// its id and time. A record that is not an object of the documented shape
+// has neither; Map dead-letters it with the reason.
+func keyOf(v jsonscan.Value, loc *time.Location) record {
+	rec := record{Raw: v.Raw}
+	if v.Kind != jsonscan.Object {
 		return rec
 	}
-	rec.Key, rec.HasKey = parseID(k.ID)
-	rec.Time, rec.HasTime = parseTime(k.Time, loc)
+	var id jsonscan.Value
+	var t string
+	// Only id and time: Map reads the rest.
+	err := v.EachMember(func(name []byte, v jsonscan.Value) error {
+		switch n := jsonscan.Name(name); string(n) {
+		case "id":
+			id = v
+		case "time":
+			return keepString(&t, n, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return rec
+	}
+	rec.Key, rec.HasKey = parseID(id)
+	rec.Time, rec.HasTime = parseTime(t, loc)
 	return rec
 }
 
 // parseID accepts the documented digit string, or the same digits unquoted,
 // and returns them without leading zeros.
-func parseID(raw json.RawMessage) (string, bool) {
-	if len(raw) >= 2 && raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return "", false
-		}
+func parseID(v jsonscan.Value) (string, bool) {
+	if v.Kind == jsonscan.String {
+		s, _ := v.String()
 		return normalizeID(s)
 	}
-	return normalizeID(string(raw))
+	return normalizeID(string(v.Raw))
 }
 
 // normalizeID checks that s is a non-empty digit string and trims its

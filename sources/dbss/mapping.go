@@ -2,7 +2,6 @@ package dbss
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -12,20 +11,67 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc"
+	"github.com/hwcaudit/hwcaudit/sources/jsonscan"
 )
 
 // operateLog is one OperateLogInfo record. IP is not in the documented
 // schema; it is mapped when a record carries it.
 type operateLog struct {
-	ID          json.RawMessage `json:"id"`
-	User        string          `json:"user"`
-	Time        json.RawMessage `json:"time"`
-	Action      string          `json:"action"`
-	Function    string          `json:"function"`
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Result      string          `json:"result"`
-	IP          string          `json:"ip"`
+	ID          jsonscan.Value // as sent: parseID reads it; Raw is nil when absent
+	User        string
+	Time        jsonscan.Value // as sent: timeOf reads it
+	Action      string
+	Function    string
+	Name        string
+	Description string
+	Result      string
+	IP          string
+}
+
+// decode reads a record. Member names match exactly; a string member that
+// holds another type is an error; null leaves a member as it was, as
+// encoding/json leaves a string field.
+func (a *operateLog) decode(raw []byte) error {
+	return jsonscan.Members(raw, a.set)
+}
+
+// set takes one member of the record.
+func (a *operateLog) set(name []byte, v jsonscan.Value) error {
+	var dst *string
+	n := jsonscan.Name(name)
+	switch string(n) {
+	case "id":
+		a.ID = v
+		return nil
+	case "time":
+		a.Time = v
+		return nil
+	case "user":
+		dst = &a.User
+	case "action":
+		dst = &a.Action
+	case "function":
+		dst = &a.Function
+	case "name":
+		dst = &a.Name
+	case "description":
+		dst = &a.Description
+	case "result":
+		dst = &a.Result
+	case "ip":
+		dst = &a.IP
+	default:
+		return nil
+	}
+	if v.Kind == jsonscan.Null {
+		return nil
+	}
+	s, ok := v.String()
+	if !ok {
+		return fmt.Errorf("%s is a %s, want a string", n, v.Kind)
+	}
+	*dst = s
+	return nil
 }
 
 // actions maps the action, which the API returns in English (create) or in
@@ -50,19 +96,19 @@ var outcomes = map[string]string{
 // Map turns one operation log into an ECS document.
 func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	var a operateLog
-	if err := json.Unmarshal(raw, &a); err != nil {
+	if err := a.decode(raw); err != nil {
 		return fmt.Errorf("dbss operation log is not a JSON object: %w", err)
 	}
 	id, ok := parseID(a.ID)
 	if !ok {
-		if len(a.ID) == 0 || string(a.ID) == "null" {
+		if a.ID.Raw == nil || a.ID.Kind == jsonscan.Null {
 			return errors.New("dbss operation log has no id")
 		}
-		return fmt.Errorf("dbss operation log id %s is not a string or integer", a.ID)
+		return fmt.Errorf("dbss operation log id %s is not a string or integer", a.ID.Raw)
 	}
-	ts, ok := parseTime(a.Time)
+	ts, ok := timeOf(a.Time)
 	if !ok {
-		return fmt.Errorf("dbss operation log %s: time %s is not a time", id, a.Time)
+		return fmt.Errorf("dbss operation log %s: time %s is not a time", id, a.Time.Raw)
 	}
 	actionKey := strings.ToLower(strings.TrimSpace(a.Action))
 	act, known := actions[actionKey]
@@ -137,41 +183,54 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 }
 
 // parseID accepts the documented string, or an integer.
-func parseID(raw json.RawMessage) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", false
-	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil || s == "" {
+func parseID(v jsonscan.Value) (string, bool) {
+	switch v.Kind {
+	case jsonscan.String:
+		s, _ := v.String()
+		return s, s != ""
+	case jsonscan.Number:
+		n, ok := v.Int()
+		if !ok {
 			return "", false
 		}
-		return s, true
+		return strconv.FormatInt(n, 10), true
 	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil {
-		return "", false
-	}
-	return strconv.FormatInt(n, 10), true
+	return "", false
 }
 
-// parseTime reads time: documented as a timestamp, shown in the example as
-// "2021-04-22 06:40:52" in UTC (the zone the request times use). Epoch
-// seconds or milliseconds, as a number or quoted, are accepted too.
-func parseTime(raw json.RawMessage) (time.Time, bool) {
+// parseTime reads time as raw JSON, as a record carries it: documented as
+// a timestamp, shown in the example as "2021-04-22 06:40:52" in UTC (the
+// zone the request times use). Epoch seconds or milliseconds, as a number
+// or quoted, are accepted too.
+func parseTime(raw []byte) (time.Time, bool) {
 	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		v, err := jsonscan.Parse(raw)
+		if err != nil {
+			return time.Time{}, false
+		}
+		return timeOf(v)
+	}
 	if len(raw) == 0 || string(raw) == "null" {
 		return time.Time{}, false
 	}
-	var s string
-	if raw[0] == '"' {
-		if json.Unmarshal(raw, &s) != nil {
-			return time.Time{}, false
-		}
-	} else {
-		s = string(raw)
+	return parseTimeText(string(raw))
+}
+
+// timeOf is parseTime for a value the scanner validated.
+func timeOf(v jsonscan.Value) (time.Time, bool) {
+	switch v.Kind {
+	case 0, jsonscan.Null:
+		return time.Time{}, false
+	case jsonscan.String:
+		s, _ := v.String()
+		return parseTimeText(s)
 	}
+	return parseTimeText(string(v.Raw))
+}
+
+// parseTimeText reads the text of time, quotes and escapes removed.
+func parseTimeText(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
 	var t time.Time
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+	"github.com/hwcaudit/hwcaudit/sources/jsonscan"
 	"github.com/hwcaudit/hwcaudit/sources/window"
 )
 
@@ -27,12 +28,6 @@ type request struct {
 	Time timeRange `json:"time"`
 	Page string    `json:"page"`
 	Size string    `json:"size"`
-}
-
-// apiPage is the 200 response body.
-type apiPage struct {
-	Total *int64            `json:"total_num"`
-	Logs  []json.RawMessage `json:"operate_log"`
 }
 
 func (s *Stream) currentPath() string {
@@ -76,38 +71,86 @@ func isNotFound(err error) bool {
 	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
-// decodePage decodes a 200 body into records. A body that is not a page is
-// a permanent error.
+// decodePage decodes a 200 body into records, which stay slices of body.
+// A body that is not a page is a permanent error.
 func decodePage(body []byte, instance string, offset, limit int) ([]window.Record, int64, error) {
 	var p apiPage
-	if err := json.Unmarshal(body, &p); err != nil {
+	if err := jsonscan.Members(body, p.set); err != nil {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("dbss instance %s offset %d: response is not an operation-log page: %w (body starts %q)", instance, offset, err, head(body)))
 	}
-	if p.Total == nil || *p.Total < 0 {
+	if !p.HasTotal || p.Total < 0 {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("dbss instance %s offset %d: response has no valid \"total_num\" (body starts %q)", instance, offset, head(body)))
 	}
 	if len(p.Logs) > limit {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("dbss instance %s offset %d: %d records for size %d", instance, offset, len(p.Logs), limit))
 	}
 	recs := make([]window.Record, len(p.Logs))
-	for i, raw := range p.Logs {
-		recs[i] = decodeKey(raw)
+	for i, v := range p.Logs {
+		recs[i] = keyOf(v)
 	}
-	return recs, *p.Total, nil
+	return recs, p.Total, nil
 }
 
-// decodeKey reads what windowing needs: id and time.
-func decodeKey(raw json.RawMessage) window.Record {
-	rec := window.Record{Raw: raw}
-	var k struct {
-		ID   json.RawMessage `json:"id"`
-		Time json.RawMessage `json:"time"`
+// apiPage is what decodePage reads of the 200 response body. Member names
+// match exactly; a member of another JSON type than documented is an
+// error; null is taken as absent.
+type apiPage struct {
+	Total    int64
+	HasTotal bool
+	Logs     []jsonscan.Value // operate_log
+}
+
+func (p *apiPage) set(name []byte, v jsonscan.Value) error {
+	switch n := jsonscan.Name(name); string(n) {
+	case "operate_log":
+		p.Logs = p.Logs[:0]
+		switch v.Kind {
+		case jsonscan.Null:
+			p.Logs = nil
+			return nil
+		case jsonscan.Array:
+			return v.EachElement(func(e jsonscan.Value) error {
+				p.Logs = append(p.Logs, e)
+				return nil
+			})
+		}
+		return fmt.Errorf("%s is a %s, want an array", n, v.Kind)
+	case "total_num":
+		switch v.Kind {
+		case jsonscan.Null:
+			p.Total, p.HasTotal = 0, false
+			return nil
+		case jsonscan.Number:
+			t, ok := v.Int()
+			if !ok {
+				return fmt.Errorf("%s %s is not an integer", n, v.Raw)
+			}
+			p.Total, p.HasTotal = t, true
+			return nil
+		}
+		return fmt.Errorf("%s is a %s, want an integer", n, v.Kind)
 	}
-	if json.Unmarshal(raw, &k) != nil {
-		return rec
-	}
-	rec.ID, _ = parseID(k.ID)
-	rec.Time, _ = parseTime(k.Time)
+	return nil
+}
+
+// keyOf reads what windowing needs of a record the page decoder
+// validated: id and time. A record that is not an object has neither;
+// Map dead-letters it with the reason.
+func keyOf(v jsonscan.Value) window.Record {
+	rec := window.Record{Raw: v.Raw}
+	var id, t jsonscan.Value
+	// Only id and time, which take any JSON type: Map reads the rest.
+	_ = v.EachMember(func(name []byte, v jsonscan.Value) error {
+		switch string(jsonscan.Name(name)) {
+		case "id":
+			id = v
+		case "time":
+			t = v
+		}
+		return nil
+	})
+	rec.ID, _ = parseID(id)
+	rec.Time, _ = timeOf(t)
 	return rec
 }
 

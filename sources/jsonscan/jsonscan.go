@@ -187,6 +187,20 @@ func (v Value) EachElement(fn func(v Value) error) error {
 	}
 }
 
+// Name returns a member name as Members and EachMember hand it out, with
+// its escapes decoded as encoding/json decodes them before comparing
+// names: "\u0069d" is "id". A name without a backslash is returned as it
+// is, without copying, so switch string(Name(name)) costs no allocation.
+func Name(name []byte) []byte {
+	if bytes.IndexByte(name, '\\') < 0 {
+		return name
+	}
+	raw := make([]byte, 0, len(name)+2)
+	raw = append(append(append(raw, '"'), name...), '"')
+	s, _ := Value{Raw: raw, Kind: String}.String()
+	return []byte(s)
+}
+
 // skipValue steps over a value known to be valid and returns it.
 func (s *scanner) skipValue() Value {
 	start := s.i

@@ -187,3 +187,31 @@ func BenchmarkMembers(b *testing.B) {
 		_ = Members(rec, func([]byte, Value) error { return nil })
 	}
 }
+
+func TestName(t *testing.T) {
+	obj := []byte(`{"id":1,"\u0069d":2,"op\u005ftime":3,"a\"b\\c":4,"\u00e9t\u00e9":5,"日本":6}`)
+	var want map[string]json.RawMessage
+	if err := json.Unmarshal(obj, &want); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	err := Members(obj, func(name []byte, v Value) error {
+		got[string(Name(name))] = string(v.Raw)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("names %q, encoding/json decodes %q", got, want)
+	}
+	for k, v := range want {
+		if got[k] != string(v) {
+			t.Errorf("%q = %s, encoding/json has %s", k, got[k], v)
+		}
+	}
+	plain := []byte("operation")
+	if n := testing.AllocsPerRun(100, func() { _ = Name(plain) }); n != 0 {
+		t.Errorf("Name of a plain name allocates %v times", n)
+	}
+}

@@ -31,7 +31,7 @@ func (a *auditLog) decode(raw []byte) error {
 // set takes one member of the record.
 func (a *auditLog) set(name []byte, v jsonscan.Value) error {
 	var dst *string
-	switch string(name) {
+	switch string(jsonscan.Name(name)) {
 	case "id":
 		a.ID = v.Raw
 		return nil

@@ -140,7 +140,7 @@ func decodePage(body []byte) (logs [][]byte, total int64, err error) {
 func splitPage(body []byte) (logs []jsonscan.Value, total int64, err error) {
 	total = -1
 	err = jsonscan.Members(body, func(name []byte, v jsonscan.Value) error {
-		switch string(name) {
+		switch string(jsonscan.Name(name)) {
 		case "audit_logs":
 			logs = logs[:0]
 			switch v.Kind {
@@ -194,7 +194,7 @@ func keyOf(v jsonscan.Value) record {
 	var k auditLog
 	// Only id and op_time: Map reads the rest.
 	err := v.EachMember(func(name []byte, v jsonscan.Value) error {
-		if n := string(name); n == "id" || n == "op_time" {
+		if n := string(jsonscan.Name(name)); n == "id" || n == "op_time" {
 			return k.set(name, v)
 		}
 		return nil

@@ -2,7 +2,6 @@ package taurusdb
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -11,15 +10,54 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc"
+	"github.com/hwcaudit/hwcaudit/sources/jsonscan"
 )
 
 // auditLog is one AuditLogDetail: an audit log file.
 type auditLog struct {
-	ID        json.RawMessage `json:"id"`
-	Name      string          `json:"name"`
-	Size      json.RawMessage `json:"size"` // KB, documented "Long" but fractional in the example
-	BeginTime string          `json:"begin_time"`
-	EndTime   string          `json:"end_time"`
+	ID        jsonscan.Value // as sent: parseID reads it; Raw is nil when absent
+	Name      string
+	Size      []byte // as sent: KB, documented "Long" but fractional in the example
+	BeginTime string
+	EndTime   string
+}
+
+// decode reads a record. Member names match exactly; a string member that
+// holds another type is an error; null leaves a member as it was, as
+// encoding/json leaves a string field.
+func (a *auditLog) decode(raw []byte) error {
+	return jsonscan.Members(raw, a.set)
+}
+
+// set takes one member of the record.
+func (a *auditLog) set(name []byte, v jsonscan.Value) error {
+	var dst *string
+	n := jsonscan.Name(name)
+	switch string(n) {
+	case "id":
+		a.ID = v
+		return nil
+	case "size":
+		a.Size = v.Raw
+		return nil
+	case "name":
+		dst = &a.Name
+	case "begin_time":
+		dst = &a.BeginTime
+	case "end_time":
+		dst = &a.EndTime
+	default:
+		return nil
+	}
+	if v.Kind == jsonscan.Null {
+		return nil
+	}
+	s, ok := v.String()
+	if !ok {
+		return fmt.Errorf("%s is a %s, want a string", n, v.Kind)
+	}
+	*dst = s
+	return nil
 }
 
 // Map turns one audit log file into an ECS document. @timestamp is the
@@ -27,15 +65,15 @@ type auditLog struct {
 // the activity it records.
 func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	var a auditLog
-	if err := json.Unmarshal(raw, &a); err != nil {
+	if err := a.decode(raw); err != nil {
 		return fmt.Errorf("taurusdb audit log is not a JSON object: %w", err)
 	}
 	id, ok := parseID(a.ID)
 	if !ok {
-		if len(a.ID) == 0 || string(a.ID) == "null" {
+		if a.ID.Raw == nil || a.ID.Kind == jsonscan.Null {
 			return errors.New("taurusdb audit log has no id")
 		}
-		return fmt.Errorf("taurusdb audit log id %s is not a string or integer", a.ID)
+		return fmt.Errorf("taurusdb audit log id %s is not a string or integer", a.ID.Raw)
 	}
 	end, hasEnd := parseTime(a.EndTime)
 	begin, hasBegin := parseTime(a.BeginTime)
@@ -95,23 +133,19 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 }
 
 // parseID accepts the documented string, or an integer.
-func parseID(raw json.RawMessage) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", false
-	}
-	var s string
-	if raw[0] == '"' {
-		if json.Unmarshal(raw, &s) != nil || s == "" {
+func parseID(v jsonscan.Value) (string, bool) {
+	switch v.Kind {
+	case jsonscan.String:
+		s, _ := v.String()
+		return s, s != ""
+	case jsonscan.Number:
+		n, ok := v.Int()
+		if !ok {
 			return "", false
 		}
-		return s, true
+		return strconv.FormatInt(n, 10), true
 	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil {
-		return "", false
-	}
-	return strconv.FormatInt(n, 10), true
+	return "", false
 }
 
 // maxSizeKB keeps file.size within the integers a JSON double holds exactly.
@@ -119,7 +153,7 @@ const maxSizeKB = (1 << 53) / 1024
 
 // parseSize reads size in KB (a number, or the same digits quoted) and
 // returns it as a canonical JSON number and in bytes.
-func parseSize(raw json.RawMessage) (kb []byte, bytesN int64, ok bool) {
+func parseSize(raw []byte) (kb []byte, bytesN int64, ok bool) {
 	raw = bytes.Trim(bytes.TrimSpace(raw), `"`)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, 0, false

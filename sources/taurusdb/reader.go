@@ -2,7 +2,6 @@ package taurusdb
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+	"github.com/hwcaudit/hwcaudit/sources/jsonscan"
 	"github.com/hwcaudit/hwcaudit/sources/window"
 )
 
@@ -18,12 +18,6 @@ import (
 // offset such as +0800. The '+' must reach the server escaped, which
 // huaweiapi's query encoding does.
 const queryLayout = "2006-01-02T15:04:05-0700"
-
-// apiPage is the 200 response body.
-type apiPage struct {
-	AuditLogs []json.RawMessage `json:"audit_logs"`
-	Total     *int64            `json:"total_count"`
-}
 
 // fetch reads one page of the files listed for [from, to].
 func (s *Stream) fetch(ctx context.Context, from, to time.Time, offset, limit int) ([]window.Record, int64, error) {
@@ -44,35 +38,86 @@ func (s *Stream) fetch(ctx context.Context, from, to time.Time, offset, limit in
 	return decodePage(body, s.instance, offset, limit)
 }
 
-// decodePage decodes a 200 body into records. A body that is not a page is
-// a permanent error.
+// decodePage decodes a 200 body into records, which stay slices of body.
+// A body that is not a page is a permanent error.
 func decodePage(body []byte, instance string, offset, limit int) ([]window.Record, int64, error) {
 	var p apiPage
-	if err := json.Unmarshal(body, &p); err != nil {
+	if err := jsonscan.Members(body, p.set); err != nil {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("taurusdb instance %s offset %d: response is not an audit-log page: %w (body starts %q)", instance, offset, err, head(body)))
 	}
-	if p.Total == nil || *p.Total < 0 {
+	if !p.HasTotal || p.Total < 0 {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("taurusdb instance %s offset %d: response has no valid \"total_count\" (body starts %q)", instance, offset, head(body)))
 	}
 	if len(p.AuditLogs) > limit {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("taurusdb instance %s offset %d: %d records for limit %d", instance, offset, len(p.AuditLogs), limit))
 	}
 	recs := make([]window.Record, len(p.AuditLogs))
-	for i, raw := range p.AuditLogs {
-		recs[i] = decodeKey(raw)
+	for i, v := range p.AuditLogs {
+		recs[i] = keyOf(v)
 	}
-	return recs, *p.Total, nil
+	return recs, p.Total, nil
 }
 
-// decodeKey reads what windowing needs: the id and the time the list is
-// filtered on, the file's end_time.
-func decodeKey(raw json.RawMessage) window.Record {
-	rec := window.Record{Raw: raw}
-	var k struct {
-		ID      json.RawMessage `json:"id"`
-		EndTime string          `json:"end_time"`
+// apiPage is what decodePage reads of the 200 response body. Member names
+// match exactly; a member of another JSON type than documented is an
+// error; null is taken as absent.
+type apiPage struct {
+	AuditLogs []jsonscan.Value
+	Total     int64
+	HasTotal  bool
+}
+
+func (p *apiPage) set(name []byte, v jsonscan.Value) error {
+	switch n := jsonscan.Name(name); string(n) {
+	case "audit_logs":
+		p.AuditLogs = p.AuditLogs[:0]
+		switch v.Kind {
+		case jsonscan.Null:
+			p.AuditLogs = nil
+			return nil
+		case jsonscan.Array:
+			return v.EachElement(func(e jsonscan.Value) error {
+				p.AuditLogs = append(p.AuditLogs, e)
+				return nil
+			})
+		}
+		return fmt.Errorf("%s is a %s, want an array", n, v.Kind)
+	case "total_count":
+		switch v.Kind {
+		case jsonscan.Null:
+			p.Total, p.HasTotal = 0, false
+			return nil
+		case jsonscan.Number:
+			t, ok := v.Int()
+			if !ok {
+				return fmt.Errorf("%s %s is not an integer", n, v.Raw)
+			}
+			p.Total, p.HasTotal = t, true
+			return nil
+		}
+		return fmt.Errorf("%s is a %s, want an integer", n, v.Kind)
 	}
-	if json.Unmarshal(raw, &k) != nil {
+	return nil
+}
+
+// keyOf reads what windowing needs of a record the page decoder
+// validated: the id and the time the list is filtered on, the file's
+// end_time. A record that is not an object of the documented shape has
+// neither; Map dead-letters it with the reason.
+func keyOf(v jsonscan.Value) window.Record {
+	rec := window.Record{Raw: v.Raw}
+	if v.Kind != jsonscan.Object {
+		return rec
+	}
+	var k auditLog
+	// Only id and end_time: Map reads the rest.
+	err := v.EachMember(func(name []byte, v jsonscan.Value) error {
+		if n := string(jsonscan.Name(name)); n == "id" || n == "end_time" {
+			return k.set(name, v)
+		}
+		return nil
+	})
+	if err != nil {
 		return rec
 	}
 	rec.ID, _ = parseID(k.ID)
