@@ -48,6 +48,13 @@ type Config struct {
 	// Observer is told about fetches, writes, retries and commits, for
 	// metrics. Default: none.
 	Observer Observer
+	// SaveEvery is how long a delivered batch's checkpoint may wait while
+	// a later batch of the stream is on its way: that batch's checkpoint
+	// then covers both, so a stream reading small batches quickly does not
+	// pay a durable checkpoint write for each. The checkpoint is saved at
+	// the latest after SaveEvery, and always when the stream ends.
+	// Default 1s.
+	SaveEvery time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -74,6 +81,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
+	}
+	if c.SaveEvery <= 0 {
+		c.SaveEvery = time.Second
 	}
 	return c
 }
@@ -214,9 +224,12 @@ type streamRun struct {
 	written                                 []atomic.Int64 // by output index
 
 	commitMu    sync.Mutex
-	lastCommit  int64 // highest seq saved, -1 before the first
+	lastCommit  int64 // highest seq delivered with all before it, -1 before the first
 	covered     map[uint64]unitInfo
 	savedCursor []byte
+	pending     unitInfo  // delivered since the last save, not saved yet
+	lastSave    time.Time // when the checkpoint was last saved
+	saveFailed  bool      // a save failed: the store is not to be asked again
 
 	failOnce sync.Once
 	failErr  error              // read only after failCh is closed
@@ -342,6 +355,7 @@ func (r *streamRun) run(fetchCtx, writeCtx context.Context) error {
 	}
 	wg.Wait()
 	dwg.Wait()
+	r.flush(writeCtx)
 	if writeCtx.Err() != nil && !r.failed() && fetchErr == nil {
 		// Shutdown grace ran out with batches still unwritten.
 		return writeCtx.Err()
@@ -549,7 +563,8 @@ func (r *streamRun) writeSink(ctx context.Context, i int, o Output, b *Batch) ([
 }
 
 // commit resolves u and saves the newest cursor that has nothing
-// undelivered before it.
+// undelivered before it, unless a later batch is on its way and the last
+// save is recent (see Config.SaveEvery).
 func (r *streamRun) commit(ctx context.Context, u *unit) {
 	r.commitMu.Lock()
 	defer r.commitMu.Unlock()
@@ -558,38 +573,56 @@ func (r *streamRun) commit(ctx context.Context, u *unit) {
 	if !ok {
 		return
 	}
-	var cursor []byte
-	var records int64
-	var newest time.Time
 	for seq := uint64(r.lastCommit + 1); seq <= upTo; seq++ {
 		info := r.covered[seq]
 		delete(r.covered, seq)
 		if info.cursor != nil {
-			cursor = info.cursor
+			r.pending.cursor = info.cursor
 		}
-		records += info.records
-		if info.newest.After(newest) {
-			newest = info.newest
+		r.pending.records += info.records
+		if info.newest.After(r.pending.newest) {
+			r.pending.newest = info.newest
 		}
-	}
-	if cursor == nil {
-		r.lastCommit = int64(upTo)
-		r.committed.Add(records)
-		r.p.cfg.Observer.Committed(r.key, records, newest)
-		return
-	}
-	err := r.p.cfg.Backoff.Retry(ctx, func() error {
-		return r.p.cfg.Store.Save(ctx, r.key, cursor)
-	}, r.logRetry("save checkpoint"))
-	if err != nil {
-		r.fail(ctx, fmt.Errorf("save checkpoint: %w", err))
-		return
 	}
 	r.lastCommit = int64(upTo)
-	r.savedCursor = cursor
-	r.committed.Add(records)
-	r.p.cfg.Observer.Committed(r.key, records, newest)
-	r.log.Debug("checkpoint saved", "cursor", string(cursor), "records", records)
+	if r.tracker.unresolved() && r.p.cfg.Now().Sub(r.lastSave) < r.p.cfg.SaveEvery {
+		return // the next batch's checkpoint covers this one
+	}
+	r.saveLocked(ctx)
+}
+
+// flush saves what was delivered and not saved yet; run calls it when
+// the stream ends, however it ends.
+func (r *streamRun) flush(ctx context.Context) {
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
+	if ctx.Err() == nil && !r.saveFailed {
+		r.saveLocked(ctx)
+	}
+}
+
+// saveLocked saves the pending cursor; r.commitMu must be held.
+func (r *streamRun) saveLocked(ctx context.Context) {
+	p := r.pending
+	if p.cursor == nil && p.records == 0 {
+		return
+	}
+	if p.cursor != nil {
+		err := r.p.cfg.Backoff.Retry(ctx, func() error {
+			return r.p.cfg.Store.Save(ctx, r.key, p.cursor)
+		}, r.logRetry("save checkpoint"))
+		if err != nil {
+			r.saveFailed = true
+			r.fail(ctx, fmt.Errorf("save checkpoint: %w", err))
+			return
+		}
+		r.savedCursor = p.cursor
+		r.lastSave = r.p.cfg.Now()
+		r.log.Debug("checkpoint saved", "cursor", string(p.cursor), "records", p.records)
+	}
+	r.pending = unitInfo{}
+	r.committed.Add(p.records)
+	r.p.cfg.Observer.Committed(r.key, p.records, p.newest)
 }
 
 func (r *streamRun) logRetry(op string) func(int, error, time.Duration) {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -499,5 +500,61 @@ func TestMapRecordsDocumentsDoNotOverlap(t *testing.T) {
 				t.Fatalf("n=%d: document %d is %.20q… (%d bytes)", n, i, d, len(d))
 			}
 		}
+	}
+}
+
+func TestCheckpointSavesAreCoalesced(t *testing.T) {
+	// Many small batches while later ones are on their way: with a clock
+	// that does not move, the checkpoint is saved only when no batch is
+	// pending, and always at the end, on the last record.
+	store, dlq := newMemStore(), &memDLQ{}
+	now := time.Unix(1e9, 0)
+	s := &fakeStream{key: "a", n: 2000, size: 5}
+	slow := newMemSink(func(int, *Batch) error { time.Sleep(100 * time.Microsecond); return nil })
+	p, _ := New(Config{Outputs: []Output{{"s", slow}}, Store: store, DeadLetter: dlq, Backoff: fastBackoff,
+		MaxBatch: 5, InFlight: 4, Now: func() time.Time { return now }})
+	sum := p.Run(context.Background(), []Stream{s})
+	if sum.Streams[0].Status != StatusDone || sum.Streams[0].Committed != 2000 {
+		t.Fatalf("status %s, committed %d", sum.Streams[0].Status, sum.Streams[0].Committed)
+	}
+	if got := store.cursor("a"); got != 2000 {
+		t.Fatalf("checkpoint at %d, want 2000", got)
+	}
+	store.mu.Lock()
+	saves := len(store.saves)
+	store.mu.Unlock()
+	if saves >= 400 {
+		t.Errorf("%d saves for 400 batches: none coalesced", saves)
+	}
+
+	// With SaveEvery elapsed at every batch, every batch is saved.
+	store2 := newMemStore()
+	var hours atomic.Int64
+	p2, _ := New(Config{Outputs: []Output{{"s", newMemSink(nil)}}, Store: store2, DeadLetter: dlq, Backoff: fastBackoff,
+		MaxBatch: 5, InFlight: 1, Now: func() time.Time { return now.Add(time.Duration(hours.Add(1)) * time.Hour) }})
+	p2.Run(context.Background(), []Stream{&fakeStream{key: "a", n: 100, size: 5}})
+	if len(store2.saves) < 20 || store2.cursor("a") != 100 {
+		t.Errorf("%d saves, checkpoint %d; want one per batch of 5, ending at 100", len(store2.saves), store2.cursor("a"))
+	}
+}
+
+func TestFailureStillSavesTheDeliveredPrefix(t *testing.T) {
+	// A batch fails while the checkpoint of those before it waits for the
+	// next save: the end of the stream saves what was delivered.
+	store, dlq := newMemStore(), &memDLQ{}
+	sink := newMemSink(func(call int, b *Batch) error {
+		if b.Events[0].ID == "a-51" {
+			return Permanent(errors.New("refused"))
+		}
+		return nil
+	})
+	p, _ := New(Config{Outputs: []Output{{"s", sink}}, Store: store, DeadLetter: dlq, Backoff: fastBackoff,
+		MaxBatch: 10, InFlight: 1, Now: func() time.Time { return time.Unix(1e9, 0) }})
+	sum := p.Run(context.Background(), []Stream{&fakeStream{key: "a", n: 100, size: 10}})
+	if sum.Streams[0].Status != StatusFailed {
+		t.Fatalf("status %s", sum.Streams[0].Status)
+	}
+	if got := store.cursor("a"); got != 50 {
+		t.Fatalf("checkpoint at %d, want 50: everything before the failed batch", got)
 	}
 }

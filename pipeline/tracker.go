@@ -26,6 +26,13 @@ func (t *tracker) add() uint64 {
 	return seq
 }
 
+// unresolved reports whether a batch was registered and not resolved yet.
+func (t *tracker) unresolved() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.next > t.low
+}
+
 // resolve marks seq delivered. It returns the highest sequence number whose
 // batch and all predecessors are delivered, and whether that moved forward.
 func (t *tracker) resolve(seq uint64) (commit uint64, ok bool) {
