@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -213,5 +214,32 @@ func TestName(t *testing.T) {
 	plain := []byte("operation")
 	if n := testing.AllocsPerRun(100, func() { _ = Name(plain) }); n != 0 {
 		t.Errorf("Name of a plain name allocates %v times", n)
+	}
+}
+
+func TestPlainWordMatchesPlainByte(t *testing.T) {
+	// Every byte value in every position, among plain neighbours.
+	for pos := range 8 {
+		for c := range 256 {
+			var b [8]byte
+			for i := range b {
+				b[i] = 'a'
+			}
+			b[pos] = byte(c)
+			want := plainByte[c]
+			if got := plainWord(binary.LittleEndian.Uint64(b[:])); got != want {
+				t.Fatalf("byte %#x at %d: plainWord = %v, plainByte = %v", c, pos, got, want)
+			}
+		}
+	}
+	// Pairs of special bytes (borrows between lanes must not hide one).
+	for c1 := range 256 {
+		for c2 := range 256 {
+			b := [8]byte{'a', byte(c1), byte(c2), 'a', 0xff, 0x80, 'z', '~'}
+			want := plainByte[c1] && plainByte[c2]
+			if got := plainWord(binary.LittleEndian.Uint64(b[:])); got != want {
+				t.Fatalf("bytes %#x %#x: plainWord = %v, want %v", c1, c2, got, want)
+			}
+		}
 	}
 }
