@@ -284,6 +284,58 @@ func TestReaderConcurrentPages(t *testing.T) {
 		t.Fatalf("concurrency 64: delivered %d records, want the last %d", len(ids3), len(want))
 	}
 
+	// Records arriving at the head while retention removes others at the
+	// tail, never exactly as many: the totals differ, and from then on
+	// every page ahead must prove its place by keys.
+	api4 := newListAPI(6000, base)
+	api4.insert = func(int) int { return 3 }
+	api4.drop = func(int) int { return 2 }
+	ids4, _ := drainConcurrently(t, api4, 100, 8, base.Add(-time.Hour), nil)
+	for i := 1; i < len(ids4); i++ {
+		if ids4[i] <= ids4[i-1] {
+			t.Fatalf("with churn: delivery %d (%d) after %d", i, ids4[i], ids4[i-1])
+		}
+	}
+	// Everything still listed and newer than the first delivery arrived.
+	api4.insert, api4.drop = nil, nil
+	rest4, _ := drainConcurrently(t, api4, 100, 8, base.Add(-time.Hour), &Mark[int64]{Key: ids4[len(ids4)-1]})
+	all4 := append(ids4, rest4...)
+	var want4 []int64
+	for _, id := range api4.ids {
+		if id >= ids4[0] {
+			want4 = append(want4, id)
+		}
+	}
+	got4 := all4[len(all4)-len(want4):]
+	if len(all4) < len(want4) || fmt.Sprint(got4) != fmt.Sprint(want4) {
+		t.Fatalf("with churn: %d records delivered, the list holds %d at or after the first", len(all4), len(want4))
+	}
+
+	// Churn that keeps the total unchanged (as many deleted at the tail as
+	// inserted at the head) after the list once showed a change: the total
+	// no longer tells a shift, so pages ahead must overlap.
+	api5 := newListAPI(6000, base)
+	api5.insert = func(req int) int { return 3 }
+	api5.drop = func(req int) int {
+		if req == 2 {
+			return 0
+		}
+		return 3
+	}
+	ids5, _ := drainConcurrently(t, api5, 100, 8, base.Add(-time.Hour), nil)
+	api5.insert, api5.drop = nil, nil
+	rest5, _ := drainConcurrently(t, api5, 100, 8, base.Add(-time.Hour), &Mark[int64]{Key: ids5[len(ids5)-1]})
+	all5 := append(ids5, rest5...)
+	seen5 := map[int64]bool{}
+	for _, id := range all5 {
+		seen5[id] = true
+	}
+	for _, id := range api5.ids {
+		if id >= ids5[0] && !seen5[id] {
+			t.Fatalf("with balanced churn: record %d is listed and was never delivered", id)
+		}
+	}
+
 	// Records arriving while the walk goes on: every request sees more.
 	api2 := newListAPI(5000, base)
 	api2.latency = time.Millisecond
