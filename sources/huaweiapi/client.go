@@ -297,8 +297,8 @@ func classify(resp *http.Response, body []byte, secrets []string) error {
 		e.Message = string(body)
 	}
 	for _, s := range secrets {
-		e.Code = strings.ReplaceAll(e.Code, s, "[REDACTED]")
-		e.Message = strings.ReplaceAll(e.Message, s, "[REDACTED]")
+		e.Code = redact(e.Code, s)
+		e.Message = redact(e.Message, s)
 	}
 	if raw {
 		// Truncated after redaction, so no prefix of a secret survives.
@@ -370,4 +370,31 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// redact replaces every occurrence of secret in text by [REDACTED]. Each
+// occurrence is widened to whole characters, so that a secret that begins
+// or ends inside a multi-byte character leaves no broken half of it.
+func redact(text, secret string) string {
+	if secret == "" || !strings.Contains(text, secret) {
+		return text
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(text, secret)
+		if i < 0 {
+			b.WriteString(text)
+			return b.String()
+		}
+		start, end := i, i+len(secret)
+		for start > 0 && !utf8.RuneStart(text[start]) {
+			start--
+		}
+		for end < len(text) && !utf8.RuneStart(text[end]) {
+			end++
+		}
+		b.WriteString(text[:start])
+		b.WriteString("[REDACTED]")
+		text = text[end:]
+	}
 }
