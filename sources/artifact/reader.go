@@ -185,32 +185,13 @@ func (p *apiPage) set(name []byte, v jsonscan.Value) error {
 func (r *apiResult) set(name []byte, v jsonscan.Value) error {
 	switch string(jsonscan.Name(name)) {
 	case "auditInfoList":
-		r.AuditInfoList = r.AuditInfoList[:0]
-		switch v.Kind {
-		case jsonscan.Null:
-			r.AuditInfoList = nil
-			return nil
-		case jsonscan.Array:
-			return v.EachElement(func(e jsonscan.Value) error {
-				r.AuditInfoList = append(r.AuditInfoList, e)
-				return nil
-			})
-		}
-		return fmt.Errorf("result.auditInfoList is a %s, want an array", v.Kind)
+		var err error
+		r.AuditInfoList, err = v.List("result.auditInfoList")
+		return err
 	case "total":
-		switch v.Kind {
-		case jsonscan.Null:
-			r.Total, r.HasTotal = 0, false
-			return nil
-		case jsonscan.Number:
-			n, ok := v.Int()
-			if !ok {
-				return fmt.Errorf("result.total %s is not an integer", v.Raw)
-			}
-			r.Total, r.HasTotal = n, true
-			return nil
-		}
-		return fmt.Errorf("result.total is a %s, want an integer", v.Kind)
+		var err error
+		r.Total, r.HasTotal, err = v.OptionalInt("result.total")
+		return err
 	}
 	return nil
 }

@@ -103,32 +103,13 @@ type apiPage struct {
 func (p *apiPage) set(name []byte, v jsonscan.Value) error {
 	switch n := jsonscan.Name(name); string(n) {
 	case "operate_log":
-		p.Logs = p.Logs[:0]
-		switch v.Kind {
-		case jsonscan.Null:
-			p.Logs = nil
-			return nil
-		case jsonscan.Array:
-			return v.EachElement(func(e jsonscan.Value) error {
-				p.Logs = append(p.Logs, e)
-				return nil
-			})
-		}
-		return fmt.Errorf("%s is a %s, want an array", n, v.Kind)
+		var err error
+		p.Logs, err = v.List(string(n))
+		return err
 	case "total_num":
-		switch v.Kind {
-		case jsonscan.Null:
-			p.Total, p.HasTotal = 0, false
-			return nil
-		case jsonscan.Number:
-			t, ok := v.Int()
-			if !ok {
-				return fmt.Errorf("%s %s is not an integer", n, v.Raw)
-			}
-			p.Total, p.HasTotal = t, true
-			return nil
-		}
-		return fmt.Errorf("%s is a %s, want an integer", n, v.Kind)
+		var err error
+		p.Total, p.HasTotal, err = v.OptionalInt(string(n))
+		return err
 	}
 	return nil
 }

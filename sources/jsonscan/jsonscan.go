@@ -309,6 +309,41 @@ func (v Value) String() (string, bool) {
 	return s, true
 }
 
+// List returns the elements of an array value that this package returned,
+// as the page decoders read a page's records; null gives none. Any other
+// kind is an error that names the member, name.
+func (v Value) List(name string) ([]Value, error) {
+	switch v.Kind {
+	case Null:
+		return nil, nil
+	case Array:
+		var out []Value
+		err := v.EachElement(func(e Value) error {
+			out = append(out, e)
+			return nil
+		})
+		return out, err
+	}
+	return nil, fmt.Errorf("%s is a %s, want an array", name, v.Kind)
+}
+
+// OptionalInt reads an integer member, as the page decoders read a page's
+// total: false for null; an error that names the member, name, for
+// anything but an integer.
+func (v Value) OptionalInt(name string) (int64, bool, error) {
+	switch v.Kind {
+	case Null:
+		return 0, false, nil
+	case Number:
+		n, ok := v.Int()
+		if !ok {
+			return 0, false, fmt.Errorf("%s %s is not an integer", name, v.Raw)
+		}
+		return n, true, nil
+	}
+	return 0, false, fmt.Errorf("%s is a %s, want an integer", name, v.Kind)
+}
+
 // Int returns an integer number value; false when v is not an integer
 // that fits in an int64.
 func (v Value) Int() (int64, bool) {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -240,6 +241,35 @@ func TestPlainWordMatchesPlainByte(t *testing.T) {
 			if got := plainWord(binary.LittleEndian.Uint64(b[:])); got != want {
 				t.Fatalf("bytes %#x %#x: plainWord = %v, want %v", c1, c2, got, want)
 			}
+		}
+	}
+}
+
+func TestListAndOptionalInt(t *testing.T) {
+	val := func(raw string) Value {
+		v, err := Parse([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if l, err := val(`[1,"a",{}]`).List("logs"); err != nil || len(l) != 3 || string(l[1].Raw) != `"a"` {
+		t.Errorf("List of an array = %v, %v", l, err)
+	}
+	if l, err := val(`null`).List("logs"); err != nil || l != nil {
+		t.Errorf("List of null = %v, %v", l, err)
+	}
+	if _, err := val(`{}`).List("logs"); err == nil || !strings.Contains(err.Error(), "logs is a object, want an array") {
+		t.Errorf("List of an object: %v", err)
+	}
+	for raw, want := range map[string]string{`7`: "7 true <nil>", `null`: "0 false <nil>", `1.5`: "total 1.5 is not an integer", `"7"`: "total is a string, want an integer"} {
+		n, ok, err := val(raw).OptionalInt("total")
+		got := fmt.Sprint(n, " ", ok, " ", err)
+		if err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("OptionalInt(%s) = %s, want %s", raw, got, want)
 		}
 	}
 }

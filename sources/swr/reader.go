@@ -142,27 +142,16 @@ func splitPage(body []byte) (logs []jsonscan.Value, total int64, err error) {
 	err = jsonscan.Members(body, func(name []byte, v jsonscan.Value) error {
 		switch string(jsonscan.Name(name)) {
 		case "audit_logs":
-			logs = logs[:0]
-			switch v.Kind {
-			case jsonscan.Null:
-				return nil
-			case jsonscan.Array:
-				return v.EachElement(func(e jsonscan.Value) error {
-					logs = append(logs, e)
-					return nil
-				})
-			}
-			return fmt.Errorf("\"audit_logs\" is a %s, want an array", v.Kind)
+			var err error
+			logs, err = v.List("audit_logs")
+			return err
 		case "total":
-			if v.Kind == jsonscan.Null {
-				total = -1
-				return nil
+			n, ok, err := v.OptionalInt("total")
+			total = -1
+			if ok {
+				total = n
 			}
-			n, ok := v.Int()
-			if !ok {
-				return fmt.Errorf("\"total\" %s is not an integer", v.Raw)
-			}
-			total = n
+			return err
 		}
 		return nil
 	})
