@@ -99,7 +99,7 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	if err := a.decode(raw); err != nil {
 		return fmt.Errorf("dbss operation log is not a JSON object: %w", err)
 	}
-	id, ok := parseID(a.ID)
+	id, ok := a.ID.ID()
 	if !ok {
 		if a.ID.Raw == nil || a.ID.Kind == jsonscan.Null {
 			return errors.New("dbss operation log has no id")
@@ -180,22 +180,6 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	w.Close()
 	ev.Doc = w.Bytes()
 	return nil
-}
-
-// parseID accepts the documented string, or an integer.
-func parseID(v jsonscan.Value) (string, bool) {
-	switch v.Kind {
-	case jsonscan.String:
-		s, _ := v.String()
-		return s, s != ""
-	case jsonscan.Number:
-		n, ok := v.Int()
-		if !ok {
-			return "", false
-		}
-		return strconv.FormatInt(n, 10), true
-	}
-	return "", false
 }
 
 // parseTime reads time as raw JSON, as a record carries it: documented as

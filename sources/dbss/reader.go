@@ -130,7 +130,7 @@ func keyOf(v jsonscan.Value) window.Record {
 		}
 		return nil
 	})
-	rec.ID, _ = parseID(id)
+	rec.ID, _ = id.ID()
 	rec.Time, _ = timeOf(t)
 	return rec
 }

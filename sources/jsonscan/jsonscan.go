@@ -344,6 +344,23 @@ func (v Value) OptionalInt(name string) (int64, bool, error) {
 	return 0, false, fmt.Errorf("%s is a %s, want an integer", name, v.Kind)
 }
 
+// ID returns an identifier the APIs give as a non-empty string or as an
+// integer, as text; false for anything else.
+func (v Value) ID() (string, bool) {
+	switch v.Kind {
+	case String:
+		s, _ := v.String()
+		return s, s != ""
+	case Number:
+		n, ok := v.Int()
+		if !ok {
+			return "", false
+		}
+		return strconv.FormatInt(n, 10), true
+	}
+	return "", false
+}
+
 // Int returns an integer number value; false when v is not an integer
 // that fits in an int64.
 func (v Value) Int() (int64, bool) {

@@ -273,3 +273,16 @@ func TestListAndOptionalInt(t *testing.T) {
 		}
 	}
 }
+
+func TestID(t *testing.T) {
+	for raw, want := range map[string]string{`"a-1"`: "a-1 true", `42`: "42 true", `""`: " false", `1.5`: " false", `null`: " false", `{}`: " false", `"\u0041"`: "A true"} {
+		v, err := Parse([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, ok := v.ID()
+		if got := fmt.Sprint(id, " ", ok); got != want {
+			t.Errorf("ID(%s) = %q, want %q", raw, got, want)
+		}
+	}
+}

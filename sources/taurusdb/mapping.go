@@ -68,7 +68,7 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	if err := a.decode(raw); err != nil {
 		return fmt.Errorf("taurusdb audit log is not a JSON object: %w", err)
 	}
-	id, ok := parseID(a.ID)
+	id, ok := a.ID.ID()
 	if !ok {
 		if a.ID.Raw == nil || a.ID.Kind == jsonscan.Null {
 			return errors.New("taurusdb audit log has no id")
@@ -130,22 +130,6 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	w.Close()
 	ev.Doc = w.Bytes()
 	return nil
-}
-
-// parseID accepts the documented string, or an integer.
-func parseID(v jsonscan.Value) (string, bool) {
-	switch v.Kind {
-	case jsonscan.String:
-		s, _ := v.String()
-		return s, s != ""
-	case jsonscan.Number:
-		n, ok := v.Int()
-		if !ok {
-			return "", false
-		}
-		return strconv.FormatInt(n, 10), true
-	}
-	return "", false
 }
 
 // maxSizeKB keeps file.size within the integers a JSON double holds exactly.

@@ -101,7 +101,7 @@ func keyOf(v jsonscan.Value) window.Record {
 	if err != nil {
 		return rec
 	}
-	rec.ID, _ = parseID(k.ID)
+	rec.ID, _ = k.ID.ID()
 	rec.Time, _ = parseTime(k.EndTime)
 	return rec
 }
