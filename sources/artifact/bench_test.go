@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc/ecstest"
 )
 
@@ -87,54 +86,23 @@ func benchArtifactRecords(n int) [][]byte {
 // core. The API lists newest first; the reader hands the page on oldest
 // first, into a slice reused here.
 func BenchmarkMap(b *testing.B) {
-	const pageSize, nPages = MaxPageSize, 10
-	recs := benchArtifactRecords(nPages * pageSize)
-	bodies := make([][]byte, nPages)
-	for i := range bodies {
-		// Page i+1 of the newest-first list.
-		logs := make([]json.RawMessage, pageSize)
-		for j := range logs {
-			logs[j] = recs[len(recs)-1-(i*pageSize+j)]
-		}
-		body, err := json.Marshal(map[string]any{
+	// The API lists newest first; the reader hands records on oldest first.
+	recs := slices.Clone(benchArtifactRecords(10 * MaxPageSize))
+	slices.Reverse(recs)
+	bodies := ecstest.PageBodies(b, recs, MaxPageSize, func(logs []json.RawMessage) any {
+		return map[string]any{
 			"status":   "success",
 			"trace_id": "143002-1701222589443-431",
 			"result":   map[string]any{"auditInfoList": logs, "total": len(recs)},
-		})
-		if err != nil {
-			b.Fatal(err)
 		}
-		bodies[i] = body
-	}
+	})
 	s := goldenStream(ModuleFile)
-	loc := s.loc
-	b.ReportAllocs()
-	pages := 0
-	now := time.Now()
-	var events []pipeline.Event
-	page := make([][]byte, 0, pageSize)
-	cpu0 := ecstest.CPUTime(b)
-	for b.Loop() {
-		i := pages % nPages
-		list, _, err := decodePage(bodies[i], loc, s.Key(), int64(i*pageSize), pageSize)
-		if err != nil {
-			b.Fatal(err)
-		}
-		page = page[:0]
+	ecstest.BenchmarkMap(b, s, s.Key(), bodies, MaxPageSize, func(i int, body []byte) ([][]byte, error) {
+		list, _, err := decodePage(body, s.loc, s.Key(), int64(i*MaxPageSize), MaxPageSize)
+		var page [][]byte
 		for _, r := range slices.Backward(list) {
 			page = append(page, r.Raw)
 		}
-		var letters []pipeline.DeadLetter
-		events, letters = pipeline.MapRecords(s, s.Key(), page, now, events[:0], nil)
-		if len(letters) > 0 {
-			b.Fatalf("%d dead letters, the first: %s", len(letters), letters[0].Reason)
-		}
-		if len(events) != pageSize {
-			b.Fatalf("%d events for a page of %d", len(events), pageSize)
-		}
-		pages++
-	}
-	b.ReportMetric(pageSize, "records/op")
-	b.ReportMetric(float64(pages*pageSize)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(pages*pageSize)/(ecstest.CPUTime(b)-cpu0).Seconds(), "records/CPU-s")
+		return page, err
+	})
 }

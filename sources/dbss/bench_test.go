@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc/ecstest"
 )
 
@@ -76,48 +75,17 @@ type operateLogJSON struct {
 // pipeline runs it (pipeline.MapRecords, a page at a time), including the
 // decoding of the API's page into records: records/s is per core.
 func BenchmarkMap(b *testing.B) {
-	const pageSize, nPages = MaxPageSize, 10
-	recs := benchDBSSRecords(nPages * pageSize)
-	bodies := make([][]byte, nPages)
-	for i := range bodies {
-		logs := make([]json.RawMessage, pageSize)
-		for j := range logs {
-			logs[j] = recs[i*pageSize+j]
-		}
-		body, err := json.Marshal(map[string]any{"total_num": len(recs), "operate_log": logs})
-		if err != nil {
-			b.Fatal(err)
-		}
-		bodies[i] = body
-	}
+	recs := benchDBSSRecords(10 * MaxPageSize)
+	bodies := ecstest.PageBodies(b, recs, MaxPageSize, func(logs []json.RawMessage) any {
+		return map[string]any{"total_num": len(recs), "operate_log": logs}
+	})
 	s := goldenStream()
-	b.ReportAllocs()
-	pages := 0
-	now := time.Now()
-	var events []pipeline.Event
-	page := make([][]byte, 0, pageSize)
-	cpu0 := ecstest.CPUTime(b)
-	for b.Loop() {
-		i := pages % nPages
-		list, _, err := decodePage(bodies[i], goldenInstance, i*pageSize, pageSize)
-		if err != nil {
-			b.Fatal(err)
+	ecstest.BenchmarkMap(b, s, s.Key(), bodies, MaxPageSize, func(i int, body []byte) ([][]byte, error) {
+		list, _, err := decodePage(body, goldenInstance, i*MaxPageSize, MaxPageSize)
+		page := make([][]byte, len(list))
+		for j, r := range list {
+			page[j] = r.Raw
 		}
-		page = page[:0]
-		for _, r := range list {
-			page = append(page, r.Raw)
-		}
-		var letters []pipeline.DeadLetter
-		events, letters = pipeline.MapRecords(s, s.Key(), page, now, events[:0], nil)
-		if len(letters) > 0 {
-			b.Fatalf("%d dead letters, the first: %s", len(letters), letters[0].Reason)
-		}
-		if len(events) != pageSize {
-			b.Fatalf("%d events for a page of %d", len(events), pageSize)
-		}
-		pages++
-	}
-	b.ReportMetric(pageSize, "records/op")
-	b.ReportMetric(float64(pages*pageSize)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(pages*pageSize)/(ecstest.CPUTime(b)-cpu0).Seconds(), "records/CPU-s")
+		return page, err
+	})
 }

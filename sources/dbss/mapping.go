@@ -17,7 +17,7 @@ import (
 // operateLog is one OperateLogInfo record. IP is not in the documented
 // schema; it is mapped when a record carries it.
 type operateLog struct {
-	ID          jsonscan.Value // as sent: parseID reads it; Raw is nil when absent
+	ID          jsonscan.Value // as sent: Value.ID reads it; Raw is nil when absent
 	User        string
 	Time        jsonscan.Value // as sent: timeOf reads it
 	Action      string

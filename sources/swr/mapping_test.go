@@ -486,39 +486,12 @@ func benchRecords(n int) [][]byte {
 // pipeline runs it (pipeline.MapRecords, a page at a time), including the
 // split of the API's page into records: records/s is per core.
 func BenchmarkMap(b *testing.B) {
-	const pageSize = MaxPageSize
-	recs := benchRecords(10 * pageSize)
-	bodies := make([][]byte, 10)
-	for i := range bodies {
-		logs := make([]json.RawMessage, pageSize)
-		for j := range logs {
-			logs[j] = recs[i*pageSize+j]
-		}
-		body, err := json.Marshal(map[string]any{"audit_logs": logs, "total": len(recs)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		bodies[i] = body
-	}
+	bodies := ecstest.PageBodies(b, benchRecords(10*MaxPageSize), MaxPageSize, func(logs []json.RawMessage) any {
+		return map[string]any{"audit_logs": logs, "total": 10 * MaxPageSize}
+	})
 	s := goldenStream(fixedNow)
-	b.ReportAllocs()
-	pages := 0
-	now := time.Now()
-	var events []pipeline.Event
-	cpu0 := ecstest.CPUTime(b)
-	for b.Loop() {
-		page, _, err := decodePage(bodies[pages%10])
-		if err != nil {
-			b.Fatal(err)
-		}
-		var letters []pipeline.DeadLetter
-		events, letters = pipeline.MapRecords(s, s.Key(), page, now, events[:0], nil)
-		if len(letters) > 0 || len(events) != pageSize {
-			b.Fatalf("%d events, %d dead letters", len(events), len(letters))
-		}
-		pages++
-	}
-	b.ReportMetric(pageSize, "records/op")
-	b.ReportMetric(float64(pages*pageSize)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(pages*pageSize)/(ecstest.CPUTime(b)-cpu0).Seconds(), "records/CPU-s")
+	ecstest.BenchmarkMap(b, s, s.Key(), bodies, MaxPageSize, func(_ int, body []byte) ([][]byte, error) {
+		recs, _, err := decodePage(body)
+		return recs, err
+	})
 }

@@ -15,7 +15,7 @@ import (
 
 // auditLog is one AuditLogDetail: an audit log file.
 type auditLog struct {
-	ID        jsonscan.Value // as sent: parseID reads it; Raw is nil when absent
+	ID        jsonscan.Value // as sent: Value.ID reads it; Raw is nil when absent
 	Name      string
 	Size      []byte // as sent: KB, documented "Long" but fractional in the example
 	BeginTime string

@@ -409,3 +409,56 @@ func CPUTime(tb testing.TB) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// PageBodies cuts recs into pages of perPage records and encodes each
+// page's API answer with body, which receives the page's records in the
+// order given.
+func PageBodies(tb testing.TB, recs [][]byte, perPage int, body func(recs []json.RawMessage) any) [][]byte {
+	tb.Helper()
+	var out [][]byte
+	for start := 0; start+perPage <= len(recs); start += perPage {
+		page := make([]json.RawMessage, perPage)
+		for j := range page {
+			page[j] = recs[start+j]
+		}
+		data, err := json.Marshal(body(page))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, data)
+	}
+	return out
+}
+
+// BenchmarkMap measures a source's transform stage as the pipeline runs
+// it: each iteration splits one of bodies into its records, oldest first,
+// with split (the source's page decoder), and maps them with
+// pipeline.MapRecords. It fails on any dead letter and reports records/op,
+// records/s on one goroutine, and records per CPU-second of the process.
+func BenchmarkMap(b *testing.B, m pipeline.Mapper, stream string, bodies [][]byte, perPage int, split func(page int, body []byte) ([][]byte, error)) {
+	b.Helper()
+	b.ReportAllocs()
+	now := time.Now()
+	var events []pipeline.Event
+	pages := 0
+	cpu0 := CPUTime(b)
+	for b.Loop() {
+		i := pages % len(bodies)
+		recs, err := split(i, bodies[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		var letters []pipeline.DeadLetter
+		events, letters = pipeline.MapRecords(m, stream, recs, now, events[:0], nil)
+		if len(letters) > 0 {
+			b.Fatalf("%d dead letters, the first: %s", len(letters), letters[0].Reason)
+		}
+		if len(events) != perPage {
+			b.Fatalf("%d events for a page of %d", len(events), perPage)
+		}
+		pages++
+	}
+	b.ReportMetric(float64(perPage), "records/op")
+	b.ReportMetric(float64(pages*perPage)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(pages*perPage)/(CPUTime(b)-cpu0).Seconds(), "records/CPU-s")
+}
