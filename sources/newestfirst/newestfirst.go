@@ -23,18 +23,24 @@
 // alone, so nothing but speed depends on the guess; a guess the list
 // proved wrong is dropped and the walk plans again from what it knows.
 //
-// As long as every response of the run reported the same total, the pages
-// ahead are whole aligned pages (offset a multiple of the largest limit),
-// each accepted when it abuts the last one: a full page per request, where
-// overlapping pages carry 88 new records per 100 at best. That acceptance
-// rests on the total, not on keys: between two responses, records inserted
-// at the head shift every position, and only the total tells. It is wrong
-// only if exactly as many records were deleted (by retention, at the tail)
-// as were inserted in the milliseconds between two neighbouring pages'
-// answers, in a list that had never before shown a change of total. Once
-// any two responses report different totals, the list is known to move and
-// every page ahead overlaps the one before it by the margin arrivals need,
-// so that keys prove every step.
+// While the list stands still, the pages ahead are whole aligned pages
+// (offset a multiple of the largest limit), each accepted when it abuts
+// the last one: a full page per request, where overlapping pages carry 88
+// new records per 100 at best. An abutting page holds no record it shares
+// with the page below it, so keys cannot prove it; the head of the list
+// does. Positions shift only when records are inserted at the head
+// (retention deleting the oldest records moves no position counted from
+// the head), and an insert changes the newest key. So an abutting page is
+// accepted only once a head check (the page of limit 1 at offset 0), sent
+// after it and the page below it were answered, shows the same newest key
+// as the run's first response: no record arrived while both were served.
+// The total alone cannot tell this: a list capped at a number of records
+// deletes one at the tail for every one inserted, and its total never
+// moves. Head checks run one at a time beside the pages, each covering
+// every page answered before it was sent, so they cost about one request
+// per round of pages and no round trips. Once a check or two responses'
+// totals show the list moving, every page ahead overlaps the one before it
+// by the margin arrivals need, so that keys prove every step.
 package newestfirst
 
 import (
@@ -42,6 +48,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
@@ -173,6 +180,21 @@ type Reader[K any] struct {
 	ahead    []*flight[K]  // requests in flight, in the order they are judged
 	depth    int           // how many may be in flight now, 1..Concurrency
 	answered chan struct{} // a request ahead got its answer
+
+	// The head check; see the package comment. clock orders the sending
+	// and answering of requests, which run concurrently.
+	clock atomic.Int64
+	// head is the newest key of the run's first response; headEmpty says
+	// the list was empty then. Without headKnown nothing can be checked
+	// and the list is treated as moving.
+	head      K
+	headKnown bool
+	headEmpty bool
+	judged    int64      // the latest answer stamp of the responses judged
+	stillTo   int64      // head checks sent before this stamp found the head unchanged
+	check     *flight[K] // the head check in flight, nil when none
+	checkErr  error      // the last head check's failure, kept for confirmStill
+	checkSent int64      // when that failed check was sent
 }
 
 // flight is a request started ahead of its turn.
@@ -182,12 +204,15 @@ type flight[K any] struct {
 	// without overlap; see evaluate.
 	abut bool
 	// probe: one of several pages requested at once to find the boundary.
-	probe  bool
-	cancel context.CancelFunc
-	done   chan struct{}
-	recs   []Record[K]
-	total  int64
-	err    error
+	probe bool
+	// sent and at stamp, on the Reader's clock, when the request was sent
+	// and when its answer arrived.
+	sent, at int64
+	cancel   context.CancelFunc
+	done     chan struct{}
+	recs     []Record[K]
+	total    int64
+	err      error
 }
 
 // New returns a Reader that delivers the records after from, or those from
@@ -211,6 +236,10 @@ func New[K any](cfg Config[K], from *Mark[K]) *Reader[K] {
 func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 	if r.done {
 		r.drop()
+		if r.check != nil {
+			r.check.cancel()
+			r.check = nil
+		}
 		return Page[K]{}, io.EOF
 	}
 	// Every answer judged counts, probes and pages ahead included.
@@ -235,9 +264,10 @@ func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 			}
 		} else {
 			offset, limit := r.plan()
-			f = &flight[K]{offset: offset, limit: limit, abut: r.blind}
+			f = &flight[K]{offset: offset, limit: limit, abut: r.blind, sent: r.clock.Add(1)}
 			r.blind = false
 			f.recs, f.total, f.err = r.cfg.Fetch(ctx, offset, limit)
+			f.at = r.clock.Add(1)
 		}
 		if f.err != nil {
 			r.drop()
@@ -251,7 +281,19 @@ func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 			r.drop()
 			return Page[K]{}, pipeline.Permanent(fmt.Errorf("%s offset %d: %w", r.cfg.Name, f.offset, err))
 		}
-		page, ok := r.evaluate(f.recs, f.offset, f.total, f.abut)
+		if !r.started && f.offset == 0 {
+			r.noteHead(f.recs)
+		}
+		abut := false
+		if f.abut {
+			var err error
+			if abut, err = r.confirmStill(ctx, max(f.at, r.judged)); err != nil {
+				r.drop()
+				return Page[K]{}, err
+			}
+		}
+		r.judged = max(r.judged, f.at)
+		page, ok := r.evaluate(f.recs, f.offset, f.total, abut)
 		switch {
 		case ok && f.probe:
 			r.drop() // found: the walk takes over from the other probes
@@ -287,6 +329,7 @@ func (r *Reader[K]) refill(ctx context.Context) {
 	if r.cfg.Concurrency <= 1 || r.done {
 		return
 	}
+	r.settleCheck()
 	if !r.exact {
 		if r.started && len(r.ahead) == 0 {
 			r.probe(ctx)
@@ -306,8 +349,14 @@ func (r *Reader[K]) refill(ctx context.Context) {
 	}
 	// Keep depth requests unanswered; answers not yet judged wait beside
 	// them, up to as many again, so a consumer that falls behind for a
-	// moment does not leave the API idle.
-	for r.unanswered() < r.depth && len(r.ahead) < 2*r.depth && top > 0 {
+	// moment does not leave the API idle. Abutting pages also wait,
+	// answered, one to two round trips for the head check that confirms
+	// them: room for that many more.
+	room := 2 * r.depth
+	if !r.moving {
+		room = 4 * r.depth
+	}
+	for r.unanswered() < r.depth && len(r.ahead) < room && top > 0 {
 		var offset, limit int64
 		abut := false
 		switch {
@@ -326,6 +375,7 @@ func (r *Reader[K]) refill(ctx context.Context) {
 		r.launch(ctx, offset, limit, abut)
 		top, skip = offset, 0
 	}
+	r.checkAhead(ctx)
 }
 
 // probe requests Concurrency pages spread evenly over the range the
@@ -380,8 +430,10 @@ func (r *Reader[K]) unanswered() int {
 func (r *Reader[K]) launch(ctx context.Context, offset, limit int64, abut bool) {
 	fctx, cancel := context.WithCancel(ctx)
 	f := &flight[K]{offset: offset, limit: limit, abut: abut, cancel: cancel, done: make(chan struct{})}
+	f.sent = r.clock.Add(1)
 	go func() {
 		f.recs, f.total, f.err = r.cfg.Fetch(fctx, offset, limit)
+		f.at = r.clock.Add(1)
 		close(f.done)
 		select {
 		case r.answered <- struct{}{}:
@@ -391,7 +443,119 @@ func (r *Reader[K]) launch(ctx context.Context, offset, limit int64, abut bool) 
 	r.ahead = append(r.ahead, f)
 }
 
-// drop cancels the requests in flight and forgets them.
+// noteHead keeps the newest key of the run's first response, the head
+// that later checks compare with.
+func (r *Reader[K]) noteHead(recs []Record[K]) {
+	switch {
+	case len(recs) == 0:
+		r.headKnown, r.headEmpty = true, true
+	case recs[0].HasKey:
+		r.headKnown, r.head = true, recs[0].Key
+	default:
+		// A newest record without a key cannot be compared: only pages
+		// that prove their place by keys will do.
+		r.moving = true
+	}
+}
+
+// checkAhead starts a head check when pages ahead that abut their
+// predecessors have been answered since the last check was sent, so that
+// their confirmation is on its way before they are judged.
+func (r *Reader[K]) checkAhead(ctx context.Context) {
+	if r.check != nil || r.moving || !r.headKnown {
+		return
+	}
+	for _, f := range r.ahead {
+		select {
+		case <-f.done:
+			if f.abut && f.at >= r.stillTo {
+				r.startCheck(ctx)
+				return
+			}
+		default:
+		}
+	}
+}
+
+// startCheck sends the head check: the page of limit 1 at offset 0.
+func (r *Reader[K]) startCheck(ctx context.Context) {
+	cctx, cancel := context.WithCancel(ctx)
+	c := &flight[K]{limit: 1, cancel: cancel, done: make(chan struct{}), sent: r.clock.Add(1)}
+	r.check = c
+	go func() {
+		c.recs, c.total, c.err = r.cfg.Fetch(cctx, 0, 1)
+		c.at = r.clock.Add(1)
+		close(c.done)
+		select {
+		case r.answered <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// settleCheck takes in the head check's answer, if it has come.
+func (r *Reader[K]) settleCheck() {
+	c := r.check
+	if c == nil {
+		return
+	}
+	select {
+	case <-c.done:
+	default:
+		return
+	}
+	r.check = nil
+	c.cancel()
+	switch {
+	case c.err != nil:
+		r.checkErr, r.checkSent = c.err, c.sent
+	case len(c.recs) > 1:
+		r.checkErr, r.checkSent = pipeline.Permanent(fmt.Errorf("%s offset 0: %d records for limit 1", r.cfg.Name, len(c.recs))), c.sent
+	case r.headEmpty && len(c.recs) == 0,
+		!r.headEmpty && len(c.recs) == 1 && c.recs[0].HasKey && r.cfg.Compare(c.recs[0].Key, r.head) == 0:
+		r.checkErr = nil
+		r.stillTo = max(r.stillTo, c.sent)
+	default:
+		// Records arrived (or the newest went): positions shifted at some
+		// point since the run began.
+		r.checkErr = nil
+		r.moving = true
+	}
+}
+
+// confirmStill reports whether a head check sent after the stamp need
+// found the head unchanged since the run's first response, waiting for
+// one (and starting it) when none has answered yet. It returns false as
+// soon as the list is known to move, and a head check's error as Next
+// returns a page's.
+func (r *Reader[K]) confirmStill(ctx context.Context, need int64) (bool, error) {
+	for {
+		r.settleCheck()
+		switch {
+		case r.moving || !r.headKnown:
+			return false, nil
+		case r.stillTo > need:
+			return true, nil
+		}
+		c := r.check
+		if c == nil {
+			if err := r.checkErr; err != nil && r.checkSent > need {
+				r.checkErr = nil
+				if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+					continue // started under a Next whose context has ended
+				}
+				return false, err
+			}
+			r.startCheck(ctx)
+			c = r.check
+		}
+		// Wait for this check, keeping pages in flight meanwhile.
+		if err := r.await(ctx, c); err != nil {
+			return false, err
+		}
+	}
+}
+
 func (r *Reader[K]) drop() {
 	for _, f := range r.ahead {
 		f.cancel()

@@ -24,7 +24,8 @@ import (
 type listAPI struct {
 	mu       sync.Mutex // requests may come concurrently
 	inFlight int
-	maxIn    int     // most requests served at once
+	maxIn    int     // most page requests served at once, head checks aside
+	checks   int     // head checks: requests of limit 1 at offset 0
 	ids      []int64 // ascending
 	nextID   int64
 	base     time.Time
@@ -48,12 +49,25 @@ func (a *listAPI) add(n int) {
 	}
 }
 
+// still stops inserts and drops. It takes the lock: requests a finished
+// Reader cancelled may still be running.
+func (a *listAPI) still() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.insert, a.drop = nil, nil
+}
+
 func (a *listAPI) timeOf(id int64) time.Time { return a.base.Add(time.Duration(id) * time.Second) }
 
 func (a *listAPI) fetch(ctx context.Context, offset, limit int64) ([]Record[int64], int64, error) {
+	check := offset == 0 && limit == 1
 	a.mu.Lock()
-	a.inFlight++
-	a.maxIn = max(a.maxIn, a.inFlight)
+	if check {
+		a.checks++
+	} else {
+		a.inFlight++
+		a.maxIn = max(a.maxIn, a.inFlight)
+	}
 	a.mu.Unlock()
 	if a.latency > 0 {
 		select {
@@ -63,7 +77,9 @@ func (a *listAPI) fetch(ctx context.Context, offset, limit int64) ([]Record[int6
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.inFlight--
+	if !check {
+		a.inFlight--
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
@@ -185,7 +201,7 @@ func readerScenario(t *testing.T, base time.Time, seed uint64) {
 		ids, m := drainConcurrently(t, api, pageSize, concurrency, start, mark)
 		got, mark = append(got, ids...), m
 		if run == 1 {
-			api.insert = nil
+			api.still()
 		}
 	}
 	want := []int64{}
@@ -267,12 +283,17 @@ func TestReaderConcurrentPages(t *testing.T) {
 		t.Fatalf("delivered %d records, want %d in order", len(ids), len(api.ids))
 	}
 	if api.maxIn != 8 {
-		t.Errorf("at most %d requests in flight, want 8", api.maxIn)
+		t.Errorf("at most %d page requests in flight, want 8", api.maxIn)
 	}
 	// One page from the top, two rounds of 8 probes for the start, then 200
 	// pages; a few requests may be started ahead and dropped at the end.
-	if api.requests > 230 {
-		t.Errorf("%d requests for 20000 records", api.requests)
+	// Head checks go one at a time beside them, one per round trip: with 8
+	// pages answered per round trip, well under one per four pages.
+	if pages := api.requests - api.checks; pages > 230 {
+		t.Errorf("%d page requests for 20000 records", pages)
+	}
+	if api.checks == 0 || api.checks > 200/4 {
+		t.Errorf("%d head checks for 200 pages walked 8 at a time", api.checks)
 	}
 
 	// The widest setting, a start deep inside a long list: the probes find
@@ -297,7 +318,7 @@ func TestReaderConcurrentPages(t *testing.T) {
 		}
 	}
 	// Everything still listed and newer than the first delivery arrived.
-	api4.insert, api4.drop = nil, nil
+	api4.still()
 	rest4, _ := drainConcurrently(t, api4, 100, 8, base.Add(-time.Hour), &Mark[int64]{Key: ids4[len(ids4)-1]})
 	all4 := append(ids4, rest4...)
 	var want4 []int64
@@ -323,7 +344,7 @@ func TestReaderConcurrentPages(t *testing.T) {
 		return 3
 	}
 	ids5, _ := drainConcurrently(t, api5, 100, 8, base.Add(-time.Hour), nil)
-	api5.insert, api5.drop = nil, nil
+	api5.still()
 	rest5, _ := drainConcurrently(t, api5, 100, 8, base.Add(-time.Hour), &Mark[int64]{Key: ids5[len(ids5)-1]})
 	all5 := append(ids5, rest5...)
 	seen5 := map[int64]bool{}
@@ -346,10 +367,67 @@ func TestReaderConcurrentPages(t *testing.T) {
 			t.Fatalf("delivery %d (%d) after %d", i, ids2[i], ids2[i-1])
 		}
 	}
-	api2.insert = nil
+	api2.still()
 	rest, _ := drainConcurrently(t, api2, 100, 8, base.Add(-time.Hour), &Mark[int64]{Key: ids2[len(ids2)-1]})
 	if all := append(ids2, rest...); fmt.Sprint(all) != fmt.Sprint(api2.ids) {
 		t.Fatalf("with arrivals delivered %d records, want %d in order", len(all), len(api2.ids))
+	}
+}
+
+func TestReaderCappedList(t *testing.T) {
+	// A list capped at a number of records deletes one at the tail for
+	// every one inserted at the head: its total never moves, yet every
+	// insert shifts the positions of the pages ahead. The head checks must
+	// catch each shift, whenever it falls between two pages' answers.
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for seed := range uint64(60) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 11))
+			api := newListAPI(4000+rng.IntN(2000), base)
+			every := 1 + rng.IntN(40) // some runs see no insert for a while
+			var mu sync.Mutex         // insert and drop are called under api.mu; rng is shared
+			inserted := 0
+			api.insert = func(req int) int {
+				mu.Lock()
+				defer mu.Unlock()
+				if rng.IntN(every) != 0 {
+					inserted = 0
+					return 0
+				}
+				inserted = 1 + rng.IntN(3)
+				return inserted
+			}
+			api.drop = func(int) int {
+				mu.Lock()
+				defer mu.Unlock()
+				return inserted
+			}
+			if seed%4 == 3 {
+				api.latency = time.Millisecond
+			}
+			start := api.timeOf(api.ids[len(api.ids)/2])
+			concurrency := []int{2, 4, 8}[seed%3]
+			ids, mark := drainConcurrently(t, api, 100, concurrency, start, nil)
+			api.still()
+			rest, _ := drainConcurrently(t, api, 100, concurrency, start, mark)
+			got := append(ids, rest...)
+			delivered := map[int64]bool{}
+			for i, id := range got {
+				if i > 0 && id <= got[i-1] {
+					t.Fatalf("delivery %d (%d) after %d", i, id, got[i-1])
+				}
+				delivered[id] = true
+			}
+			missing := 0
+			for _, id := range api.ids {
+				if !api.timeOf(id).Before(start) && !delivered[id] {
+					missing++
+				}
+			}
+			if missing > 0 {
+				t.Fatalf("concurrency %d: %d records listed at or after the start were never delivered (%d delivered)", concurrency, missing, len(got))
+			}
+		})
 	}
 }
 
