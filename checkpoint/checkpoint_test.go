@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/sethvargo/go-envconfig"
 )
 
@@ -146,7 +147,9 @@ func TestSaveLoad(t *testing.T) {
 	entries, _ := os.ReadDir(s.Dir())
 	var names []string
 	for _, e := range entries {
-		names = append(names, e.Name())
+		if e.Name() != saveLockName { // kept, like the run lock
+			names = append(names, e.Name())
+		}
 	}
 	if strings.Join(names, " ") != "swr~ins-1~pull.json x.json" {
 		t.Errorf("directory holds %v; want just the two checkpoints (no temporaries)", names)
@@ -273,6 +276,82 @@ func TestListDelete(t *testing.T) {
 	}
 }
 
+func TestFileConflict(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	n := 0
+	conflictContract(t, func() Store {
+		// Every store takes another lock scope, as shards and backfills do.
+		n++
+		s, err := Open(Config{URL: "file://" + dir, LockScope: fmt.Sprint("scope-", n)}, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// conflictContract checks that saves are conditional on what the store
+// last saw, for stores that open returns on one shared location.
+func conflictContract(t *testing.T, open func() Store) {
+	t.Helper()
+	ctx := context.Background()
+	a, b := open(), open()
+	const stream = "swr/ins-1/pull"
+
+	// First write: both see no checkpoint; only one wins.
+	a.Load(ctx, stream)
+	b.Load(ctx, stream)
+	if err := a.Save(ctx, stream, []byte(`{"offset":100}`)); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Save(ctx, stream, []byte(`{"offset":50}`))
+	if !errors.Is(err, ErrConflict) || !pipeline.IsPermanent(err) || !strings.Contains(err.Error(), stream) {
+		t.Fatalf("second first-write = %v, want a permanent ErrConflict naming the stream", err)
+	}
+
+	// Interleaved runs: both read offset 100, a moves on, b's older view
+	// must not move the cursor backwards.
+	b.Load(ctx, stream)
+	if err := a.Save(ctx, stream, []byte(`{"offset":300}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Save(ctx, stream, []byte(`{"offset":400}`)); err != nil {
+		t.Fatalf("a's own consecutive Saves must not conflict: %v", err)
+	}
+	err = b.Save(ctx, stream, []byte(`{"offset":200}`))
+	if !errors.Is(err, ErrConflict) || !pipeline.IsPermanent(err) {
+		t.Fatalf("stale Save = %v, want ErrConflict", err)
+	}
+	if got, _ := open().Load(ctx, stream); string(got) != `{"offset":400}` {
+		t.Errorf("cursor after the conflict = %s, want {\"offset\":400}", got)
+	}
+	// And a's next Save fails after b re-read and moved on.
+	b.Load(ctx, stream)
+	if err := b.Save(ctx, stream, []byte(`{"offset":500}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Save(ctx, stream, []byte(`{"offset":450}`)); !errors.Is(err, ErrConflict) {
+		t.Errorf("a's Save after b's = %v, want ErrConflict", err)
+	}
+
+	// An operator's reset while a run is under way: the run must not
+	// write its old position back.
+	a.Load(ctx, stream)
+	if err := b.Delete(ctx, stream); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Save(ctx, stream, []byte(`{"offset":600}`)); !errors.Is(err, ErrConflict) {
+		t.Errorf("Save after another store's Delete = %v, want ErrConflict", err)
+	}
+	if got, _ := open().Load(ctx, stream); got != nil {
+		t.Errorf("cursor after the reset and the refused Save = %s, want none", got)
+	}
+	// A store that never read the stream saves on what is there now.
+	if err := open().Save(ctx, stream, []byte(`{"offset":700}`)); err != nil {
+		t.Errorf("first Save of a fresh store: %v", err)
+	}
+}
+
 func TestLock(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
@@ -304,6 +383,11 @@ func TestLockRemovesStaleTemporaries(t *testing.T) {
 	s := newStore(t)
 	stale := filepath.Join(s.Dir(), ".tmp-x.json.0123")
 	os.WriteFile(stale, []byte("{"), 0o640)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(stale, old, old)
+	// Another shard's Save, under way right now: not a crash's leftover.
+	live := filepath.Join(s.Dir(), ".tmp-y.json.4567")
+	os.WriteFile(live, []byte("{"), 0o640)
 	unlock, err := s.Lock(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -311,6 +395,9 @@ func TestLockRemovesStaleTemporaries(t *testing.T) {
 	defer unlock()
 	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("stale temporary still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a temporary another run is writing was removed: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
 )
 
 // FileStore keeps one small JSON document per stream in a directory:
@@ -34,6 +38,14 @@ import (
 // run lock is the file ".lock". Saves are atomic: a reader or a crash sees
 // the old document or the new one, never a mix.
 //
+// Saves are conditional, as S3Store's are: a Save replaces the document
+// only if it is still what this store last read or wrote, checked and
+// written under an flock on ".save.lock". Run locks are scoped (shards,
+// backfill ranges), so two exporters configured differently, or a
+// `checkpoints reset` beside a shard's run, can reach the same stream; the
+// second writer then gets an error wrapping ErrConflict instead of moving
+// the cursor backwards.
+//
 // A FileStore is safe for concurrent use, and for concurrent Saves of
 // different streams; Saves of one stream must not race each other (the
 // pipeline saves each stream from one goroutine).
@@ -42,16 +54,23 @@ type FileStore struct {
 	version   string
 	now       func() time.Time
 	lockScope string // see Config.LockScope
+
+	mu   sync.Mutex
+	seen map[string]string // stream → digest of the document last read or written; "" = known absent
 }
 
 var _ Store = (*FileStore)(nil)
 
 const (
-	fileExt   = ".json"
-	lockName  = ".lock"
-	tmpPrefix = ".tmp-"
-	filePerm  = 0o640
-	dirPerm   = 0o750
+	fileExt      = ".json"
+	lockName     = ".lock"
+	saveLockName = ".save.lock"
+	tmpPrefix    = ".tmp-"
+	// staleTemporary is how old a temporary must be before a run takes it
+	// for a crashed Save's.
+	staleTemporary = 10 * time.Minute
+	filePerm       = 0o640
+	dirPerm        = 0o750
 	// maxName leaves room for tmpPrefix and a random suffix within the
 	// usual 255-byte limit on a file name.
 	maxName = 200
@@ -63,7 +82,7 @@ func NewFileStore(dir, version string) (*FileStore, error) {
 	if err := os.MkdirAll(dir, dirPerm); err != nil {
 		return nil, fmt.Errorf("checkpoint store: %w", err)
 	}
-	return &FileStore{dir: dir, version: version, now: time.Now}, nil
+	return &FileStore{dir: dir, version: version, now: time.Now, seen: make(map[string]string)}, nil
 }
 
 // Dir returns the directory the store was opened on.
@@ -89,8 +108,9 @@ func (s *FileStore) Load(ctx context.Context, stream string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp, err := readFile(p)
+	cp, digest, err := readFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
+		s.setSeen(stream, "")
 		return nil, nil
 	}
 	if err != nil {
@@ -99,25 +119,54 @@ func (s *FileStore) Load(ctx context.Context, stream string) ([]byte, error) {
 	if cp.Stream != stream {
 		return nil, fmt.Errorf("checkpoint %s: %w: %s holds stream %q", stream, ErrCorrupt, p, cp.Stream)
 	}
+	s.setSeen(stream, digest)
 	return cp.Cursor, nil
 }
 
-// readFile parses one checkpoint file; its errors name the file.
-func readFile(path string) (Checkpoint, error) {
+func (s *FileStore) setSeen(stream, digest string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen[stream] = digest
+}
+
+// readFile parses one checkpoint file and returns it with the digest of
+// its bytes; its errors name the file.
+func readFile(path string) (Checkpoint, string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
+		return Checkpoint{}, "", fmt.Errorf("checkpoint: %w", err)
 	}
 	cp, err := parseCheckpoint(data, path)
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: %w", err)
+		return Checkpoint{}, "", fmt.Errorf("checkpoint: %w", err)
 	}
-	return cp, nil
+	return cp, digestOf(data), nil
+}
+
+func digestOf(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// current returns the digest of the document at path now, "" when there
+// is none.
+func current(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return digestOf(data), nil
 }
 
 // Save atomically replaces stream's checkpoint with cursor, which must be
 // valid JSON, and returns once the new document and its directory entry are
-// fsynced.
+// fsynced. It is conditional on the document being what this store last
+// read or wrote (what is there now, when it never read this stream); a
+// conflict returns a permanent error wrapping ErrConflict and naming the
+// stream.
 func (s *FileStore) Save(ctx context.Context, stream string, cursor []byte) error {
 	p, err := s.path(stream)
 	if err != nil {
@@ -142,9 +191,30 @@ func (s *FileStore) Save(ctx context.Context, stream string, cursor []byte) erro
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", stream, err)
 	}
+	unlock, err := s.saveLock()
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", stream, err)
+	}
+	defer unlock()
+	now, err := current(p)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", stream, err)
+	}
+	s.mu.Lock()
+	want, known := s.seen[stream]
+	s.mu.Unlock()
+	if known && now != want {
+		// Forget it: only a fresh Load may decide what comes next.
+		s.mu.Lock()
+		delete(s.seen, stream)
+		s.mu.Unlock()
+		return pipeline.Permanent(fmt.Errorf("checkpoint %s: %w: %s was written or removed by another run after this run read it; stopping so that its cursor never moves backwards (is another exporter, with other shard settings, running on the same checkpoint directory?)",
+			stream, ErrConflict, p))
+	}
 	if err := writeAtomic(s.dir, filepath.Base(p), buf.Bytes()); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", stream, err)
 	}
+	s.setSeen(stream, digestOf(buf.Bytes()))
 	return nil
 }
 
@@ -197,7 +267,7 @@ func (s *FileStore) List(ctx context.Context) ([]Checkpoint, error) {
 			errs = append(errs, fmt.Errorf("checkpoint: %s: file name: %w", p, err))
 			continue
 		}
-		cp, err := readFile(p)
+		cp, _, err := readFile(p)
 		if err == nil && cp.Stream != stream {
 			err = fmt.Errorf("checkpoint: %w: %s holds stream %q", ErrCorrupt, p, cp.Stream)
 		}
@@ -218,6 +288,11 @@ func (s *FileStore) Delete(ctx context.Context, stream string) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := s.saveLock()
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", stream, err)
+	}
+	defer unlock()
 	if err := os.Remove(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("checkpoint %s: no checkpoint saved: %w", stream, fs.ErrNotExist)
@@ -227,6 +302,7 @@ func (s *FileStore) Delete(ctx context.Context, stream string) error {
 	if err := syncDir(s.dir); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", stream, err)
 	}
+	s.setSeen(stream, "")
 	return nil
 }
 

@@ -78,6 +78,23 @@ func (s *FileStore) Lock(ctx context.Context) (unlock func() error, err error) {
 	}, nil
 }
 
+// saveLock takes the store-wide flock that makes a Save's check and write
+// one step for every process sharing the directory. Saves hold it for
+// milliseconds, so it waits.
+func (s *FileStore) saveLock() (unlock func(), err error) {
+	path := filepath.Join(s.dir, saveLockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, filePerm)
+	if err != nil {
+		return nil, err
+	}
+	if err := flock(f, syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	// Closing the file drops the lock.
+	return func() { f.Close() }, nil
+}
+
 func flock(f *os.File, how int) error {
 	for {
 		err := syscall.Flock(int(f.Fd()), how)
@@ -102,13 +119,20 @@ func describeHolder(path string) string {
 	return s + " since " + info.Since.Format(time.RFC3339)
 }
 
+// removeTemporaries removes what crashed Saves left behind. Runs of other
+// lock scopes (shards, backfills) may be saving right now, so only
+// temporaries older than any Save takes are touched (by the file clock,
+// not s.now: mtimes are real).
 func (s *FileStore) removeTemporaries() {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tmpPrefix) {
+		if !strings.HasPrefix(e.Name(), tmpPrefix) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleTemporary {
 			os.Remove(filepath.Join(s.dir, e.Name()))
 		}
 	}

@@ -12,3 +12,9 @@ import (
 func (s *FileStore) Lock(ctx context.Context) (unlock func() error, err error) {
 	return nil, errors.New("checkpoint lock: not supported on this operating system")
 }
+
+// saveLock cannot exclude other processes here; Lock fails anyway, so no
+// run gets as far as saving.
+func (s *FileStore) saveLock() (unlock func(), err error) {
+	return nil, errors.New("checkpoint lock: not supported on this operating system")
+}

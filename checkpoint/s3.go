@@ -317,12 +317,13 @@ func (s *S3Store) Save(ctx context.Context, stream string, cursor []byte) error 
 	}
 	out, err := s.client.PutObject(ctx, in)
 	if err != nil {
-		if isConflict(err) {
+		// If-Match on an object deleted since (a reset) is answered 404.
+		if isConflict(err) || (etag != "" && isStatus(err, http.StatusNotFound)) {
 			// Forget the ETag: only a fresh Load may decide what comes next.
 			s.mu.Lock()
 			delete(s.etags, stream)
 			s.mu.Unlock()
-			return pipeline.Permanent(fmt.Errorf("checkpoint %s: %w: s3://%s/%s was written by another run after this run read it; stopping so that its cursor never moves backwards (is another exporter running on the same checkpoint URL?): %v",
+			return pipeline.Permanent(fmt.Errorf("checkpoint %s: %w: s3://%s/%s was written or removed by another run after this run read it; stopping so that its cursor never moves backwards (is another exporter running on the same checkpoint URL?): %v",
 				stream, ErrConflict, s.bucket, key, err))
 		}
 		return fmt.Errorf("checkpoint %s: put s3://%s/%s: %w", stream, s.bucket, key, err)

@@ -127,46 +127,8 @@ func TestS3SaveLoad(t *testing.T) {
 }
 
 func TestS3Conflict(t *testing.T) {
-	ctx := context.Background()
 	e := newS3Env(t)
-	a, b := e.store(t, "c", 0), e.store(t, "c", 0)
-	const stream = "swr/ins-1/pull"
-
-	// First write: both see no checkpoint; only one If-None-Match wins.
-	a.Load(ctx, stream)
-	b.Load(ctx, stream)
-	if err := a.Save(ctx, stream, []byte(`{"offset":100}`)); err != nil {
-		t.Fatal(err)
-	}
-	err := b.Save(ctx, stream, []byte(`{"offset":50}`))
-	if !errors.Is(err, ErrConflict) || !pipeline.IsPermanent(err) || !strings.Contains(err.Error(), stream) {
-		t.Fatalf("second first-write = %v, want a permanent ErrConflict naming the stream", err)
-	}
-
-	// Interleaved runs: both read offset 100, a moves on, b's older view
-	// must not move the cursor backwards.
-	b.Load(ctx, stream)
-	if err := a.Save(ctx, stream, []byte(`{"offset":300}`)); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Save(ctx, stream, []byte(`{"offset":400}`)); err != nil {
-		t.Fatalf("a's own consecutive Saves must not conflict: %v", err)
-	}
-	err = b.Save(ctx, stream, []byte(`{"offset":200}`))
-	if !errors.Is(err, ErrConflict) || !pipeline.IsPermanent(err) {
-		t.Fatalf("stale Save = %v, want ErrConflict", err)
-	}
-	if got, _ := e.store(t, "c", 0).Load(ctx, stream); string(got) != `{"offset":400}` {
-		t.Errorf("cursor after the conflict = %s, want {\"offset\":400}", got)
-	}
-	// And a's next Save fails after b re-read and moved on.
-	b.Load(ctx, stream)
-	if err := b.Save(ctx, stream, []byte(`{"offset":500}`)); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Save(ctx, stream, []byte(`{"offset":450}`)); !errors.Is(err, ErrConflict) {
-		t.Errorf("a's Save after b's = %v, want ErrConflict", err)
-	}
+	conflictContract(t, func() Store { return e.store(t, "c", 0) })
 }
 
 func TestS3ListDelete(t *testing.T) {
