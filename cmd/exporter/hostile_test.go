@@ -747,6 +747,58 @@ func runThroughOutage(t *testing.T, h *harness, store checkpoint.Store, watch *c
 	t.Logf("%d checkpoints held during %d samples of the outage; %d moved after it", len(held), samples, moved)
 }
 
+// killDuringOutage gives h's simulator new records, starts a run, and
+// once that run has saved a checkpoint takes the sink away and kills the
+// run with SIGKILL while writes to the absent sink are pending: the crash
+// the issue names, with the sink down. No checkpoint may have moved past
+// what the sink acknowledged; the caller's later runs, with the sink back,
+// must deliver everything. n sizes the new records.
+func killDuringOutage(t *testing.T, h *harness, store checkpoint.Store, watch *cursorWatch, n int, down, up func()) {
+	t.Helper()
+	stopWatch := watchCheckpoints(t, store, watch, 100*time.Millisecond)
+	defer stopWatch()
+	for _, ins := range testInstances {
+		for _, op := range testOps {
+			if err := h.sim.InsertSWR(ins, op, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, repo := range hostileRepos {
+		if err := h.sim.InsertArtifact(repo.Module, repo.Repo, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := map[string]string{}
+	for _, cp := range listCheckpoints(t, store) {
+		before[cp.Stream] = string(cp.Cursor)
+	}
+	p := h.start("run")
+	waitFor(t, 60*time.Second, "a checkpoint of the second run", func() bool {
+		if p.exited() {
+			t.Fatalf("the run ended before its sink could be taken away:\n%v", p.res)
+		}
+		for _, cp := range listCheckpoints(t, store) {
+			if before[cp.Stream] != string(cp.Cursor) {
+				return true
+			}
+		}
+		return false
+	})
+	down()
+	time.Sleep(1500 * time.Millisecond)
+	if p.exited() {
+		t.Fatalf("the run ended while its sink was away:\n%v", p.res)
+	}
+	p.cmd.Process.Kill()
+	r := p.wait(t, 60*time.Second)
+	if !r.signaled {
+		t.Fatalf("the run was not killed:\n%v", r)
+	}
+	watch.observe(listCheckpoints(t, store), "killed with the sink down")
+	up()
+}
+
 // outageHarness is the four-source dataset in hostile-lite mode, slowed
 // down so that a run lasts long enough to lose its sink halfway, with
 // retries patient enough to outlast the outage.
@@ -768,8 +820,9 @@ func outageHarness(t *testing.T, seed int64) (*harness, simulator.Faults) {
 
 // TestHostileKafkaOutage exports to Kafka in hostile-lite mode and stops
 // the broker mid-run for a few seconds: the checkpoints hold still while
-// it is down, the run completes once it is back on the same address, and
-// Kafka holds every record at least once, keyed by its event.id.
+// it is down, the run completes once it is back on the same address; a
+// second run is killed with SIGKILL while the broker is down; and Kafka
+// holds every record at least once, keyed by its event.id.
 func TestHostileKafkaOutage(t *testing.T) {
 	t.Parallel()
 	broker := newKafkaBroker(t)
@@ -784,7 +837,10 @@ func TestHostileKafkaOutage(t *testing.T) {
 	}
 	watch := newCursorWatch(t)
 	runThroughOutage(t, h, store, watch, broker.down, broker.up)
+	killDuringOutage(t, h, store, watch, 60, broker.down, broker.up)
 
+	// The killed run's work, then what drift added behind it.
+	h.mustRun(exitOK, "run")
 	h.sim.SetFaults(withoutDrift(faults))
 	h.mustRun(exitOK, "run")
 	watch.observe(listCheckpoints(t, store), "after the collecting run")
@@ -804,8 +860,8 @@ func TestHostileKafkaOutage(t *testing.T) {
 // TestHostileS3Outage exports to S3 in hostile-lite mode (checkpoints on
 // local disk) and stops the S3 server mid-run for a few seconds: the
 // checkpoints hold still while it is down, the run completes once it is
-// back on the same address, and the bucket holds every record at least
-// once.
+// back on the same address; a second run is killed with SIGKILL while the
+// server is down; and the bucket holds every record at least once.
 func TestHostileS3Outage(t *testing.T) {
 	t.Parallel()
 	srv := s3test.Start(t)
@@ -823,7 +879,9 @@ func TestHostileS3Outage(t *testing.T) {
 	}
 	watch := newCursorWatch(t)
 	runThroughOutage(t, h, store, watch, func() { srv.Stop(t) }, func() { srv.Restart(t) })
+	killDuringOutage(t, h, store, watch, 60, func() { srv.Stop(t) }, func() { srv.Restart(t) })
 
+	h.mustRun(exitOK, "run")
 	h.sim.SetFaults(withoutDrift(faults))
 	h.mustRun(exitOK, "run")
 	watch.observe(listCheckpoints(t, store), "after the collecting run")
