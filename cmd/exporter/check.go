@@ -270,7 +270,24 @@ func checkDirWritable(dir string) (string, error) {
 	return dir + " is writable", nil
 }
 
+// checkDeadLetter tests the dead-letter destination: a directory by
+// creating and removing a file, an S3 bucket as the S3 sink's is checked
+// (HeadBucket: the store answers, the bucket exists and the credentials are
+// accepted; write permission is not tested).
 func checkDeadLetter(cfg deadletter.Config) (string, error) {
+	s3cfg, isS3, err := cfg.S3Location()
+	if err != nil {
+		return "", err
+	}
+	if isS3 {
+		ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+		defer cancel()
+		detail, err := checkS3(ctx, s3cfg)
+		if err != nil {
+			return "", fmt.Errorf("HWCAUDIT_DEADLETTER %s: %w", cfg.URL, err)
+		}
+		return fmt.Sprintf("%s (letters go to %s)", detail, cfg.URL), nil
+	}
 	dir, err := fileURLDir(cfg.URL)
 	if err != nil {
 		return "", fmt.Errorf("HWCAUDIT_DEADLETTER: %w", err)

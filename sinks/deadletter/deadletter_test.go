@@ -36,22 +36,21 @@ func TestConfig(t *testing.T) {
 		{"file://dl", ""}, // "dl" would be a host
 		{"file://", ""},
 		{"./dl", ""},
-		{"s3://bucket/dl", ""},
 		{"kafka://broker/topic", ""},
 		{"file://./a%20b", "a b"},
 		{"::", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
-			dir, err := Config{URL: tt.url}.dir()
+			loc, err := Config{URL: tt.url}.location()
 			if tt.wantDir == "" {
 				if err == nil || !strings.Contains(err.Error(), "HWCAUDIT_DEADLETTER") {
-					t.Errorf("dir() = %q, %v; want an error naming HWCAUDIT_DEADLETTER", dir, err)
+					t.Errorf("location() = %+v, %v; want an error naming HWCAUDIT_DEADLETTER", loc, err)
 				}
 				return
 			}
-			if err != nil || dir != tt.wantDir {
-				t.Errorf("dir() = %q, %v; want %q", dir, err, tt.wantDir)
+			if err != nil || loc.dir != tt.wantDir || loc.s3 != nil {
+				t.Errorf("location() = %+v, %v; want dir %q", loc, err, tt.wantDir)
 			}
 			if err := (Config{URL: tt.url}).Validate(); err != nil {
 				t.Errorf("Validate() = %v", err)

@@ -100,12 +100,21 @@ func (c Config) Validate() error {
 		return errors.New("HWCAUDIT_S3_BUCKET: must be set to the bucket that receives the events")
 	case strings.ContainsAny(c.Bucket, "/ "):
 		return fmt.Errorf("HWCAUDIT_S3_BUCKET: %q is not a bucket name (put the key prefix in HWCAUDIT_S3_PREFIX)", c.Bucket)
+	case c.PartSize < manager.MinUploadPartSize:
+		return fmt.Errorf("HWCAUDIT_S3_PART_SIZE: must be at least %d bytes, got %d", manager.MinUploadPartSize, c.PartSize)
+	}
+	return c.ValidateConnection()
+}
+
+// ValidateConnection checks only the settings NewClient and SetSSE use
+// (Endpoint, SSE, SSEKMSKeyID), for other writers that share them with the
+// sink but name their own bucket.
+func (c Config) ValidateConnection() error {
+	switch {
 	case c.SSE != "" && c.SSE != SSEAES256 && c.SSE != SSEKMS:
 		return fmt.Errorf("HWCAUDIT_S3_SSE: must be %q, %q or empty, got %q", SSEAES256, SSEKMS, c.SSE)
 	case c.SSEKMSKeyID != "" && c.SSE != SSEKMS:
 		return fmt.Errorf("HWCAUDIT_S3_SSE_KMS_KEY_ID: needs HWCAUDIT_S3_SSE=%s", SSEKMS)
-	case c.PartSize < manager.MinUploadPartSize:
-		return fmt.Errorf("HWCAUDIT_S3_PART_SIZE: must be at least %d bytes, got %d", manager.MinUploadPartSize, c.PartSize)
 	}
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
@@ -135,7 +144,7 @@ func New(ctx context.Context, cfg Config, optFns ...func(*s3.Options)) (*Sink, e
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	client, err := newClient(ctx, cfg.Endpoint, cfg.Region, cfg.ForcePathStyle, optFns...)
+	client, err := NewClient(ctx, cfg, optFns...)
 	if err != nil {
 		return nil, fmt.Errorf("s3sink: %w", err)
 	}
@@ -149,13 +158,16 @@ func New(ctx context.Context, cfg Config, optFns ...func(*s3.Options)) (*Sink, e
 	}, nil
 }
 
-// newClient returns an S3 client with credentials and region from the AWS
-// default chain; region, when not empty, overrides the chain's, and
-// "us-east-1" is the fallback. An empty endpoint means AWS S3.
-func newClient(ctx context.Context, endpoint, region string, pathStyle bool, optFns ...func(*s3.Options)) (*s3.Client, error) {
+// NewClient returns an S3 client for cfg's Endpoint, Region and
+// ForcePathStyle, with credentials and region from the AWS default chain;
+// cfg.Region, when not empty, overrides the chain's, and "us-east-1" is the
+// fallback. An empty endpoint means AWS S3. optFns adjust the client last.
+// The other fields of cfg are not used.
+func NewClient(ctx context.Context, cfg Config, optFns ...func(*s3.Options)) (*s3.Client, error) {
+	endpoint, pathStyle := cfg.Endpoint, cfg.ForcePathStyle
 	var loadOpts []func(*awsconfig.LoadOptions) error
-	if region != "" {
-		loadOpts = append(loadOpts, awsconfig.WithRegion(region))
+	if cfg.Region != "" {
+		loadOpts = append(loadOpts, awsconfig.WithRegion(cfg.Region))
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
@@ -213,7 +225,7 @@ func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
 			rejected[i] = reason
 			continue
 		}
-		ds := datasetName(ev.Dataset)
+		ds := PartitionValue(ev.Dataset)
 		ts := ev.Timestamp.UTC()
 		hour := ts.Truncate(time.Hour)
 		pk := ds + "\x00" + hour.Format(time.RFC3339)
@@ -274,25 +286,32 @@ func (s *Sink) put(ctx context.Context, stream string, p *partition) error {
 			"hwcaudit-events": fmt.Sprint(len(p.docs)),
 		},
 	}
-	switch s.cfg.SSE {
-	case SSEAES256:
-		in.ServerSideEncryption = types.ServerSideEncryptionAes256
-	case SSEKMS:
-		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
-		if s.cfg.SSEKMSKeyID != "" {
-			in.SSEKMSKeyId = aws.String(s.cfg.SSEKMSKeyID)
-		}
-	}
+	s.cfg.SetSSE(in)
 	if _, err := s.uploader.Upload(ctx, in); err != nil {
-		return classify(fmt.Errorf("s3sink: stream %s: put s3://%s/%s: %w", stream, s.cfg.Bucket, key, err))
+		return Classify(fmt.Errorf("s3sink: stream %s: put s3://%s/%s: %w", stream, s.cfg.Bucket, key, err))
 	}
 	return nil
 }
 
-// classify marks errors that retrying cannot fix as permanent: the bucket
-// does not exist, or the credentials are refused. Everything else
-// (network faults, throttling, 5xx) is retried by the pipeline.
-func classify(err error) error {
+// SetSSE asks for the server-side encryption c.SSE and c.SSEKMSKeyID name;
+// with SSE empty it leaves in alone (the bucket's default encryption).
+func (c Config) SetSSE(in *s3.PutObjectInput) {
+	switch c.SSE {
+	case SSEAES256:
+		in.ServerSideEncryption = types.ServerSideEncryptionAes256
+	case SSEKMS:
+		in.ServerSideEncryption = types.ServerSideEncryptionAwsKms
+		if c.SSEKMSKeyID != "" {
+			in.SSEKMSKeyId = aws.String(c.SSEKMSKeyID)
+		}
+	}
+}
+
+// Classify marks errors of S3 calls that retrying cannot fix as permanent:
+// the bucket does not exist, or the credentials are refused. Everything
+// else (network faults, throttling, 5xx) is left retryable, for the
+// pipeline to retry.
+func Classify(err error) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
@@ -319,14 +338,15 @@ func oneLine(doc []byte) ([]byte, string) {
 	return buf.Bytes(), ""
 }
 
-// datasetName maps a dataset to a partition value that is safe in a key and
-// in Hive: bytes other than [A-Za-z0-9._-] become '_', and an empty dataset
-// becomes "unknown".
-func datasetName(dataset string) string {
-	if dataset == "" {
+// PartitionValue maps a dataset (or another name, such as a stream key) to
+// a partition value that is safe in a key and in Hive: bytes other than
+// [A-Za-z0-9._-] become '_', and an empty name becomes "unknown". Distinct
+// names can map to the same value ("swr/a" and "swr_a").
+func PartitionValue(name string) string {
+	if name == "" {
 		return "unknown"
 	}
-	b := []byte(dataset)
+	b := []byte(name)
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
 			b[i] = '_'
