@@ -66,11 +66,8 @@ const (
 	lockName     = ".lock"
 	saveLockName = ".save.lock"
 	tmpPrefix    = ".tmp-"
-	// staleTemporary is how old a temporary must be before a run takes it
-	// for a crashed Save's.
-	staleTemporary = 10 * time.Minute
-	filePerm       = 0o640
-	dirPerm        = 0o750
+	filePerm     = 0o640
+	dirPerm      = 0o750
 	// maxName leaves room for tmpPrefix and a random suffix within the
 	// usual 255-byte limit on a file name.
 	maxName = 200

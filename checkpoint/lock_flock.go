@@ -120,19 +120,20 @@ func describeHolder(path string) string {
 }
 
 // removeTemporaries removes what crashed Saves left behind. Runs of other
-// lock scopes (shards, backfills) may be saving right now, so only
-// temporaries older than any Save takes are touched (by the file clock,
-// not s.now: mtimes are real).
+// lock scopes (shards, backfills) may be saving right now; a Save writes
+// its temporary under the save lock, so holding it leaves only leftovers.
 func (s *FileStore) removeTemporaries() {
+	unlock, err := s.saveLock()
+	if err != nil {
+		return
+	}
+	defer unlock()
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), tmpPrefix) {
-			continue
-		}
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleTemporary {
+		if strings.HasPrefix(e.Name(), tmpPrefix) {
 			os.Remove(filepath.Join(s.dir, e.Name()))
 		}
 	}
