@@ -34,6 +34,9 @@ type backfillRange struct {
 	// resolved); display is the live display in bar mode.
 	progress string
 	display  *progressDisplay
+	// metricsAddr is --metrics-addr: a backfill runs for hours, long
+	// enough to be scraped.
+	metricsAddr string
 }
 
 var knownSources = []string{"swr", "artifact", "taurusdb", "dbss"}
@@ -42,7 +45,7 @@ func cmdBackfill(args []string, stdout, stderr io.Writer) int {
 	br, err := parseBackfillArgs(args, time.Now(), stderr)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "exporter backfill: %v\n(usage: exporter backfill --from <RFC3339|duration> [--to <RFC3339|now>] [--sources swr,artifact,taurusdb,dbss] [--progress auto|bar|log|none])\n", err)
+			fmt.Fprintf(stderr, "exporter backfill: %v\n(usage: exporter backfill --from <RFC3339|duration> [--to <RFC3339|now>] [--sources swr,artifact,taurusdb,dbss] [--progress auto|bar|log|none] [--metrics-addr HOST:PORT])\n", err)
 		}
 		return exitUsage
 	}
@@ -58,6 +61,7 @@ func cmdBackfill(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.start = br.from
 	cfg.backfill = br
+	cfg.metricsAddr = br.metricsAddr
 	var log *slog.Logger
 	if br.progress == progressBar {
 		// Logs reach the terminal through the display, which keeps its
@@ -85,9 +89,15 @@ func parseBackfillArgs(args []string, now time.Time, stderr io.Writer) (*backfil
 	from := fs.String("from", "", "start of the range: RFC 3339 time or duration before now (72h, 7d)")
 	to := fs.String("to", "now", "end of the range, inclusive: RFC 3339 time, duration before now, or now")
 	sources := fs.String("sources", "", "comma list of sources to read: swr, artifact, taurusdb, dbss (default: every configured one)")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on this host:port while the backfill runs, e.g. 127.0.0.1:9464")
 	progress := fs.String("progress", progressAuto, "how progress is shown: bar (live, on a terminal), log (a log line per stream every 10s), none, or auto (bar on a terminal, log otherwise)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	addrSet := false
+	fs.Visit(func(f *flag.Flag) { addrSet = addrSet || f.Name == "metrics-addr" })
+	if addrSet && *metricsAddr == "" {
+		return nil, errors.New("--metrics-addr needs a host:port, e.g. 127.0.0.1:9464")
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -100,7 +110,7 @@ func parseBackfillArgs(args []string, now time.Time, stderr io.Writer) (*backfil
 	default:
 		return nil, fmt.Errorf("--progress: want auto, bar, log or none, got %q", *progress)
 	}
-	br := &backfillRange{progress: *progress}
+	br := &backfillRange{progress: *progress, metricsAddr: *metricsAddr}
 	var err error
 	if br.from, err = parseStart(*from, now); err != nil {
 		return nil, fmt.Errorf("--from: %w", err)

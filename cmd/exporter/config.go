@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,7 +48,8 @@ type Config struct {
 	BatchSize int `env:"HWCAUDIT_BATCH_SIZE,default=2000"`
 	// ParallelStreams is how many streams run at once. Default 4.
 	ParallelStreams int `env:"HWCAUDIT_PARALLEL_STREAMS,default=4"`
-	// PprofDir, when set, receives cpu.pprof and heap.pprof of the process.
+	// PprofDir, when set, receives cpu.pprof, heap.pprof and
+	// heap-peak.pprof of the process.
 	// main reads it before configuration loads (see profile.go), so that
 	// the profile covers everything; it is listed here to be documented
 	// with the other variables.
@@ -66,7 +68,8 @@ type Config struct {
 	RetryMax        time.Duration `env:"HWCAUDIT_RETRY_MAX,default=30s"`
 	RetryMaxElapsed time.Duration `env:"HWCAUDIT_RETRY_MAX_ELAPSED,default=5m"`
 	// PushgatewayURL, when set, is where each run pushes its metrics at
-	// the end (job "hwcaudit"), after failures too.
+	// the end (job "hwcaudit", grouped by shard and mode), after failures
+	// too. http or https, checked at start.
 	PushgatewayURL string `env:"HWCAUDIT_PUSHGATEWAY_URL"`
 	// Shard is index/count: this process exports only the streams whose
 	// key hashes (FNV-1a 32) to index modulo count. Default: every stream.
@@ -87,7 +90,7 @@ type Config struct {
 
 	// start is StartFrom resolved against the clock at load time.
 	start time.Time
-	// metricsAddr is `exporter run --metrics-addr`.
+	// metricsAddr is --metrics-addr of `exporter run` or `exporter backfill`.
 	metricsAddr string
 	// shard is Shard parsed.
 	shard shardSpec
@@ -175,6 +178,9 @@ func (c *Config) validate(now time.Time) error {
 	case c.RetryMaxElapsed < c.RetryMax:
 		return fmt.Errorf("HWCAUDIT_RETRY_MAX_ELAPSED: must be at least HWCAUDIT_RETRY_MAX (%s), got %s", c.RetryMax, c.RetryMaxElapsed)
 	}
+	if err := validatePushgatewayURL(c.PushgatewayURL); err != nil {
+		return err
+	}
 	validators := []interface{ Validate() error }{c.Checkpoint, c.DeadLetter, &c.API}
 	// A sink's settings are checked only when the sink is used: an unused
 	// sink's required variables are not required.
@@ -215,6 +221,29 @@ func (c *Config) validate(now time.Time) error {
 	}
 	if c.API.ProjectID == "" {
 		return errors.New("HWCAUDIT_PROJECT_ID: required (or HUAWEICLOUD_SDK_PROJECT_ID): the project whose audit logs are read")
+	}
+	return nil
+}
+
+// validatePushgatewayURL checks the URL at start, since the push happens
+// only at the end of a run, maybe hours later. The messages never quote
+// the value: it may carry a password (http://user:password@host).
+func validatePushgatewayURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("HWCAUDIT_PUSHGATEWAY_URL: not a URL; want http(s)://HOST[:PORT][/PATH]")
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("HWCAUDIT_PUSHGATEWAY_URL: want an http:// or https:// URL, got scheme %q", u.Scheme)
+	case u.Opaque != "" || u.Hostname() == "":
+		return errors.New("HWCAUDIT_PUSHGATEWAY_URL: no host; want http(s)://HOST[:PORT][/PATH]")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		// The push client appends /metrics/job/… to the URL as a string.
+		return errors.New("HWCAUDIT_PUSHGATEWAY_URL: must not have a query or fragment")
 	}
 	return nil
 }

@@ -77,6 +77,9 @@ func TestConfigErrors(t *testing.T) {
 		{"file max age", map[string]string{"HWCAUDIT_FILE_MAX_AGE": "-1h"}, "HWCAUDIT_FILE_MAX_AGE", "negative"},
 		{"http timeout unit", map[string]string{"HWCAUDIT_HTTP_TIMEOUT": "5"}, "HWCAUDIT_HTTP_TIMEOUT", `"5"`},
 		{"body cap", map[string]string{"HWCAUDIT_HTTP_MAX_BODY_BYTES": "100"}, "HWCAUDIT_HTTP_MAX_BODY_BYTES", "1024"},
+		{"pushgateway not a URL", map[string]string{"HWCAUDIT_PUSHGATEWAY_URL": "::bad"}, "HWCAUDIT_PUSHGATEWAY_URL", "not a URL"},
+		{"pushgateway scheme", map[string]string{"HWCAUDIT_PUSHGATEWAY_URL": "ftp://pushgateway:9091"}, "HWCAUDIT_PUSHGATEWAY_URL", `"ftp"`},
+		{"pushgateway no host", map[string]string{"HWCAUDIT_PUSHGATEWAY_URL": "http:///metrics"}, "HWCAUDIT_PUSHGATEWAY_URL", "no host"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,7 +18,7 @@ var variables = []variable{
 	{"HWCAUDIT_PROJECT_ID", "$HUAWEICLOUD_SDK_PROJECT_ID", "project whose audit logs are read"},
 	{"HWCAUDIT_START_FROM", "24h", "where a stream without checkpoint starts: RFC 3339 time or duration ago (72h, 7d)"},
 	{"HWCAUDIT_CHECKPOINT_URL", "file://./state", "checkpoint store: file://DIR or s3://BUCKET/PREFIX[?endpoint=…&region=…&path_style=true&lease_ttl=2m]"},
-	{"HWCAUDIT_DEADLETTER", "file://./out/deadletter", "where records that cannot be mapped or delivered go, with the reason"},
+	{"HWCAUDIT_DEADLETTER", "file://./out/deadletter", "where records that cannot be mapped or delivered go, with the reason: file://DIR, or s3://BUCKET/PREFIX (one gzip NDJSON object per batch; endpoint, region, path style and SSE from HWCAUDIT_S3_*)"},
 	{"HWCAUDIT_FILE_DIR", "./out", "file sink: root directory, one subdirectory per dataset"},
 	{"HWCAUDIT_FILE_MAX_BYTES", "67108864", "file sink: publish a file and start the next at this size"},
 	{"HWCAUDIT_FILE_MAX_AGE", "1h", "file sink: publish a file once it is this old (0 disables)"},
@@ -46,7 +46,7 @@ var variables = []variable{
 	{"HWCAUDIT_S3_REGION", "", "S3 sink: region, when the AWS chain has none"},
 	{"HWCAUDIT_S3_SSE", "", "S3 sink: server-side encryption, AES256 or aws:kms"},
 	{"HWCAUDIT_S3_SSE_KMS_KEY_ID", "", "S3 sink: KMS key for aws:kms"},
-	{"HWCAUDIT_S3_PART_SIZE", "16777216", "S3 sink: objects larger than this are uploaded in parts"},
+	{"HWCAUDIT_S3_PART_SIZE", "16777216", "S3 sink: objects larger than this are uploaded in parts of this size (at least 5242880, 5 MiB)"},
 	{"ELASTICSEARCH_URL", "http://localhost:9200", "Elasticsearch sink: cluster URLs, comma list (the client's own variable)"},
 	{"HWCAUDIT_ELASTICSEARCH_API_KEY", "", "Elasticsearch sink: API key (base64 id:key)"},
 	{"HWCAUDIT_ELASTICSEARCH_USERNAME", "", "Elasticsearch sink: basic-auth user, instead of an API key"},
@@ -78,22 +78,22 @@ var variables = []variable{
 	{"HWCAUDIT_DBSS_ENDPOINT", "https://dbss.{region}.myhuaweicloud.com", "DBSS API endpoint"},
 	{"HWCAUDIT_DBSS_PAGE_SIZE", "100", "page size for DBSS (1..100)"},
 	{"HWCAUDIT_SETTLE_DELAY", "5m", "TaurusDB/DBSS: read a time range only once it is this old (late records)"},
-	{"HWCAUDIT_WINDOW_MAX_RECORDS", "5000", "TaurusDB/DBSS: split a time range holding more records than this"},
+	{"HWCAUDIT_WINDOW_MAX_RECORDS", "5000", "TaurusDB/DBSS: split a time range holding more records than this (100..1000000)"},
 	{"HWCAUDIT_CREDENTIALS", "env,profile,metadata,pod-identity", "where AK/SK credentials are looked for, in order (Huawei SDK providers)"},
 	{"HWCAUDIT_AUTH_TOKEN", "", "static IAM token (X-Auth-Token) instead of AK/SK signing; expires after 24h"},
-	{"HWCAUDIT_MAX_RPS", "10", "requests per second per API endpoint, across all streams"},
+	{"HWCAUDIT_MAX_RPS", "10", "requests per second per API endpoint, across all streams (greater than 0, fractions allowed)"},
 	{"HWCAUDIT_HTTP_TIMEOUT", "30s", "timeout of one API request"},
-	{"HWCAUDIT_HTTP_MAX_BODY_BYTES", "16777216", "largest API response accepted"},
+	{"HWCAUDIT_HTTP_MAX_BODY_BYTES", "16777216", "largest API response accepted (at least 1024)"},
 	{"HWCAUDIT_BATCH_SIZE", "2000", "most events in one sink write"},
 	{"HWCAUDIT_PARALLEL_STREAMS", "4", "streams exported at once"},
-	{"HWCAUDIT_PPROF_DIR", "", "directory for a CPU profile (cpu.pprof) and an allocation profile (heap.pprof) of the run, for go tool pprof"},
+	{"HWCAUDIT_PPROF_DIR", "", "directory for a CPU profile (cpu.pprof), an allocation profile at exit (heap.pprof) and the heap at its peak (heap-peak.pprof) of the run, for go tool pprof"},
 	{"HWCAUDIT_CONCURRENCY", "4", "API requests one stream keeps in flight while catching up (1..64), within HWCAUDIT_MAX_RPS"},
 	{"HWCAUDIT_SHUTDOWN_GRACE", "10s", "time in-flight writes get to finish after SIGTERM/SIGINT"},
 	{"HWCAUDIT_RETRY_INITIAL", "500ms", "first backoff after a retryable failure (network, 429, 5xx)"},
 	{"HWCAUDIT_RETRY_MAX", "30s", "longest single backoff"},
 	{"HWCAUDIT_RETRY_MAX_ELAPSED", "5m", "give up on one operation after retrying this long; the stream fails, its checkpoint stays"},
 	{"HWCAUDIT_SHARD", "", "index/count: export only the streams whose key hashes (FNV-1a) to index mod count (run and backfill)"},
-	{"HWCAUDIT_PUSHGATEWAY_URL", "", "Prometheus Pushgateway to push metrics to at the end of each run (job hwcaudit)"},
+	{"HWCAUDIT_PUSHGATEWAY_URL", "", "Prometheus Pushgateway (http:// or https://) to push metrics to at the end of each run (job hwcaudit, grouped by shard and mode)"},
 	{"HWCAUDIT_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"HWCAUDIT_LOG_FORMAT", "auto", "json, text, or auto (text on a terminal, JSON otherwise)"},
 }
@@ -109,16 +109,20 @@ var sdkVariables = []variable{
 const usage = `hwcaudit exports Huawei Cloud audit logs as Elastic Common Schema (ECS) NDJSON.
 
 Usage:
-  exporter demo [--fresh]   export from an embedded API simulator (no cloud account needed)
+  exporter demo [--fresh] [--latency D]
+                            export from an embedded API simulator (no cloud account
+                            needed); --latency adds D (e.g. 20ms) to every simulated
+                            API request, to see concurrency and progress at work
   exporter run [--metrics-addr HOST:PORT]
                             export from Huawei Cloud, configured by the environment;
                             --metrics-addr serves Prometheus /metrics while running
   exporter backfill --from T [--to T|now] [--sources swr,artifact,taurusdb,dbss]
-                   [--progress auto|bar|log|none]
+                   [--progress auto|bar|log|none] [--metrics-addr HOST:PORT]
                             export a historic range once (records with @timestamp
                             in [from, to]) under its own checkpoints; rerun the same
                             command to resume; shows progress (a bar on a terminal,
-                            log lines otherwise) and ends with a completeness report
+                            log lines otherwise) and ends with a completeness report;
+                            --metrics-addr serves /metrics as for run
   exporter check            check configuration, credentials, sources, sinks and
                             checkpoint store without exporting (exit 0: all ok)
   exporter checkpoints list [--backfill RANGE]
@@ -138,7 +142,17 @@ checkpoint moves only after every sink stored everything before it, so a run
 that is killed or fails resumes where delivery stopped.
 
 Exit codes: 0 success, 1 a stream failed, 2 invalid configuration or usage,
-3 interrupted (SIGINT/SIGTERM) before every stream caught up.
+3 interrupted (SIGINT/SIGTERM) before every stream caught up. A run whose
+destinations fail to close (files left unpublished) exits 1. A run that finds
+another run holding the run lock exports nothing and exits 0 (a backfill: 1).
+
+Metrics: HWCAUDIT_PUSHGATEWAY_URL receives them at the end of every run,
+grouped by job hwcaudit, shard (i-of-N, or all) and mode (run, or backfill with
+backfill_range). A run skipped because the lock was held pushes only
+hwcaudit_last_skipped_timestamp_seconds, never a success time. Checkpoint lag
+in a Pushgateway is time() - hwcaudit_checkpoint_event_timestamp_seconds;
+hwcaudit_checkpoint_lag_seconds stops at its value at push time. README.md
+lists every metric.
 `
 
 func printHelp(w io.Writer) {

@@ -24,6 +24,16 @@ import (
 // pushJob is the Pushgateway job every run pushes under.
 const pushJob = "hwcaudit"
 
+// Grouping labels of a push. The Pushgateway keeps one group per distinct
+// key and a push replaces what its own group held, so every process that
+// runs at the same time as another (a shard, a backfill beside the
+// CronJob) needs a key of its own, or the last to push hides the others.
+const (
+	groupShard = "shard"          // "1-of-4", or "all" when unsharded
+	groupMode  = "mode"           // "run" or "backfill"
+	groupRange = "backfill_range" // a backfill's range as its checkpoints name it
+)
+
 // metrics holds the Prometheus metrics of one process, in a registry of
 // its own. It implements pipeline.Observer.
 type metrics struct {
@@ -44,6 +54,7 @@ type metrics struct {
 	runDuration  prometheus.Gauge
 	lastRun      prometheus.Gauge
 	lastSuccess  prometheus.Gauge
+	lastSkipped  prometheus.Gauge
 
 	mu     sync.Mutex
 	newest map[string]time.Time // newest committed event time, by stream
@@ -101,6 +112,9 @@ func newMetrics(now func() time.Time) *metrics {
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hwcaudit_last_success_timestamp_seconds", Help: "When the last run that exported every stream ended.",
 		}),
+		lastSkipped: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hwcaudit_last_skipped_timestamp_seconds", Help: "When a run last exported nothing because another run held the run lock.",
+		}),
 	}
 	m.reg.MustRegister(m.fetched, m.pages, m.apiRequests, m.written, m.deadLettered, m.retries,
 		m.throttled, m.committed, m.batch, m.checkpointTS, m.streams, m.runDuration, m.lastRun,
@@ -109,9 +123,11 @@ func newMetrics(now func() time.Time) *metrics {
 }
 
 // lagDesc is computed at every scrape or push: now minus the newest
-// committed event time.
+// committed event time. A Pushgateway keeps the value of the push, which
+// no longer grows once the runs stop committing; alert on
+// time() - hwcaudit_checkpoint_event_timestamp_seconds instead.
 var lagDesc = prometheus.NewDesc("hwcaudit_checkpoint_lag_seconds",
-	"Seconds between now and the event time of the newest record a saved checkpoint covers.", []string{"stream"}, nil)
+	"Seconds between now and the event time of the newest record a saved checkpoint covers, as of this process's last commit for the stream; frozen once pushed: use time() - hwcaudit_checkpoint_event_timestamp_seconds.", []string{"stream"}, nil)
 
 type lagCollector struct{ m *metrics }
 
@@ -241,22 +257,51 @@ func (m *metrics) metricNames() ([]string, error) {
 	return names, nil
 }
 
+// runSkipped records a run that exported nothing because another run held
+// the lock. It stands apart from runDone: that run is still working, and
+// a last-success time or zeroed stream counts from this one would make a
+// hung run look healthy.
+func (m *metrics) runSkipped() {
+	if err := m.reg.Register(m.lastSkipped); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
+		panic(err)
+	}
+	m.lastSkipped.Set(float64(m.now().UnixNano()) / 1e9)
+}
+
 // metricsRun is the metrics side of one export: an optional /metrics
 // listener and an optional push at the end.
 type metricsRun struct {
-	m     *metrics
-	log   *slog.Logger
-	push  string
-	start time.Time
-	srv   *http.Server
-	sum   *pipeline.Summary
+	m        *metrics
+	log      *slog.Logger
+	push     string
+	grouping [][2]string // label, value: see pushGrouping
+	start    time.Time
+	srv      *http.Server
+	sum      *pipeline.Summary
+	// skipped is set when the run lock was held by another run.
+	skipped bool
+}
+
+// pushGrouping is the Pushgateway grouping key of cfg's export besides the
+// job: its shard and mode, and a backfill's range, so that concurrent
+// shards, backfills of other ranges and the CronJob keep separate groups.
+func pushGrouping(cfg *Config) [][2]string {
+	shard := "all"
+	if cfg.shard.count > 1 {
+		shard = fmt.Sprintf("%d-of-%d", cfg.shard.index, cfg.shard.count)
+	}
+	if cfg.backfill == nil {
+		return [][2]string{{groupShard, shard}, {groupMode, "run"}}
+	}
+	rng := strings.TrimSuffix(strings.TrimPrefix(cfg.backfill.namespace, "backfill/"), "/")
+	return [][2]string{{groupShard, shard}, {groupMode, "backfill"}, {groupRange, rng}}
 }
 
 // startMetrics starts the /metrics listener when cfg asks for one. A
 // listener that cannot start is logged, never fatal: metrics must not stop
 // an export.
 func startMetrics(cfg *Config, log *slog.Logger) *metricsRun {
-	mr := &metricsRun{m: newMetrics(time.Now), log: log, push: cfg.PushgatewayURL, start: time.Now()}
+	mr := &metricsRun{m: newMetrics(time.Now), log: log, push: cfg.PushgatewayURL, grouping: pushGrouping(cfg), start: time.Now()}
 	if cfg.metricsAddr == "" {
 		return mr
 	}
@@ -274,11 +319,21 @@ func startMetrics(cfg *Config, log *slog.Logger) *metricsRun {
 }
 
 // finish records the run's outcome, pushes to the Pushgateway when one is
-// configured (after failures too) and stops the listener.
+// configured (after failures too) and stops the listener. A skipped run
+// pushes hwcaudit_last_skipped_timestamp_seconds alone: with Add, the
+// families it leaves out keep the values the run holding the lock pushed.
 func (mr *metricsRun) finish(ctx context.Context, code int) {
-	mr.m.runDone(mr.sum, time.Since(mr.start), code)
+	var g prometheus.Gatherer = mr.m.reg
+	if mr.skipped {
+		mr.m.runSkipped()
+		only := prometheus.NewRegistry()
+		only.MustRegister(mr.m.lastSkipped)
+		g = only
+	} else {
+		mr.m.runDone(mr.sum, time.Since(mr.start), code)
+	}
 	if mr.push != "" {
-		mr.pushMetrics(ctx)
+		mr.pushMetrics(ctx, g)
 	}
 	if mr.srv != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
@@ -292,7 +347,7 @@ func (mr *metricsRun) finish(ctx context.Context, code int) {
 // Authorization header rather than left in the URL, because the push
 // client quotes its URL in errors ("unexpected status code 401 while
 // pushing to …") and errors are logged. Only the redacted URL is logged.
-func (mr *metricsRun) pushMetrics(ctx context.Context) {
+func (mr *metricsRun) pushMetrics(ctx context.Context, g prometheus.Gatherer) {
 	u, err := url.Parse(mr.push)
 	if err != nil {
 		// url.Error quotes the value, which may hold a password.
@@ -302,7 +357,10 @@ func (mr *metricsRun) pushMetrics(ctx context.Context) {
 	redacted := u.Redacted()
 	user := u.User
 	u.User = nil
-	p := push.New(u.String(), pushJob).Gatherer(mr.m.reg).Client(&http.Client{Timeout: 10 * time.Second})
+	p := push.New(u.String(), pushJob).Gatherer(g).Client(&http.Client{Timeout: 10 * time.Second})
+	for _, kv := range mr.grouping {
+		p = p.Grouping(kv[0], kv[1])
+	}
 	if user != nil {
 		pass, _ := user.Password()
 		p = p.BasicAuth(user.Username(), pass)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -134,8 +135,10 @@ func runWithPush(t *testing.T) (*harness, map[string]*dto.MetricFamily, []byte) 
 		t.Fatalf("want one push, got %d", len(pushes))
 	}
 	p := pushes[0]
-	if p.path != "/metrics/job/"+pushJob {
-		t.Errorf("pushed to %s %s, want /metrics/job/%s", p.method, p.path, pushJob)
+	// An unsharded run has a group of its own: shards and backfills push
+	// beside it without replacing it.
+	if job, groups := groupingOf(t, p.path); job != pushJob || !maps.Equal(groups, map[string]string{"shard": "all", "mode": "run"}) {
+		t.Errorf("pushed to %s %s: job %q, grouping %v; want job %s, shard all, mode run", p.method, p.path, job, groups, pushJob)
 	}
 	return h, families(t, p), p.body
 }

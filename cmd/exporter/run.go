@@ -57,6 +57,7 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 		// already exporting these streams: leave it alone.
 		log.Warn("another run is in progress; this one exits without exporting", "reason", err)
 		fmt.Fprintf(out, "nothing done: %v\n", err)
+		mx.skipped = true
 		if cfg.backfill != nil {
 			return exitFailed // the range was not exported
 		}
@@ -74,11 +75,7 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 		// the signal that ended the run.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
 		defer cancel()
-		for _, c := range closers {
-			if err := c.Close(cctx); err != nil {
-				log.Error("closing a destination failed", "error", err)
-			}
-		}
+		code = closeAll(cctx, closers, code, log)
 	}()
 
 	dl, err := deadletter.Open(cfg.DeadLetter)
@@ -166,6 +163,26 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 		printSummary(out, sum)
 	}
 	return exitCode(sum)
+}
+
+// closeAll closes every closer, each even when an earlier one failed, and
+// returns the exit code with the failures counted: a Close that fails can
+// leave delivered records unpublished (a file sink's last file stays
+// hidden until the next run), so a run that would otherwise have succeeded
+// fails, and alerting on the exit code or the last-success metric sees it.
+// A failed or interrupted run keeps its own code.
+func closeAll(ctx context.Context, closers []closer, code int, log *slog.Logger) int {
+	failed := false
+	for _, c := range closers {
+		if err := c.Close(ctx); err != nil {
+			log.Error("closing a destination failed", "error", err)
+			failed = true
+		}
+	}
+	if failed && code == exitOK {
+		return exitFailed
+	}
+	return code
 }
 
 func exitCode(sum *pipeline.Summary) int {
