@@ -240,46 +240,52 @@ func TestMetricsPushedAfterFailure(t *testing.T) {
 
 func TestMetricsAddrServesWhileRunning(t *testing.T) {
 	t.Parallel()
-	cfg := simConfig(4, 200)
-	cfg.Faults.Latency = 40 * time.Millisecond
-	h := newHarness(t, cfg)
-	h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "20"
-	p := h.start("run", "--metrics-addr", "127.0.0.1:0")
+	// run, and backfill (the long-running command), serve /metrics alike.
+	for i, args := range [][]string{
+		{"run", "--metrics-addr", "127.0.0.1:0"},
+		{"backfill", "--from", "24h", "--progress", "log", "--metrics-addr", "127.0.0.1:0"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			t.Parallel()
+			cfg := simConfig(int64(4+i), 200)
+			cfg.Faults.Latency = 40 * time.Millisecond
+			h := newHarness(t, cfg)
+			h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "20"
+			p := h.start(args...)
 
-	addrRE := regexp.MustCompile(`"msg":"serving metrics","addr":"([^"]+)"`)
-	var addr string
-	waitFor(t, 10*time.Second, "the metrics listener", func() bool {
-		if m := addrRE.FindStringSubmatch(p.stderr.String()); m != nil {
-			addr = m[1]
-			return true
-		}
-		return p.exited()
-	})
-	if addr == "" {
-		t.Fatalf("no metrics listener logged:\n%v", p.wait(t, time.Second))
-	}
-	var body string
-	waitFor(t, 10*time.Second, "fetched records on /metrics", func() bool {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		return resp.StatusCode == http.StatusOK && strings.Contains(body, "hwcaudit_records_fetched_total{")
-	})
-	if p.exited() {
-		t.Fatalf("the run ended before /metrics was read; make it slower")
-	}
-	if !strings.Contains(body, "hwcaudit_checkpoint_lag_seconds") && !strings.Contains(body, "hwcaudit_pages_fetched_total") {
-		t.Errorf("/metrics lacks hwcaudit metrics:\n%s", tail(body, 2000))
-	}
-	if r := p.wait(t, 60*time.Second); r.code != exitOK {
-		t.Fatalf("run: %v", r)
-	}
-	if _, err := http.Get("http://" + addr + "/metrics"); err == nil {
-		t.Errorf("metrics listener still up after the run")
+			addrRE := regexp.MustCompile(`"msg":"serving metrics","addr":"([^"]+)"`)
+			var addr string
+			waitFor(t, 10*time.Second, "the metrics listener", func() bool {
+				if m := addrRE.FindStringSubmatch(p.stderr.String()); m != nil {
+					addr = m[1]
+					return true
+				}
+				return p.exited()
+			})
+			if addr == "" {
+				t.Fatalf("no metrics listener logged:\n%v", p.wait(t, time.Second))
+			}
+			var body string
+			waitFor(t, 10*time.Second, "fetched records on /metrics", func() bool {
+				resp, err := http.Get("http://" + addr + "/metrics")
+				if err != nil {
+					return false
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				body = string(b)
+				return resp.StatusCode == http.StatusOK && strings.Contains(body, "hwcaudit_records_fetched_total{")
+			})
+			if p.exited() {
+				t.Fatalf("%s ended before /metrics was read; make it slower", args[0])
+			}
+			if !strings.Contains(body, "hwcaudit_checkpoint_lag_seconds") && !strings.Contains(body, "hwcaudit_pages_fetched_total") {
+				t.Errorf("/metrics lacks hwcaudit metrics:\n%s", tail(body, 2000))
+			}
+			if r := p.wait(t, 60*time.Second); r.code != exitOK {
+				t.Fatalf("%s: %v", args[0], r)
+			}
+		})
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -316,47 +315,6 @@ func TestBackfillMetricsAddrArg(t *testing.T) {
 		if err == nil && br.metricsAddr != tc.addr {
 			t.Errorf("%q: metrics address %q, want %q", tc.args, br.metricsAddr, tc.addr)
 		}
-	}
-}
-
-// TestBackfillServesMetrics: a backfill, the long-running command, serves
-// /metrics while it runs, as `run` does.
-func TestBackfillServesMetrics(t *testing.T) {
-	t.Parallel()
-	cfg := simConfig(72, 200)
-	cfg.Faults.Latency = 40 * time.Millisecond
-	h := newHarness(t, cfg)
-	h.env["HWCAUDIT_SWR_PAGE_SIZE"] = "20"
-	p := h.start("backfill", "--from", "24h", "--progress", "log", "--metrics-addr", "127.0.0.1:0")
-
-	addrRE := regexp.MustCompile(`"msg":"serving metrics","addr":"([^"]+)"`)
-	var addr string
-	waitFor(t, 10*time.Second, "the metrics listener", func() bool {
-		if m := addrRE.FindStringSubmatch(p.stderr.String()); m != nil {
-			addr = m[1]
-			return true
-		}
-		return p.exited()
-	})
-	if addr == "" {
-		t.Fatalf("no metrics listener logged:\n%v", p.wait(t, time.Second))
-	}
-	var body string
-	waitFor(t, 10*time.Second, "fetched records on /metrics", func() bool {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		return resp.StatusCode == http.StatusOK && strings.Contains(body, "hwcaudit_records_fetched_total{")
-	})
-	if p.exited() {
-		t.Fatalf("the backfill ended before /metrics was read; make it slower")
-	}
-	if r := p.wait(t, 60*time.Second); r.code != exitOK {
-		t.Fatalf("backfill: %v", r)
 	}
 }
 
