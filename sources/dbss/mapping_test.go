@@ -3,8 +3,6 @@ package dbss
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc/ecstest"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/window"
+	"github.com/hwcaudit/hwcaudit/sources/window/windowtest"
 )
 
 const (
@@ -24,27 +23,16 @@ var goldenNow = time.Date(2026, 1, 2, 3, 4, 5, 678_000_000, time.UTC)
 
 func fixedNow() time.Time { return goldenNow }
 
-func goldenStream() *Stream {
+func goldenStream() *Stream { return goldenStreamOf(nil, time.Time{}) }
+
+// goldenStreamOf is the golden stream reading api from start.
+func goldenStreamOf(api Doer, start time.Time) *Stream {
 	cfg := Config{Instances: []string{goldenInstance}, PageSize: 100}
-	return Streams(cfg, window.Config{SettleDelay: 5 * time.Minute, MaxRecords: 5000}, nil, goldenRegion, goldenProject, time.Time{}, fixedNow)[0]
+	return Streams(cfg, window.Config{SettleDelay: 5 * time.Minute, MaxRecords: 5000}, api, goldenRegion, goldenProject, start, fixedNow)[0]
 }
 
-func pageRecords(t testing.TB, path string) [][]byte {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, _, err := decodePage(data, "test", 0, 100)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	out := make([][]byte, len(recs))
-	for i, r := range recs {
-		out[i] = r.Raw
-	}
-	return out
-}
+// pageRecords splits a page file into its raw records, as the reader does.
+var pageRecords = windowtest.PageRecords(decodePage)
 
 func TestMapGolden(t *testing.T) {
 	ecstest.MapGolden(t, Dataset, pageRecords, goldenStream().Map)
@@ -77,17 +65,7 @@ func TestMapFields(t *testing.T) {
 			t.Fatalf("%s: %v", tt.raw, err)
 		}
 		ecstest.CheckDoc(t, []byte(tt.raw), &ev, Dataset)
-		f := ecstest.FlatDoc(t, ev.Doc)
-		for k, v := range tt.want {
-			if fmt.Sprint(f[k]) != fmt.Sprint(v) {
-				t.Errorf("%s: %s = %v, want %v", tt.raw, k, f[k], v)
-			}
-		}
-		for _, k := range tt.absent {
-			if v, ok := f[k]; ok {
-				t.Errorf("%s: %s = %v, want it absent", tt.raw, k, v)
-			}
-		}
+		ecstest.CheckFields(t, tt.raw, ev.Doc, tt.want, tt.absent)
 	}
 	for _, bad := range []string{`{}`, `{"id":null,"time":"2021-04-22 06:40:52"}`, `{"id":"x"}`, `{"id":"x","time":"bad"}`, `[]`, ``} {
 		var ev pipeline.Event
@@ -98,36 +76,11 @@ func TestMapFields(t *testing.T) {
 }
 
 func TestMapECSFieldNames(t *testing.T) {
-	ecs := ecstest.LoadECS(t)
-	s := goldenStream()
-	for _, page := range ecstest.PageFiles(t) {
-		for _, raw := range pageRecords(t, page) {
-			var ev pipeline.Event
-			if s.Map(raw, &ev) == nil {
-				ecs.Check(t, ev.Doc)
-			}
-		}
-	}
+	ecstest.MapECSFieldNames(t, pageRecords, goldenStream().Map)
 }
 
 func FuzzMap(f *testing.F) {
-	for _, p := range ecstest.PageFiles(f) {
-		for _, raw := range pageRecords(f, p) {
-			f.Add(raw)
-		}
-	}
-	f.Add([]byte(`{"id":"1","time":"0000-01-01 00:00:00"}`))
-	s := goldenStream()
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		var ev pipeline.Event
-		if err := s.Map(raw, &ev); err != nil {
-			return
-		}
-		if !json.Valid(ev.Doc) {
-			t.Fatalf("invalid JSON for %q: %s", raw, ev.Doc)
-		}
-		ecstest.CheckDoc(t, raw, &ev, Dataset)
-	})
+	ecstest.FuzzMap(f, Dataset, pageRecords, goldenStream().Map, []byte(`{"id":"1","time":"0000-01-01 00:00:00"}`))
 }
 
 type bodyDoer struct{ body []byte }
@@ -135,36 +88,7 @@ type bodyDoer struct{ body []byte }
 func (d bodyDoer) Do(context.Context, huaweiapi.Request) ([]byte, error) { return d.body, nil }
 
 func FuzzDecodePage(f *testing.F) {
-	for _, p := range ecstest.PageFiles(f) {
-		data, _ := os.ReadFile(p)
-		f.Add(data)
-	}
-	for _, b := range []string{`{"operate_log":[],"total_num":0}`, `{"operate_log":null,"total_num":5}`, `{"total_num":-1}`, `{}`, `<html>`} {
-		f.Add([]byte(b))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		recs, total, err := decodePage(body, "i", 0, 100)
-		if err != nil {
-			if !pipeline.IsPermanent(err) {
-				t.Fatalf("retryable error for a bad body: %v", err)
-			}
-			return
-		}
-		if len(recs) > 100 || total < 0 {
-			t.Fatalf("%d records, total %d", len(recs), total)
-		}
-		// A reader served this body forever must neither panic nor loop.
-		s := goldenStream()
-		s.api = bodyDoer{body}
-		s.start = goldenNow.Add(-time.Hour)
-		rd, err := s.Open(context.Background(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range 3 {
-			if _, err := rd.Next(context.Background()); err != nil {
-				break
-			}
-		}
-	})
+	// A reader served the body forever, from an hour before goldenNow.
+	serve := func(body []byte) pipeline.Stream { return goldenStreamOf(bodyDoer{body}, goldenNow.Add(-time.Hour)) }
+	windowtest.FuzzDecodePage(f, decodePage, serve, `{"operate_log":[],"total_num":0}`, `{"operate_log":null,"total_num":5}`, `{"total_num":-1}`, `{}`, `<html>`)
 }

@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/window"
 )
@@ -22,16 +21,17 @@ type Doer interface {
 	Do(ctx context.Context, req huaweiapi.Request) ([]byte, error)
 }
 
-// Stream reads the operation logs of one DBSS instance.
+// Stream reads the operation logs of one DBSS instance. Its Key is
+// "dbss/{instance}"; Open starts after a window.Cursor, or at the start
+// time when the cursor is nil.
 type Stream struct {
+	window.Stream
+
 	api      Doer
 	endpoint string
 	project  string
 	region   string
 	instance string
-	pageSize int
-	win      window.Config
-	start    time.Time
 	now      func() time.Time
 
 	// legacy is set once the current path answered 404 and the retiring
@@ -45,36 +45,26 @@ type Stream struct {
 func Streams(cfg Config, win window.Config, api Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
 	var out []*Stream
 	for _, ins := range cfg.Instances {
-		out = append(out, &Stream{
+		s := &Stream{
 			api:      api,
 			endpoint: cfg.endpoint(region),
 			project:  project,
 			region:   region,
 			instance: ins,
-			pageSize: cfg.PageSize,
-			win:      win,
-			start:    start,
 			now:      now,
+		}
+		s.Stream = window.NewStream(window.Options{
+			Key:      "dbss/" + ins,
+			Start:    start,
+			Config:   win,
+			MaxSpan:  MaxSpan,
+			PageSize: cfg.PageSize,
+			Now:      now,
+			Fetch:    s.fetch,
 		})
+		out = append(out, s)
 	}
 	return out
-}
-
-// Key is "dbss/{instance}".
-func (s *Stream) Key() string { return "dbss/" + s.instance }
-
-// Open starts after cursor (a window.Cursor), or at the start time when
-// cursor is nil.
-func (s *Stream) Open(_ context.Context, cursor []byte) (pipeline.Reader, error) {
-	return window.NewReader(window.Options{
-		Key:      s.Key(),
-		Start:    s.start,
-		Config:   s.win,
-		MaxSpan:  MaxSpan,
-		PageSize: s.pageSize,
-		Now:      s.now,
-		Fetch:    s.fetch,
-	}, cursor)
 }
 
 // UsesLegacyPath reports whether the stream fell back to the retiring

@@ -3,9 +3,6 @@ package dbss
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +10,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
 	"github.com/hwcaudit/hwcaudit/sources/window"
+	"github.com/hwcaudit/hwcaudit/sources/window/windowtest"
 )
 
 const (
@@ -23,21 +21,9 @@ const (
 
 var simStart = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func startSim(t *testing.T, cfg simulator.DBSSConfig, clk *testClock, pageSize int) (*simulator.Server, *Stream) {
+func startSim(t *testing.T, cfg simulator.DBSSConfig, clk *windowtest.Clock, pageSize int) (*simulator.Server, *Stream) {
 	t.Helper()
-	sim := simulator.New(simulator.Config{ProjectID: simProject, Tokens: []simulator.Token{{Value: simToken}}, Seed: 7, Now: clk.now, DBSS: cfg})
+	sim := simulator.New(simulator.Config{ProjectID: simProject, Tokens: []simulator.Token{{Value: simToken}}, Seed: 7, Now: clk.Now, DBSS: cfg})
 	base, err := sim.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -48,63 +34,23 @@ func startSim(t *testing.T, cfg simulator.DBSSConfig, clk *testClock, pageSize i
 	if err := scfg.Validate("cn-north-4"); err != nil {
 		t.Fatal(err)
 	}
-	return sim, Streams(scfg, window.Config{SettleDelay: 5 * time.Minute, MaxRecords: 100}, api, "cn-north-4", simProject, simStart, clk.now)[0]
-}
-
-func drain(t *testing.T, s *Stream, cursor []byte) ([][]byte, []byte) {
-	t.Helper()
-	rd, err := s.Open(context.Background(), cursor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for range 100000 {
-		p, err := rd.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			return out, cursor
-		}
-		if err != nil {
-			t.Fatalf("%v", err)
-		}
-		out = append(out, p.Records...)
-		cursor = p.Cursor
-	}
-	t.Fatal("no io.EOF")
-	return nil, nil
+	return sim, Streams(scfg, window.Config{SettleDelay: 5 * time.Minute, MaxRecords: 100}, api, "cn-north-4", simProject, simStart, clk.Now)[0]
 }
 
 // readEverything runs the stream every few minutes until all records were
 // listed and settled, checking each is delivered once, oldest first.
-func readEverything(t *testing.T, sim *simulator.Server, s *Stream, clk *testClock) {
+func readEverything(t *testing.T, sim *simulator.Server, s *Stream, clk *windowtest.Clock) {
 	t.Helper()
 	want := sim.DBSSRecords(simIns)
 	last := want[len(want)-1].VisibleAt
-	seen := map[string]bool{}
-	var prev time.Time
-	var cursor []byte
-	for clk.now().Before(last.Add(10 * time.Minute)) {
-		clk.add(6 * time.Minute)
-		recs, cur := drain(t, s, cursor)
-		cursor = cur
-		for _, raw := range recs {
-			var k struct{ ID, Time string }
-			if err := json.Unmarshal(raw, &k); err != nil {
-				t.Fatal(err)
-			}
-			ts, err := time.Parse(bodyLayout, k.Time)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ts.Before(prev) {
-				t.Fatalf("record %s at %s after one at %s", k.ID, ts, prev)
-			}
-			prev = ts
-			if seen[k.ID] {
-				t.Fatalf("record %s delivered twice", k.ID)
-			}
-			seen[k.ID] = true
+	seen, _, _ := windowtest.DrainEvery(t, s, clk, 6*time.Minute, last.Add(10*time.Minute), func(raw []byte) (string, time.Time, error) {
+		var k struct{ ID, Time string }
+		if err := json.Unmarshal(raw, &k); err != nil {
+			return "", time.Time{}, err
 		}
-	}
+		ts, err := time.Parse(bodyLayout, k.Time)
+		return k.ID, ts, err
+	})
 	for _, r := range want {
 		if !seen[r.ID] {
 			t.Errorf("record %s at %s never delivered", r.ID, r.Time)
@@ -116,7 +62,7 @@ func readEverything(t *testing.T, sim *simulator.Server, s *Stream, clk *testClo
 }
 
 func TestEveryRecordOnceOldestFirstWithLateRecords(t *testing.T) {
-	clk := &testClock{t: simStart}
+	clk := windowtest.NewClock(simStart)
 	sim, s := startSim(t, simulator.DBSSConfig{Instances: []string{simIns}, Records: 500, Start: simStart.Add(time.Minute), Interval: 20 * time.Second, MaxLag: 4 * time.Minute}, clk, 9)
 	zh, en := 0, 0
 	for _, r := range sim.DBSSRecords(simIns) {
@@ -137,22 +83,22 @@ func TestEveryRecordOnceOldestFirstWithLateRecords(t *testing.T) {
 }
 
 func TestFallsBackToLegacyPathOn404(t *testing.T) {
-	clk := &testClock{t: simStart}
+	clk := windowtest.NewClock(simStart)
 	sim, s := startSim(t, simulator.DBSSConfig{Instances: []string{simIns}, Records: 80, Start: simStart.Add(time.Minute), Interval: 30 * time.Second, CurrentPathMissing: true}, clk, 10)
 	readEverything(t, sim, s, clk)
 	if !s.UsesLegacyPath() {
 		t.Fatal("the stream did not remember the fallback")
 	}
 	before := sim.Stats().ClientErrors
-	clk.add(time.Hour)
-	drain(t, s, nil)
+	clk.Add(time.Hour)
+	windowtest.Drain(t, s, nil)
 	if after := sim.Stats().ClientErrors; after != before {
 		t.Errorf("%d more 404s after the fallback was remembered", after-before)
 	}
 }
 
 func TestBothPathsGoneIsPermanent(t *testing.T) {
-	clk := &testClock{t: simStart.Add(time.Hour)}
+	clk := windowtest.NewClock(simStart.Add(time.Hour))
 	_, s := startSim(t, simulator.DBSSConfig{Instances: []string{simIns}, Records: 5, Start: simStart, CurrentPathMissing: true, LegacyPathGone: true}, clk, 10)
 	rd, err := s.Open(context.Background(), nil)
 	if err != nil {

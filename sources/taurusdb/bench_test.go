@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc/ecstest"
+	"github.com/hwcaudit/hwcaudit/sources/window/windowtest"
 )
 
 // benchTaurusRecords returns n audit log files (AuditLogDetail) in the
@@ -50,10 +51,6 @@ func BenchmarkMap(b *testing.B) {
 	s := goldenStream()
 	ecstest.BenchmarkMap(b, s, s.Key(), bodies, MaxPageSize, func(i int, body []byte) ([][]byte, error) {
 		list, _, err := decodePage(body, goldenInstance, i*MaxPageSize, MaxPageSize)
-		page := make([][]byte, len(list))
-		for j, r := range list {
-			page[j] = r.Raw
-		}
-		return page, err
+		return windowtest.Raw(list), err
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/window"
 )
@@ -20,16 +19,17 @@ type Doer interface {
 	Do(ctx context.Context, req huaweiapi.Request) ([]byte, error)
 }
 
-// Stream reads the audit log files of one TaurusDB instance.
+// Stream reads the audit log files of one TaurusDB instance. Its Key is
+// "taurusdb/{instance}"; Open starts after a window.Cursor, or at the
+// start time when the cursor is nil.
 type Stream struct {
+	window.Stream
+
 	api      Doer
 	endpoint string
 	project  string
 	region   string
 	instance string
-	pageSize int
-	win      window.Config
-	start    time.Time
 	now      func() time.Time
 }
 
@@ -39,34 +39,24 @@ type Stream struct {
 func Streams(cfg Config, win window.Config, api Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
 	var out []*Stream
 	for _, ins := range cfg.Instances {
-		out = append(out, &Stream{
+		s := &Stream{
 			api:      api,
 			endpoint: cfg.endpoint(region),
 			project:  project,
 			region:   region,
 			instance: ins,
-			pageSize: cfg.PageSize,
-			win:      win,
-			start:    start,
 			now:      now,
+		}
+		s.Stream = window.NewStream(window.Options{
+			Key:      "taurusdb/" + ins,
+			Start:    start,
+			Config:   win,
+			MaxSpan:  MaxSpan,
+			PageSize: cfg.PageSize,
+			Now:      now,
+			Fetch:    s.fetch,
 		})
+		out = append(out, s)
 	}
 	return out
-}
-
-// Key is "taurusdb/{instance}".
-func (s *Stream) Key() string { return "taurusdb/" + s.instance }
-
-// Open starts after cursor (a window.Cursor), or at the start time when
-// cursor is nil.
-func (s *Stream) Open(_ context.Context, cursor []byte) (pipeline.Reader, error) {
-	return window.NewReader(window.Options{
-		Key:      s.Key(),
-		Start:    s.start,
-		Config:   s.win,
-		MaxSpan:  MaxSpan,
-		PageSize: s.pageSize,
-		Now:      s.now,
-		Fetch:    s.fetch,
-	}, cursor)
 }

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
 	"github.com/hwcaudit/hwcaudit/sources/window"
+	"github.com/hwcaudit/hwcaudit/sources/window/windowtest"
 )
 
 const (
@@ -25,25 +24,13 @@ const (
 
 var simStart = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func startSim(t *testing.T, cfg simulator.TaurusDBConfig, clk *testClock, pageSize int) (*simulator.Server, *Stream, string) {
+func startSim(t *testing.T, cfg simulator.TaurusDBConfig, clk *windowtest.Clock, pageSize int) (*simulator.Server, *Stream, string) {
 	t.Helper()
 	sim := simulator.New(simulator.Config{
 		ProjectID: simProject,
 		Tokens:    []simulator.Token{{Value: simToken}},
 		Seed:      42,
-		Now:       clk.now,
+		Now:       clk.Now,
 		TaurusDB:  cfg,
 	})
 	base, err := sim.Start("127.0.0.1:0")
@@ -57,38 +44,11 @@ func startSim(t *testing.T, cfg simulator.TaurusDBConfig, clk *testClock, pageSi
 		t.Fatal(err)
 	}
 	win := window.Config{SettleDelay: 5 * time.Minute, MaxRecords: 100}
-	return sim, Streams(scfg, win, api, "cn-north-4", simProject, simStart, clk.now)[0], base
-}
-
-// drain reads s from cursor until io.EOF and returns the raw records and
-// the last cursor.
-func drain(t *testing.T, s *Stream, cursor []byte) ([][]byte, []byte) {
-	t.Helper()
-	rd, err := s.Open(context.Background(), cursor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for range 100000 {
-		p, err := rd.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			return out, cursor
-		}
-		if err != nil {
-			if pipeline.IsPermanent(err) {
-				t.Fatalf("permanent error: %v", err)
-			}
-			continue
-		}
-		out = append(out, p.Records...)
-		cursor = p.Cursor
-	}
-	t.Fatal("no io.EOF")
-	return nil, nil
+	return sim, Streams(scfg, win, api, "cn-north-4", simProject, simStart, clk.Now)[0], base
 }
 
 func TestEveryFileOnceOldestFirstWithLateFiles(t *testing.T) {
-	clk := &testClock{t: simStart}
+	clk := windowtest.NewClock(simStart)
 	cfg := simulator.TaurusDBConfig{Instances: []string{simIns}, Files: 400, Start: simStart.Add(time.Minute), Interval: time.Minute, MaxLag: 4 * time.Minute}
 	sim, s, _ := startSim(t, cfg, clk, 7)
 	want := sim.TaurusDBRecords(simIns)
@@ -103,37 +63,17 @@ func TestEveryFileOnceOldestFirstWithLateFiles(t *testing.T) {
 		t.Fatalf("only %d files share a second with the one before", sameSecond)
 	}
 
-	seen := map[string]bool{}
-	var prev time.Time
-	var cursor []byte
-	runs := 0
-	for clk.now().Before(last.Add(10 * time.Minute)) {
-		clk.add(7 * time.Minute)
-		recs, cur := drain(t, s, cursor)
-		cursor = cur
-		runs++
-		for _, raw := range recs {
-			var k struct {
-				ID      string `json:"id"`
-				EndTime string `json:"end_time"`
-			}
-			if err := json.Unmarshal(raw, &k); err != nil {
-				t.Fatal(err)
-			}
-			end, err := time.Parse("2006-01-02T15:04:05-0700", k.EndTime)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if end.Before(prev) {
-				t.Fatalf("file %s ending %s delivered after one ending %s", k.ID, end, prev)
-			}
-			prev = end
-			if seen[k.ID] {
-				t.Fatalf("file %s delivered twice", k.ID)
-			}
-			seen[k.ID] = true
+	seen, cursor, runs := windowtest.DrainEvery(t, s, clk, 7*time.Minute, last.Add(10*time.Minute), func(raw []byte) (string, time.Time, error) {
+		var k struct {
+			ID      string `json:"id"`
+			EndTime string `json:"end_time"`
 		}
-	}
+		if err := json.Unmarshal(raw, &k); err != nil {
+			return "", time.Time{}, err
+		}
+		end, err := time.Parse("2006-01-02T15:04:05-0700", k.EndTime)
+		return k.ID, end, err
+	})
 	for _, r := range want {
 		if !seen[r.ID] {
 			t.Errorf("file %s (end %s, listed from %s) never delivered", r.ID, r.EndTime, r.VisibleAt)
@@ -148,7 +88,7 @@ func TestEveryFileOnceOldestFirstWithLateFiles(t *testing.T) {
 }
 
 func TestSimulatorRejectsUnescapedPlus(t *testing.T) {
-	clk := &testClock{t: simStart.Add(time.Hour)}
+	clk := windowtest.NewClock(simStart.Add(time.Hour))
 	_, _, base := startSim(t, simulator.TaurusDBConfig{Instances: []string{simIns}, Files: 3, Start: simStart}, clk, 10)
 	api := huaweiapi.NewClient(huaweiapi.Config{ProjectID: simProject, MaxRPS: 1e6, Timeout: 10 * time.Second, MaxBodyBytes: 1 << 20}, huaweiapi.TokenAuth{Token: simToken})
 	q := url.Values{"start_time": {"2025-06-01T08:00:00+0800"}, "end_time": {"2025-06-01T09:00:00+0800"}}

@@ -397,6 +397,64 @@ func MapGolden(t *testing.T, dataset string, records func(testing.TB, string) []
 	}
 }
 
+// CheckFields reports each field of want whose value in doc (flattened,
+// compared as printed) differs, and each field of absent that doc has. raw
+// names the record in the messages.
+func CheckFields(t testing.TB, raw string, doc []byte, want map[string]any, absent []string) {
+	t.Helper()
+	f := FlatDoc(t, doc)
+	for k, v := range want {
+		if fmt.Sprint(f[k]) != fmt.Sprint(v) {
+			t.Errorf("%s: %s = %v, want %v", raw, k, f[k], v)
+		}
+	}
+	for _, k := range absent {
+		if v, ok := f[k]; ok {
+			t.Errorf("%s: %s = %v, want it absent", raw, k, v)
+		}
+	}
+}
+
+// MapECSFieldNames maps every record of every page (records decodes one
+// page file) and checks each document against the ECS schema (see LoadECS
+// and Schema.Check). Records that fail to map are MapGolden's to pin.
+func MapECSFieldNames(t *testing.T, records func(testing.TB, string) [][]byte, mapRecord func([]byte, *pipeline.Event) error) {
+	t.Helper()
+	ecs := LoadECS(t)
+	for _, page := range PageFiles(t) {
+		for _, raw := range records(t, page) {
+			var ev pipeline.Event
+			if mapRecord(raw, &ev) == nil {
+				ecs.Check(t, ev.Doc)
+			}
+		}
+	}
+}
+
+// FuzzMap fuzzes mapRecord, seeded with every record of every page and
+// with seeds: a document it maps must be valid JSON and pass CheckDoc.
+func FuzzMap(f *testing.F, dataset string, records func(testing.TB, string) [][]byte, mapRecord func([]byte, *pipeline.Event) error, seeds ...[]byte) {
+	f.Helper()
+	for _, p := range PageFiles(f) {
+		for _, raw := range records(f, p) {
+			f.Add(raw)
+		}
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var ev pipeline.Event
+		if err := mapRecord(raw, &ev); err != nil {
+			return
+		}
+		if !json.Valid(ev.Doc) {
+			t.Fatalf("invalid JSON for %q: %s", raw, ev.Doc)
+		}
+		CheckDoc(t, raw, &ev, dataset)
+	})
+}
+
 // CPUTime is the CPU time, user and system, the process has used so far.
 // The mapping benchmarks divide their records by the CPU time of their
 // loop, so that their rate per CPU-second counts the work the garbage

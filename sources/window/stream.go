@@ -1,0 +1,27 @@
+package window
+
+import (
+	"context"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+)
+
+// Stream is the Key and Open half of a pipeline.Stream whose records a
+// Reader delivers. Sources embed it and add their Map, so that every
+// windowed source names its checkpoint and encodes its cursor the same way.
+type Stream struct {
+	o Options
+}
+
+// NewStream returns a stream keyed o.Key whose readers are NewReader(o, …).
+// o.Fetch is typically a method value of the embedding source stream.
+func NewStream(o Options) Stream { return Stream{o: o} }
+
+// Key is Options.Key: the stream's checkpoint key.
+func (s *Stream) Key() string { return s.o.Key }
+
+// Open starts after cursor (a Cursor), or at Options.Start when cursor is
+// nil.
+func (s *Stream) Open(_ context.Context, cursor []byte) (pipeline.Reader, error) {
+	return NewReader(s.o, cursor)
+}
