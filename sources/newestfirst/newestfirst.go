@@ -351,10 +351,11 @@ func (r *Reader[K]) refill(ctx context.Context) {
 	// them, up to as many again, so a consumer that falls behind for a
 	// moment does not leave the API idle. Abutting pages also wait,
 	// answered, one to two round trips for the head check that confirms
-	// them: room for that many more.
+	// them; room for about three rounds measured best (ceiling ratio 0.908
+	// at 8 in flight and 20 ms, against 0.900 with two).
 	room := 2 * r.depth
 	if !r.moving {
-		room = 4 * r.depth
+		room = 6 * r.depth
 	}
 	for r.unanswered() < r.depth && len(r.ahead) < room && top > 0 {
 		var offset, limit int64
