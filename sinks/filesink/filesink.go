@@ -18,9 +18,7 @@
 package filesink
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -30,6 +28,7 @@ import (
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/ndjson"
 )
 
 // Config configures the file sink.
@@ -115,7 +114,7 @@ func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
 	var rejected map[int]string
 	for i := range b.Events {
 		ev := &b.Events[i]
-		doc, reason := oneLine(ev.Doc)
+		doc, reason := ndjson.Line(ev.Doc)
 		if reason != "" {
 			if rejected == nil {
 				rejected = make(map[int]string)
@@ -145,23 +144,6 @@ func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
 		return &pipeline.RejectedError{Reasons: rejected}
 	}
 	return nil
-}
-
-// oneLine returns doc as a single NDJSON line, or why it cannot be one.
-// Encoders emit compact JSON, so the common case costs one byte scan.
-func oneLine(doc []byte) ([]byte, string) {
-	if len(bytes.TrimSpace(doc)) == 0 {
-		return nil, "empty document"
-	}
-	if bytes.IndexByte(doc, '\n') < 0 {
-		return doc, ""
-	}
-	// Valid JSON has newlines only as whitespace between tokens.
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, doc); err != nil {
-		return nil, "document spans several lines and is not valid JSON: " + err.Error()
-	}
-	return buf.Bytes(), ""
 }
 
 // datasetDir maps a dataset to a directory name that cannot escape Dir or be

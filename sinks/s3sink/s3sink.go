@@ -29,7 +29,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -45,6 +44,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/ndjson"
 )
 
 // Config configures the S3 sink. Credentials come from the AWS default
@@ -217,7 +217,7 @@ func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
 	var rejected map[int]string
 	for i := range b.Events {
 		ev := &b.Events[i]
-		doc, reason := oneLine(ev.Doc)
+		doc, reason := ndjson.Line(ev.Doc)
 		if reason != "" {
 			if rejected == nil {
 				rejected = make(map[int]string)
@@ -321,21 +321,6 @@ func Classify(err error) error {
 		}
 	}
 	return err
-}
-
-// oneLine returns doc as a single NDJSON line, or why it cannot be one.
-func oneLine(doc []byte) ([]byte, string) {
-	if len(bytes.TrimSpace(doc)) == 0 {
-		return nil, "empty document"
-	}
-	if bytes.IndexByte(doc, '\n') < 0 {
-		return doc, ""
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, doc); err != nil {
-		return nil, "document spans several lines and is not valid JSON: " + err.Error()
-	}
-	return buf.Bytes(), ""
 }
 
 // PartitionValue maps a dataset (or another name, such as a stream key) to
