@@ -283,11 +283,7 @@ var artifactMalformed = [3]string{MalformedIDString, MalformedNoID, MalformedTim
 // served under f, with Malformed, Odd and Raw set.
 func (a *artifactAPI) served(repo *artifactRepo, e int64, f *Faults) ArtifactRecord {
 	r := a.record(repo, e)
-	key := hashString(r.ID)
-	r.Malformed = malformedKind(a.seed, repo.hash, key, f.MalformedRate, artifactMalformed)
-	if r.Malformed == "" {
-		r.Odd = oddKind(a.seed, repo.hash, key, f.OddRate)
-	}
+	r.Malformed, r.Odd = recordKinds(a.seed, repo.hash, r.ID, f, artifactMalformed)
 	switch r.Odd {
 	case OddUnicode, OddEscapes:
 		r.Operator, r.OperatorNickName, r.Data = oddText(r.Odd, r.Operator), oddText(r.Odd, r.OperatorNickName), oddText(r.Odd, r.Data)

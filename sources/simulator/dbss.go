@@ -267,12 +267,7 @@ var dbssMalformed = [3]string{MalformedIDBool, MalformedNoID, MalformedTime}
 
 // kinds returns how rec of the instance hashed ih is served.
 func (a *dbssAPI) kinds(ih uint64, rec DBSSRecord, f *Faults) (malformed, odd string) {
-	key := hashString(rec.ID)
-	malformed = malformedKind(a.s.cfg.Seed, ih, key, f.MalformedRate, dbssMalformed)
-	if malformed == "" {
-		odd = oddKind(a.s.cfg.Seed, ih, key, f.OddRate)
-	}
-	return malformed, odd
+	return recordKinds(a.s.cfg.Seed, ih, rec.ID, f, dbssMalformed)
 }
 
 // appendRecord appends rec's JSON, members in the documented order, as

@@ -103,6 +103,17 @@ func malformedKind(seed int64, list, key uint64, rate float64, kinds [3]string) 
 	return kinds[mix64(h)%3]
 }
 
+// recordKinds decides how the record with string id of the list hashed
+// list is served under f: malformed (one of kinds) or else perhaps odd.
+func recordKinds(seed int64, list uint64, id string, f *Faults, kinds [3]string) (malformed, odd string) {
+	key := hashString(id)
+	malformed = malformedKind(seed, list, key, f.MalformedRate, kinds)
+	if malformed == "" {
+		odd = oddKind(seed, list, key, f.OddRate)
+	}
+	return malformed, odd
+}
+
 // oddText is s as an odd record of kind serves a text member; empty and
 // null serve "" (null is written by the caller).
 func oddText(kind, s string) string {

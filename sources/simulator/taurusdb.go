@@ -200,12 +200,7 @@ var taurusMalformed = [3]string{MalformedIDBool, MalformedNoID, MalformedTime}
 
 // kinds returns how rec of the instance hashed ih is served.
 func (a *taurusAPI) kinds(ih uint64, rec TaurusDBRecord, f *Faults) (malformed, odd string) {
-	key := hashString(rec.ID)
-	malformed = malformedKind(a.s.cfg.Seed, ih, key, f.MalformedRate, taurusMalformed)
-	if malformed == "" {
-		odd = oddKind(a.s.cfg.Seed, ih, key, f.OddRate)
-	}
-	return malformed, odd
+	return recordKinds(a.s.cfg.Seed, ih, rec.ID, f, taurusMalformed)
 }
 
 // appendRecord appends rec's JSON, members in the documented order.
