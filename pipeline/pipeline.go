@@ -98,11 +98,40 @@ type Page struct {
 	// were delivered before and are left out of Records (page overlaps,
 	// records repeated at a window edge). It feeds completeness reports.
 	Skipped int64
+	// Invalid are records of the responses behind this page that the
+	// source will not hand to Map because paging could not trust them: a
+	// key of the wrong JSON type, a key out of order with its page, a time
+	// that cannot be true. The pipeline dead-letters each with its reason
+	// (stage "read"), in the same batch as Records, so the checkpoint
+	// never passes one that was not stored.
+	Invalid []Invalid
 	// Newest is the latest event time of Records when the source read a
-	// time from each of them, zero otherwise. It lets a consumer bound a
-	// page by time without mapping every record.
+	// time from each of them, zero otherwise.
+	// TODO(issue 12): goes with backfill's boundedReader once readers
+	// bound ranges themselves.
 	Newest time.Time
+	// Excluded counts the records of the responses behind this page that
+	// a rule the user set leaves out, by rule: the start time and the end
+	// of a backfill range.
+	Excluded Excluded
 }
+
+// Invalid is a record a source refused before mapping, with the reason.
+type Invalid struct {
+	Raw    []byte
+	Reason string
+}
+
+// Excluded counts records left out by a rule the user set.
+type Excluded struct {
+	// BeforeStart: older than HWCAUDIT_START_FROM or backfill --from.
+	BeforeStart int64
+	// AfterEnd: newer than backfill --to.
+	AfterEnd int64
+}
+
+// Total is the number of records excluded by any rule.
+func (e Excluded) Total() int64 { return e.BeforeStart + e.AfterEnd }
 
 // Event is one audit record mapped to ECS.
 type Event struct {
@@ -127,11 +156,11 @@ type Batch struct {
 // DeadLetter is a record that could not be mapped or delivered.
 type DeadLetter struct {
 	Stream string
-	Stage  string // "map", or "sink:<name>"
+	Stage  string // "read", "map", or "sink:<name>"
 	Reason string
 	Time   time.Time
-	// Original holds the raw API record (stage "map") or the ECS document a
-	// sink refused.
+	// Original holds the raw API record (stages "read" and "map") or the
+	// ECS document a sink refused.
 	Original []byte
 	// EventID is set when the record was mapped before it failed.
 	EventID string

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // Output is a configured sink with the name it is reported under.
@@ -38,6 +40,13 @@ type Config struct {
 	Queue int
 	// Parallel is how many streams run at once. Default 4.
 	Parallel int
+	// MaxBytes bounds the memory that pages hold between the fetch stage
+	// and the end of their delivery, across all streams: a page's raw
+	// records plus room for their ECS documents. A fetched page waits for
+	// room before it enters the queue, so a stream reading huge pages
+	// slows down instead of growing the heap. A page larger than MaxBytes
+	// alone still passes, by itself. Default 64 MiB.
+	MaxBytes int64
 	// ShutdownGrace is how long in-flight writes may go on once ctx is
 	// cancelled; after it they are abandoned and not committed. Default 10s.
 	ShutdownGrace time.Duration
@@ -69,6 +78,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Parallel <= 0 {
 		c.Parallel = 4
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 64 << 20
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 10 * time.Second
@@ -102,14 +114,26 @@ const (
 )
 
 // StreamResult reports one stream's run.
+//
+// Every record the API's responses held is counted once: as a duplicate
+// (listed again, delivered before) or as fetched, and every fetched record
+// ends as delivered, dead-lettered or excluded. For a stream that is done,
+// Fetched == Delivered + DeadLettered + Excluded.Total(); Accounted checks
+// it.
 type StreamResult struct {
-	Stream       string
-	Status       Status
-	Err          error
-	Fetched      int64            // records read from the API
-	Written      map[string]int64 // events accepted, by sink name
+	Stream  string
+	Status  Status
+	Err     error
+	Fetched int64            // records read from the API that were new to the stream
+	Written map[string]int64 // events accepted, by sink name
+	// Delivered counts records every sink accepted.
+	Delivered int64
+	// DeadLettered counts records stored as dead letters, each once
+	// however many sinks refused it.
 	DeadLettered int64
-	Pages        int64
+	// Excluded counts records left out by the user's start and end.
+	Excluded Excluded
+	Pages    int64
 	// APITotal is what the API's counts say this run's range holds (the
 	// last page's Total), 0 when the source cannot tell.
 	APITotal int64
@@ -119,6 +143,12 @@ type StreamResult struct {
 	Committed  int64  // records covered by checkpoints saved in this run
 	Cursor     []byte // last checkpoint saved (or loaded, when none was saved)
 	Elapsed    time.Duration
+}
+
+// Accounted reports whether every fetched record ended delivered,
+// dead-lettered or excluded; it can only hold for a stream that is done.
+func (r StreamResult) Accounted() bool {
+	return r.Fetched == r.Delivered+r.DeadLettered+r.Excluded.Total()
 }
 
 // Summary reports a whole run.
@@ -182,6 +212,7 @@ func (p *Pipeline) Run(ctx context.Context, streams []Stream) *Summary {
 	}()
 
 	results := make([]StreamResult, len(streams))
+	budget := semaphore.NewWeighted(p.cfg.MaxBytes)
 	sem := make(chan struct{}, p.cfg.Parallel)
 	var wg sync.WaitGroup
 	for i, s := range streams {
@@ -195,7 +226,7 @@ func (p *Pipeline) Run(ctx context.Context, streams []Stream) *Summary {
 				results[i] = StreamResult{Stream: s.Key(), Status: StatusInterrupted, Written: map[string]int64{}}
 				return
 			}
-			results[i] = p.runStream(ctx, writeCtx, s)
+			results[i] = p.runStream(ctx, writeCtx, s, budget)
 		}()
 	}
 	wg.Wait()
@@ -210,17 +241,20 @@ type unit struct {
 	cursor  []byte
 	records int64     // API records covered, including dead-lettered ones
 	newest  time.Time // newest event time of the batch
+	bytes   int64     // held from the byte budget until delivery ends
 }
 
 type streamRun struct {
 	p       *Pipeline
+	budget  *semaphore.Weighted
 	stream  Stream
 	key     string
 	log     *slog.Logger
 	tracker *tracker
 
 	fetched, deadLettered, pages, committed atomic.Int64
-	apiTotal, duplicates                    atomic.Int64
+	apiTotal, duplicates, delivered         atomic.Int64
+	beforeStart, afterEnd                   atomic.Int64
 	written                                 []atomic.Int64 // by output index
 
 	commitMu    sync.Mutex
@@ -243,10 +277,11 @@ type unitInfo struct {
 	newest  time.Time
 }
 
-func (p *Pipeline) runStream(ctx, writeCtx context.Context, s Stream) StreamResult {
+func (p *Pipeline) runStream(ctx, writeCtx context.Context, s Stream, budget *semaphore.Weighted) StreamResult {
 	start := p.cfg.Now()
 	r := &streamRun{
 		p:          p,
+		budget:     budget,
 		stream:     s,
 		key:        s.Key(),
 		log:        p.cfg.Logger.With("stream", s.Key()),
@@ -265,7 +300,9 @@ func (p *Pipeline) runStream(ctx, writeCtx context.Context, s Stream) StreamResu
 	res := StreamResult{
 		Stream:       r.key,
 		Fetched:      r.fetched.Load(),
+		Delivered:    r.delivered.Load(),
 		DeadLettered: r.deadLettered.Load(),
+		Excluded:     Excluded{BeforeStart: r.beforeStart.Load(), AfterEnd: r.afterEnd.Load()},
 		Pages:        r.pages.Load(),
 		APITotal:     r.apiTotal.Load(),
 		Duplicates:   r.duplicates.Load(),
@@ -322,7 +359,7 @@ func (r *streamRun) run(fetchCtx, writeCtx context.Context) error {
 	}
 	r.savedCursor = cursor
 
-	pages := make(chan Page, r.p.cfg.Queue)
+	pages := make(chan heldPage, r.p.cfg.Queue)
 	// Unbuffered: a batch is handed over only when a deliverer is free, so
 	// that transform can keep growing it until then.
 	units := make(chan *unit)
@@ -376,7 +413,7 @@ func (r *streamRun) loadCursor(ctx context.Context) ([]byte, error) {
 	return cursor, nil
 }
 
-func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) error {
+func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- heldPage) error {
 	rd, err := r.stream.Open(ctx, cursor)
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
@@ -407,21 +444,50 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) e
 			return fmt.Errorf("fetch: %w", err)
 		}
 		r.pages.Add(1)
-		r.fetched.Add(int64(len(page.Records)))
-		r.p.cfg.Observer.Fetched(r.key, len(page.Records))
+		n := len(page.Records) + len(page.Invalid)
+		r.fetched.Add(int64(n) + page.Excluded.Total())
+		r.p.cfg.Observer.Fetched(r.key, n)
 		r.duplicates.Add(page.Skipped)
+		r.beforeStart.Add(page.Excluded.BeforeStart)
+		r.afterEnd.Add(page.Excluded.AfterEnd)
 		if page.Total > 0 {
 			r.apiTotal.Store(page.Total)
 		}
 		if progress != nil {
 			progress.Progress(r.key, page.Remaining)
 		}
+		// Room in the byte budget first: a page waits here, not in memory
+		// further down, while the stages after it are full.
+		held := min(pageBytes(page), r.p.cfg.MaxBytes)
+		if err := r.budget.Acquire(ctx, held); err != nil {
+			return err
+		}
 		select {
-		case out <- page:
+		case out <- heldPage{page, held}:
 		case <-ctx.Done():
+			r.budget.Release(held)
 			return ctx.Err()
 		}
 	}
+}
+
+// pageBytes is what a page holds from the budget: its raw records and the
+// room MapRecords reserves for their documents.
+func pageBytes(p Page) int64 {
+	var n int64
+	for _, raw := range p.Records {
+		n += 3*int64(len(raw)) + docGuess
+	}
+	for _, inv := range p.Invalid {
+		n += int64(len(inv.Raw) + len(inv.Reason))
+	}
+	return n
+}
+
+// heldPage is a page with the bytes it holds from the budget.
+type heldPage struct {
+	page  Page
+	bytes int64
 }
 
 // transform maps pages to events. A batch goes to the sinks as soon as a
@@ -430,8 +496,18 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- Page) e
 // at a time with no added latency, and sinks that are slower (an fsync, a
 // remote round trip) see fewer, larger writes, so a fixed cost per write
 // never caps the throughput.
-func (r *streamRun) transform(ctx context.Context, in <-chan Page, out chan<- *unit) {
+func (r *streamRun) transform(ctx context.Context, in <-chan heldPage, out chan<- *unit) {
 	var u *unit
+	// Whatever is left when the stage stops is never delivered: give its
+	// bytes back so that other streams go on.
+	defer func() {
+		if u != nil {
+			r.budget.Release(u.bytes)
+		}
+		for hp := range in {
+			r.budget.Release(hp.bytes)
+		}
+	}()
 	for {
 		if u == nil {
 			page, ok := <-in
@@ -453,6 +529,7 @@ func (r *streamRun) transform(ctx context.Context, in <-chan Page, out chan<- *u
 				// The fetch stage is done: hand over the last batch.
 				select {
 				case out <- u:
+					u = nil
 				case <-ctx.Done():
 				case <-r.failCh:
 				}
@@ -467,22 +544,33 @@ func (r *streamRun) transform(ctx context.Context, in <-chan Page, out chan<- *u
 	}
 }
 
-func (r *streamRun) mapPage(u *unit, page Page) {
+func (r *streamRun) mapPage(u *unit, hp heldPage) {
+	page := hp.page
+	u.bytes += hp.bytes
+	now := r.p.cfg.Now().UTC()
+	for _, inv := range page.Invalid {
+		u.letters = append(u.letters, DeadLetter{Stream: r.key, Stage: "read", Reason: inv.Reason, Time: now, Original: inv.Raw})
+	}
 	first := len(u.batch.Events)
-	u.batch.Events, u.letters = MapRecords(r.stream, r.key, page.Records, r.p.cfg.Now().UTC(), u.batch.Events, u.letters)
+	u.batch.Events, u.letters = MapRecords(r.stream, r.key, page.Records, now, u.batch.Events, u.letters)
 	for _, ev := range u.batch.Events[first:] {
 		if ev.Timestamp.After(u.newest) {
 			u.newest = ev.Timestamp
 		}
 	}
 	u.cursor = page.Cursor
-	u.records += int64(len(page.Records))
+	u.records += int64(len(page.Records)+len(page.Invalid)) + page.Excluded.Total()
 }
 
 // deliver writes u to every sink in parallel, then stores its dead letters,
 // then commits. Any failure fails the stream without committing u.
 func (r *streamRun) deliver(ctx context.Context, u *unit) {
+	defer r.budget.Release(u.bytes)
 	began := r.p.cfg.Now()
+	// Dead letters before the sinks' are the records that never became
+	// events; a record several sinks refused is one record.
+	records := len(u.letters)
+	refused := map[string]bool{}
 	if len(u.batch.Events) > 0 {
 		outs := r.p.cfg.Outputs
 		errs := make([]error, len(outs))
@@ -501,8 +589,12 @@ func (r *streamRun) deliver(ctx context.Context, u *unit) {
 				r.fail(ctx, fmt.Errorf("sink %s: %w", outs[i].Name, err))
 				return
 			}
+			for _, l := range rejected[i] {
+				refused[l.EventID] = true
+			}
 			u.letters = append(u.letters, rejected[i]...)
 		}
+		records += len(refused)
 	}
 	if len(u.letters) > 0 {
 		err := r.p.cfg.Backoff.Retry(ctx, func() error {
@@ -512,7 +604,7 @@ func (r *streamRun) deliver(ctx context.Context, u *unit) {
 			r.fail(ctx, fmt.Errorf("dead letter: %w", err))
 			return
 		}
-		r.deadLettered.Add(int64(len(u.letters)))
+		r.deadLettered.Add(int64(records))
 		stages := map[string]int{}
 		for _, l := range u.letters {
 			r.log.Warn("record dead-lettered", "stage", l.Stage, "reason", l.Reason, "event_id", l.EventID)
@@ -522,6 +614,7 @@ func (r *streamRun) deliver(ctx context.Context, u *unit) {
 			r.p.cfg.Observer.DeadLettered(r.key, stage, n)
 		}
 	}
+	r.delivered.Add(int64(len(u.batch.Events) - len(refused)))
 	r.p.cfg.Observer.BatchDelivered(r.key, len(u.batch.Events), r.p.cfg.Now().Sub(began))
 	r.commit(ctx, u)
 }
