@@ -90,8 +90,12 @@ func (s *SDKSigner) Authorize(req *http.Request, body []byte) error {
 			b.AddQueryParam(k, reflect.ValueOf(vs[0]))
 		}
 	}
+	// The signer sees the Content-Type the client sends (it is never a
+	// signed header, but a non-JSON one would make the payload unsigned).
+	if ct := req.Header.Get("Content-Type"); ct != "" {
+		b.AddHeaderParam("Content-Type", ct)
+	}
 	if body != nil {
-		b.AddHeaderParam("Content-Type", "application/json;charset=UTF-8")
 		b.WithBody("application/json", string(body))
 	}
 	sdkReq := b.Build()

@@ -226,9 +226,7 @@ func (c *Client) do(ctx context.Context, req Request) ([]byte, error) {
 	if err != nil {
 		return nil, pipeline.Permanent(err)
 	}
-	if req.Body != nil {
-		hr.Header.Set("Content-Type", "application/json;charset=UTF-8")
-	}
+	hr.Header.Set("Content-Type", contentType(req))
 	hr.Header.Set("Accept", "application/json")
 	hr.Header.Set("User-Agent", "hwcaudit")
 	if err := c.auth.Authorize(hr, req.Body); err != nil {
@@ -262,6 +260,19 @@ func (c *Client) do(ctx context.Context, req Request) ([]byte, error) {
 		data = data[:c.cfg.MaxBodyBytes]
 	}
 	return nil, classify(resp, data, sentSecrets(hr.Header))
+}
+
+// contentType is the Content-Type the official SDK sends for req, and
+// Huawei's common request headers mark required on every request, GET
+// included: application/json;charset=UTF-8 with a JSON body (the DBSS
+// APIs), application/json without one. It is not among the signed headers
+// (the SDK-HMAC-SHA256 signer leaves it out), so it does not change the
+// signature.
+func contentType(req Request) string {
+	if req.Body != nil {
+		return "application/json;charset=UTF-8"
+	}
+	return "application/json"
 }
 
 func (c *Client) observe(endpoint string, status int) {
