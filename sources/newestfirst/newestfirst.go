@@ -67,10 +67,15 @@ type Record[K any] struct {
 	// cannot serve as a high-water mark.
 	Key    K
 	HasKey bool
-	// Time is the record's event time, used only on a first run to tell
-	// records before the start time. HasTime is false when it has none.
+	// Time is the record's event time, used on a first run to tell
+	// records before the start time and with Config.End to tell records
+	// after the end. HasTime is false when it has none.
 	Time    time.Time
 	HasTime bool
+	// Invalid, when set, is why the source refuses the record (a key of
+	// the wrong JSON type, say): it is dead-lettered with this reason
+	// and never used as a key or a time.
+	Invalid string
 }
 
 // Fetch requests the page of limit records at offset (a multiple of limit)
@@ -98,6 +103,14 @@ type Config[K any] struct {
 	// Concurrency is how many requests the walk toward the head keeps in
 	// flight. Fetch must then be safe for concurrent use. Default 1.
 	Concurrency int
+	// End, when set, ends the range: records whose time is at or after
+	// End are counted as excluded, not delivered, and the walk stops once
+	// two consecutive records (oldest first) show it passed End, so that
+	// one record with a wrong time cannot end the range early.
+	End time.Time
+	// Now is the clock that tells a time from the future. Default
+	// time.Now.
+	Now func() time.Time
 }
 
 // Mark is the high-water mark, what a checkpoint must keep to resume.
@@ -132,9 +145,13 @@ type Page[K any] struct {
 	// Skipped counts the records of this page's response that had been
 	// delivered before (the overlap that proves contiguity).
 	Skipped int64
-	// Newest is the latest Time of Records, zero when one of them had no
-	// time.
-	Newest time.Time
+	// Invalid are the records of this page that the source or the
+	// Reader refused, with the reason: a key out of order with its
+	// response, a time that cannot be true, what Record.Invalid said.
+	Invalid []pipeline.Invalid
+	// Excluded counts the records of this page before Config.Start (on a
+	// first run) or at or after Config.End.
+	Excluded pipeline.Excluded
 }
 
 // maxProbes bounds the requests one Next may spend locating its page.
@@ -176,6 +193,9 @@ type Reader[K any] struct {
 
 	hasBase bool  // base is set: the first page was emitted
 	base    int64 // records at or below the start, counted from the end
+
+	firstRun bool // opened without a mark: records before Start are excluded
+	pastEnd  int  // consecutive records, oldest first, at or after End
 
 	ahead    []*flight[K]  // requests in flight, in the order they are judged
 	depth    int           // how many may be in flight now, 1..Concurrency
@@ -222,10 +242,14 @@ func New[K any](cfg Config[K], from *Mark[K]) *Reader[K] {
 	if cfg.Fetch == nil || cfg.Compare == nil || cfg.MaxPageSize < MinPageSize {
 		panic(fmt.Sprintf("newestfirst: invalid Config for %s (page size %d)", cfg.Name, cfg.MaxPageSize))
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	r := &Reader[K]{cfg: cfg, hint: -1, depth: max(cfg.Concurrency, 1), answered: make(chan struct{}, 1)}
 	if from != nil {
 		r.hasMark, r.mark, r.skip, r.markAt, r.hint = true, from.Key, from.Skip, from.Time, from.FromEnd
 	}
+	r.firstRun = from == nil
 	return r
 }
 
@@ -277,7 +301,7 @@ func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 			r.drop()
 			return Page[K]{}, pipeline.Permanent(fmt.Errorf("%s offset %d: %d records for limit %d", r.cfg.Name, f.offset, len(f.recs), f.limit))
 		}
-		if err := CheckOrder(f.recs, r.cfg.Compare); err != nil {
+		if err := r.sanitize(f.recs); err != nil {
 			r.drop()
 			return Page[K]{}, pipeline.Permanent(fmt.Errorf("%s offset %d: %w", r.cfg.Name, f.offset, err))
 		}
@@ -363,7 +387,7 @@ func (r *Reader[K]) refill(ctx context.Context) {
 		switch {
 		case !r.moving && top%lmax == 0:
 			offset, limit, abut = top-lmax, lmax, true
-		case !r.moving && top%lmax+skip < lmax:
+		case !r.moving && top%lmax+skip+1 < lmax:
 			// Overlap once, landing on a multiple of lmax for the pages after.
 			offset, limit = top-top%lmax, lmax
 		default:
@@ -374,7 +398,9 @@ func (r *Reader[K]) refill(ctx context.Context) {
 			offset, limit = top-n, l
 		}
 		r.launch(ctx, offset, limit, abut)
-		top, skip = offset, 0
+		// The page's top record will be delivered above the mark (see
+		// emit), so the next page must reach one record further down.
+		top, skip = offset, 1
 	}
 	r.checkAhead(ctx)
 }
@@ -564,24 +590,106 @@ func (r *Reader[K]) drop() {
 	r.ahead = nil
 }
 
-// ErrOrder reports a page that is not ordered newest first by key.
-var ErrOrder = errors.New("records are not ordered newest first by key")
+// Times before this cannot be an audit record's: the services are younger.
+var earliest = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// CheckOrder verifies the newest-first order the paging relies on: keys
-// strictly decrease, records without a key aside.
-func CheckOrder[K any](recs []Record[K], cmp func(a, b K) int) error {
-	var last K
-	seen := false
-	for _, r := range recs {
-		if !r.HasKey {
-			continue
+// future is how far ahead of the clock a record's time may be: clocks
+// differ, but not by a day.
+const future = 24 * time.Hour
+
+// sanitize takes out of one response what paging must not rely on, so
+// that no single record decides the fate of others. A record the source
+// refused, or whose time cannot be true (before 2000, a day or more ahead),
+// keeps its place but loses its key and time, and is dead-lettered when
+// emitted. Keys must strictly decrease down the response: of the keyed
+// records, the longest strictly decreasing run is kept and every record
+// off it loses its key and is dead-lettered as out of order. One odd key,
+// far above or below its neighbours, thus costs that record, never the
+// page, the stream or the records around it.
+//
+// A response in which most records are refused is not a few odd records
+// but an API that no longer answers as documented: sanitize returns an
+// error then, which fails the stream (not the others) with the first
+// reason, rather than dead-letter a whole list.
+func (r *Reader[K]) sanitize(recs []Record[K]) error {
+	now := r.cfg.Now()
+	for i := range recs {
+		rec := &recs[i]
+		switch {
+		case rec.Invalid != "":
+			rec.HasKey, rec.HasTime = false, false
+		case rec.HasTime && (rec.Time.Before(earliest) || !rec.Time.Before(now.Add(future))):
+			rec.Invalid = fmt.Sprintf("time %s cannot be true (before 2000 or a day or more ahead of %s)",
+				rec.Time.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+			rec.HasKey, rec.HasTime = false, false
 		}
-		if seen && cmp(r.Key, last) >= 0 {
-			return ErrOrder
+	}
+	keep := decreasing(recs, r.cfg.Compare)
+	for i := range recs {
+		if recs[i].HasKey && !keep[i] {
+			recs[i].HasKey, recs[i].HasTime = false, false
+			recs[i].Invalid = fmt.Sprintf("key %v is out of order with the records around it (the list is newest first by key)", recs[i].Key)
 		}
-		last, seen = r.Key, true
+	}
+	refused, first := 0, ""
+	for _, rec := range recs {
+		if rec.Invalid != "" {
+			refused++
+			if first == "" {
+				first = rec.Invalid
+			}
+		}
+	}
+	if len(recs) >= minSystematic && 2*refused > len(recs) {
+		return fmt.Errorf("%d of %d records refused, first: %s; the API no longer answers as documented: "+
+			"check for a newer hwcaudit or report the response", refused, len(recs), first)
 	}
 	return nil
+}
+
+// minSystematic is the smallest response in which a majority of refused
+// records fails the stream rather than fill the dead letters.
+const minSystematic = 10
+
+// decreasing marks the keyed records of the longest strictly decreasing
+// run of keys in recs. Between runs of the same length it keeps, at each
+// step, the record with the greater key below the one before, and starts
+// from the smallest first key: an odd record far above its neighbours or
+// far below them is the one left out. Pages hold at most a few hundred
+// records, so the quadratic search costs little next to the request.
+func decreasing[K any](recs []Record[K], cmp func(a, b K) int) []bool {
+	n := len(recs)
+	length := make([]int, n) // longest run starting at i, going down the list
+	next := make([]int, n)
+	for i := n - 1; i >= 0; i-- {
+		next[i] = -1
+		if !recs[i].HasKey {
+			continue
+		}
+		length[i] = 1
+		for j := i + 1; j < n; j++ {
+			if !recs[j].HasKey || cmp(recs[j].Key, recs[i].Key) >= 0 {
+				continue
+			}
+			if l := length[j] + 1; l > length[i] || (l == length[i] && cmp(recs[j].Key, recs[next[i]].Key) > 0) {
+				length[i], next[i] = l, j
+			}
+		}
+	}
+	start := -1
+	for i := range recs {
+		if length[i] == 0 {
+			continue
+		}
+		if start < 0 || length[i] > length[start] || (length[i] == length[start] && cmp(recs[i].Key, recs[start].Key) < 0) {
+			start = i
+		}
+	}
+	keep := make([]bool, n)
+	for i := start; i >= 0; i = next[i] {
+		keep[i] = true
+	}
+	return keep
 }
 
 // plan picks the next request: offset and limit (offset a multiple of limit).
@@ -631,14 +739,15 @@ func (r *Reader[K]) margin() int64 {
 }
 
 // overlap picks the limit whose aligned page holds the most records above
-// index b while still holding b+skip+margin, and returns how many records
-// above b it holds (0 when no limit does) with the limit.
+// index b while still holding b+skip+margin and the record below it (see
+// firstDelivered), and returns how many records above b it holds (0 when
+// no limit does) with the limit.
 func (r *Reader[K]) overlap(b, skip, margin int64) (n, limit int64) {
 	lmax := int64(r.cfg.MaxPageSize)
 	best, bestNew := lmax, int64(0)
 	for l := lmax; l >= 2; l-- {
 		n := b % l
-		if n > bestNew && n+skip+margin < l {
+		if n > bestNew && n+skip+margin+1 < l {
 			best, bestNew = l, n
 		}
 	}
@@ -668,12 +777,12 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 	n := int64(len(recs))
 	g := r.b + int64(r.skip) // the estimate, when exact
 	if abut {
-		if _, found := r.firstDelivered(recs); !found && r.exact && r.growth == 0 && offset+n == r.b {
+		if _, found := r.firstDelivered(recs, offset+n >= total); !found && r.exact && r.growth == 0 && offset+n == r.b {
 			return r.emit(recs, offset, 0), true
 		}
 	}
 
-	if i, found := r.firstDelivered(recs); found {
+	if i, found := r.firstDelivered(recs, offset+n >= total); found {
 		if i > 0 || offset == 0 {
 			// The record above it is new (or there is none): g is exact.
 			r.exact, r.b = true, offset+int64(i)-int64(r.skip)
@@ -736,51 +845,102 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 }
 
 // firstDelivered returns the index within recs (newest first) of the first
-// record that was already delivered, or false when recs holds none.
-func (r *Reader[K]) firstDelivered(recs []Record[K]) (int, bool) {
-	for i, rec := range recs {
+// record that was already delivered, or false when recs holds none. atEnd
+// says recs reaches the oldest record of the list.
+//
+// A record counts only when the next record below it that can be judged
+// agrees (or it is the list's oldest): one record whose key or time is
+// wrong then never makes the records around it look delivered. On a first
+// run, where times decide, a time before the start followed by one after
+// it is such a record, and the search goes on below it; with a mark, keys
+// were made to decrease (see sanitize), so the record below always agrees
+// when there is one.
+func (r *Reader[K]) firstDelivered(recs []Record[K], atEnd bool) (int, bool) {
+	delivered := func(rec Record[K]) (judged, yes bool) {
 		if r.hasMark {
-			if rec.HasKey && r.cfg.Compare(rec.Key, r.mark) <= 0 {
-				return i, true
+			return rec.HasKey, rec.HasKey && r.cfg.Compare(rec.Key, r.mark) <= 0
+		}
+		return rec.HasTime, rec.HasTime && rec.Time.Before(r.cfg.Start)
+	}
+	for i, rec := range recs {
+		if _, yes := delivered(rec); !yes {
+			continue
+		}
+		confirmed := atEnd
+		for _, below := range recs[i+1:] {
+			if judged, yes := delivered(below); judged {
+				confirmed = yes
+				break
 			}
-		} else if rec.HasTime && rec.Time.Before(r.cfg.Start) {
+		}
+		if confirmed {
 			return i, true
 		}
 	}
 	return 0, false
 }
 
-// emit turns the new records recs (newest first, the first at offset) into
-// a page, oldest first, and moves the high-water mark past them. skipped
-// counts the delivered records of the same response.
+// emit turns the new records recs (newest first, the first at offset, the
+// top of a response) into a page, oldest first, and moves the high-water
+// mark past them. skipped counts the delivered records of the same
+// response.
+//
+// The mark moves only to a record whose key is confirmed by a greater key
+// above it in the same response; the records above it are counted in
+// Skip. A record at the top of a response has nothing above it to agree
+// with, so an odd key there (far above the keys that will follow it) is
+// delivered but never becomes the mark: the next response shows it out of
+// order, and the mark below it keeps every record that comes after it new.
 func (r *Reader[K]) emit(recs []Record[K], offset, skipped int64) Page[K] {
 	if !r.hasBase {
 		// The records below the first page emitted are the start.
 		r.hasBase, r.base = true, r.total-(offset+int64(len(recs)))
 	}
 	page := Page[K]{Records: make([][]byte, 0, len(recs)), Skipped: skipped, Total: r.total - offset - r.base}
-	timed := true
+	hasEnd := !r.cfg.End.IsZero()
 	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
-		page.Records = append(page.Records, rec.Raw)
 		switch {
-		case !rec.HasTime:
-			timed = false
-		case rec.Time.After(page.Newest):
-			page.Newest = rec.Time
-		}
-		switch {
-		case rec.HasKey:
-			r.hasMark, r.mark, r.skip, r.markAt = true, rec.Key, 0, time.Time{}
-			if rec.HasTime {
-				r.markAt = rec.Time
+		case rec.Invalid != "":
+			page.Invalid = append(page.Invalid, pipeline.Invalid{Raw: rec.Raw, Reason: rec.Invalid})
+		case r.firstRun && rec.HasTime && rec.Time.Before(r.cfg.Start):
+			page.Excluded.BeforeStart++
+		case hasEnd && rec.HasTime && !rec.Time.Before(r.cfg.End):
+			page.Excluded.AfterEnd++
+			r.pastEnd++
+		default:
+			page.Records = append(page.Records, rec.Raw)
+			if hasEnd && rec.HasTime {
+				r.pastEnd = 0
 			}
-		case r.hasMark:
-			r.skip++
 		}
 	}
-	if !timed {
-		page.Newest = time.Time{}
+	markAt := -1 // the newest record whose key a greater key above confirms
+	first := -1
+	for i, rec := range recs {
+		if !rec.HasKey {
+			continue
+		}
+		if first >= 0 {
+			markAt = i
+			break
+		}
+		first = i
+	}
+	if markAt < 0 && !r.hasMark && first >= 0 {
+		// Nothing to confirm with and nothing to fall back on: a single
+		// keyed record is all a first run has.
+		markAt = first
+	}
+	switch {
+	case markAt >= 0:
+		rec := recs[markAt]
+		r.hasMark, r.mark, r.skip, r.markAt = true, rec.Key, markAt, time.Time{}
+		if rec.HasTime {
+			r.markAt = rec.Time
+		}
+	case r.hasMark:
+		r.skip += len(recs)
 	}
 	r.exact, r.b = true, offset
 	page.Remaining = offset
@@ -791,9 +951,25 @@ func (r *Reader[K]) emit(recs []Record[K], offset, skipped int64) Page[K] {
 		r.done = true
 		return page
 	}
-	if offset == 0 {
+	if offset == 0 || r.pastEnd >= 2 || r.reachedHead(recs) {
 		r.done = true
 	}
 	page.Mark = &Mark[K]{Key: r.mark, Time: r.markAt, Skip: r.skip, FromEnd: r.total - 1 - offset}
 	return page
+}
+
+// reachedHead reports whether recs hold the newest record of the run's
+// first response: the run has read what the list held when it started,
+// and ends there, however fast records keep arriving; the next run reads
+// on from its mark.
+func (r *Reader[K]) reachedHead(recs []Record[K]) bool {
+	if !r.headKnown || r.headEmpty {
+		return false
+	}
+	for _, rec := range recs {
+		if rec.HasKey && r.cfg.Compare(rec.Key, r.head) >= 0 {
+			return true
+		}
+	}
+	return false
 }

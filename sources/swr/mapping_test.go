@@ -405,9 +405,6 @@ func FuzzDecodePage(f *testing.F) {
 			if len(recs) > 100 {
 				t.Errorf("%d records for limit 100", len(recs))
 			}
-			if err := checkOrder(recs); err != nil {
-				t.Errorf("fetch accepted a page out of order: %v", err)
-			}
 			_ = total
 		}
 		// A reader served this body forever must neither panic nor loop.

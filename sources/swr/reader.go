@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -85,7 +84,7 @@ func (r *reader) Next(ctx context.Context) (pipeline.Page, error) {
 	if err != nil {
 		return pipeline.Page{}, err
 	}
-	page := pipeline.Page{Records: p.Records, Remaining: p.Remaining, Total: p.Total, Skipped: p.Skipped, Newest: p.Newest}
+	page := pipeline.Page{Records: p.Records, Remaining: p.Remaining, Total: p.Total, Skipped: p.Skipped, Invalid: p.Invalid, Excluded: p.Excluded}
 	if m := p.Mark; m != nil {
 		c := cursor{ID: m.Key, Skip: m.Skip, FromEnd: m.FromEnd}
 		if !m.Time.IsZero() {
@@ -125,9 +124,8 @@ func (s *Stream) fetch(ctx context.Context, offset, limit int64) ([]record, int6
 	for i, v := range logs {
 		recs[i] = keyOf(v)
 	}
-	if err := checkOrder(recs); err != nil {
-		return nil, 0, pipeline.Permanent(fmt.Errorf("instance %s offset %d: %w", s.instance, offset, err))
-	}
+	// Order is the paging's business: newestfirst dead-letters a record
+	// whose id is out of order rather than failing the page.
 	return recs, total, nil
 }
 
@@ -163,14 +161,6 @@ func splitPage(body []byte) (logs []jsonscan.Value, total int64, err error) {
 	return logs, total, err
 }
 
-// checkOrder verifies the newest-first order the paging relies on.
-func checkOrder(recs []record) error {
-	if err := newestfirst.CheckOrder(recs, cmp.Compare[int64]); err != nil {
-		return errors.New("audit logs are not ordered newest first by id")
-	}
-	return nil
-}
-
 // decodeKey reads what paging needs of a record: its id and op_time. A
 // record that is not an object of the documented shape has neither; Map
 // dead-letters it with the reason.
@@ -196,12 +186,22 @@ func keyOf(v jsonscan.Value) record {
 	if v.Kind != jsonscan.Object || err != nil {
 		return rec
 	}
-	rec.Key, rec.HasKey = parseID(k.ID)
+	var ok bool
+	rec.Key, ok = parseID(k.ID)
+	switch {
+	case len(k.ID) > 0 && k.ID[0] == '"':
+		// Map would read the digits, but paging must not trust a record
+		// that already differs from the contract in its key.
+		rec.Invalid = fmt.Sprintf("id %s is a JSON string; the API documents an integer", head(k.ID))
+	case ok:
+		rec.HasKey = true
+	}
 	rec.Time, rec.HasTime = parseTime(k.OpTime)
 	return rec
 }
 
-// parseID accepts the documented integer, or the same digits quoted.
+// parseID accepts the documented integer, or the same digits quoted, as
+// Map reads it.
 func parseID(raw json.RawMessage) (int64, bool) {
 	raw = bytes.Trim(raw, `"`)
 	id, err := strconv.ParseInt(string(raw), 10, 64)
