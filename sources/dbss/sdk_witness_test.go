@@ -32,9 +32,11 @@ func TestSDKWitnessDBSS(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		currentAbsent bool
+		odd           float64
 	}{
-		{"current path", false},
-		{"retiring path", true},
+		{"current path", false, 0},
+		{"retiring path", true, 0},
+		{"current path, odd records", false, 0.3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			now := time.Now().UTC().Truncate(time.Second)
@@ -43,6 +45,7 @@ func TestSDKWitnessDBSS(t *testing.T) {
 				ProjectID:   sdkwitness.ProjectID,
 				Credentials: []simulator.Credential{{AK: sdkwitness.AK, SK: sdkwitness.SK}},
 				Seed:        3,
+				Faults:      simulator.Faults{OddRate: tc.odd},
 				DBSS: simulator.DBSSConfig{
 					Instances:          []string{witnessInstance},
 					Records:            300,
@@ -128,6 +131,9 @@ func TestSDKWitnessDBSS(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, p := range problems {
+					if tc.odd > 0 && sdkwitness.SimulatorExtra(p) {
+						continue // an odd record's unknown x_… members
+					}
 					t.Errorf("simulator page for %s: %s", sdk[0], p)
 				}
 				if total == nil || logs == nil {

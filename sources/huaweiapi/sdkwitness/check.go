@@ -231,3 +231,11 @@ func jsonFields(t reflect.Type) map[string]reflect.StructField {
 func sortedKeys(m map[string]any) []string {
 	return slices.Sorted(maps.Keys(m))
 }
+
+// SimulatorExtra reports whether p is one of the unknown members the
+// simulator adds to a record served odd (Faults.OddRate, kind OddExtra):
+// members named x_…, which no API documents and every reader must ignore.
+func SimulatorExtra(p Problem) bool {
+	last := p.Rule[strings.LastIndexAny(p.Rule, ".]")+1:]
+	return p.Got == "unknown member" && strings.HasPrefix(last, "x_")
+}
