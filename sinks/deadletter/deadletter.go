@@ -26,7 +26,7 @@
 // mapped.
 //
 // A File Put re-sent after a failure may store its letters twice. An S3
-// Put re-sent with the same letters overwrites its object instead; letters
+// Put re-sent with the same letters finds its object already stored; letters
 // made again after a restart carry a new time and go to a new object.
 package deadletter
 

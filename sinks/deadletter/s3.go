@@ -29,15 +29,19 @@ import (
 // it safe ("swr/ins-1/pull" becomes "swr_ins-1_pull"), dt and time (UTC,
 // 20060102T150405.000000000Z) are the first letter's time, and hash is the
 // first 128 bits of the SHA-256 of the object's NDJSON text, in hex. The key
-// depends only on the letters, so a Put retried with the same letters
-// overwrites its object instead of adding a copy. It is safe for concurrent
-// use.
+// depends only on the letters, so a Put retried with the same letters makes
+// the same object, and other letters never share its name. Objects are
+// written with If-None-Match: * as the S3 sink's are (s3sink.PutNew): an
+// existing object is never replaced; a replay finds its own object and
+// succeeds. It is safe for concurrent use.
 type S3 struct {
 	cfg    s3sink.Config
 	prefix string // "" or ends in "/"
-	client *s3.Client
+	client *s3sink.Client
 	now    func() time.Time
 	closed atomic.Bool
+	// unconditional is set once the store answered 501 to If-None-Match.
+	unconditional atomic.Bool
 }
 
 var _ Writer = (*S3)(nil)
@@ -92,7 +96,8 @@ func (w *S3) Put(ctx context.Context, letters []pipeline.DeadLetter) error {
 	if first.IsZero() {
 		first = w.now()
 	}
-	key := w.key(letters[0].Stream, first.UTC(), sha256.Sum256(text.Bytes()))
+	sum := sha256.Sum256(text.Bytes())
+	key := w.key(letters[0].Stream, first.UTC(), sum)
 
 	var body bytes.Buffer
 	// compress/gzip writes no time or name into the header, so the same
@@ -105,16 +110,20 @@ func (w *S3) Put(ctx context.Context, letters []pipeline.DeadLetter) error {
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(w.cfg.Bucket),
 		Key:         aws.String(key),
-		Body:        bytes.NewReader(body.Bytes()),
 		ContentType: aws.String("application/gzip"),
 		Metadata: map[string]string{
 			"hwcaudit-stream":  letters[0].Stream,
 			"hwcaudit-letters": strconv.Itoa(len(letters)),
+			s3sink.MetaSHA256:  hex.EncodeToString(sum[:]),
 		},
 	}
 	w.cfg.SetSSE(in)
-	if _, err := w.client.PutObject(ctx, in); err != nil {
-		return s3sink.Classify(fmt.Errorf("deadletter: stream %s: put s3://%s/%s: %w", letters[0].Stream, w.cfg.Bucket, key, err))
+	err := s3sink.PutNew(ctx, w.client, &w.unconditional, in, body.Bytes(), func(in *s3.PutObjectInput) error {
+		_, err := w.client.PutObject(ctx, in)
+		return err
+	})
+	if err != nil {
+		return w.client.Classify(fmt.Errorf("deadletter: stream %s: put s3://%s/%s: %w", letters[0].Stream, w.cfg.Bucket, key, err))
 	}
 	return nil
 }

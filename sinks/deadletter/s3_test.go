@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -116,7 +117,7 @@ func TestS3ConfigFromEnvironment(t *testing.T) {
 	}
 	sc, ok, err := c.S3Location()
 	want := s3sink.Config{Bucket: "dead-letters", Prefix: "hwcaudit", Endpoint: "https://obs.cn-north-4.myhuaweicloud.com",
-		Region: "cn-north-4", ForcePathStyle: true, SSE: "AES256", PartSize: 16 << 20}
+		Region: "cn-north-4", ForcePathStyle: true, SSE: "AES256", PartSize: 16 << 20, Timeout: s3sink.DefaultTimeout}
 	if !ok || err != nil || sc != want {
 		t.Errorf("S3Location() = %+v, %v, %v; want %+v", sc, ok, err, want)
 	}
@@ -233,7 +234,7 @@ func TestS3Put(t *testing.T) {
 	}
 }
 
-func TestS3ResendOverwrites(t *testing.T) {
+func TestS3ResendIsHarmless(t *testing.T) {
 	srv := s3test.Start(t)
 	bucket := srv.Bucket(t)
 	ctx := context.Background()
@@ -254,6 +255,29 @@ func TestS3ResendOverwrites(t *testing.T) {
 	}
 	if keys, _ := srv.ReadAll(t, bucket, ""); len(keys) != 2 {
 		t.Errorf("bucket holds %q, want 2 objects", keys)
+	}
+}
+
+// TestS3NeverReplacesOtherContent: an object already under the name a Put
+// uses, with other content, is kept; the Put fails permanently instead.
+func TestS3NeverReplacesOtherContent(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	ctx := context.Background()
+	w := newS3(t, srv, bucket, "dl")
+	if err := w.Put(ctx, testLetters()); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := srv.ReadAll(t, bucket, "")
+	foreign := []byte("not ours")
+	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &keys[0], Body: bytes.NewReader(foreign)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Put(ctx, testLetters()); !pipeline.IsPermanent(err) || !errors.Is(err, s3sink.ErrOtherContent) {
+		t.Errorf("Put over another object = %v, want a permanent s3sink.ErrOtherContent", err)
+	}
+	if _, bodies := srv.ReadAll(t, bucket, ""); !bytes.Equal(bodies[0], foreign) {
+		t.Error("the other object was replaced")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -195,7 +196,9 @@ func TestResendSameBatch(t *testing.T) {
 
 func TestResendCutDifferently(t *testing.T) {
 	// A batch written but not committed, then re-sent after a restart in
-	// two batches cut elsewhere: each event ends up stored once.
+	// two batches cut elsewhere: every event is stored, the first
+	// attempt's object is kept whole, and the re-sent events may be stored
+	// a second time (identical copies, same event.id).
 	srv := s3test.Start(t)
 	bucket := srv.Bucket(t)
 	ctx := context.Background()
@@ -214,10 +217,52 @@ func TestResendCutDifferently(t *testing.T) {
 		}
 	}
 	keys, _ := srv.ReadAll(t, bucket, "")
-	got := string(bytes.Join(readDocs(t, srv, bucket, ""), []byte(",")))
-	want := `{"event":{"id":"a"}},{"event":{"id":"b"}},{"event":{"id":"c"}},{"event":{"id":"d"}},{"event":{"id":"e"}}`
-	if len(keys) != 2 || got != want {
-		t.Errorf("bucket holds %d objects with %s, want 2 objects with a..e once", len(keys), got)
+	seen := map[string]int{}
+	for _, d := range readDocs(t, srv, bucket, "") {
+		seen[string(d)]++
+	}
+	for i, ev := range evs {
+		want := 1
+		if i < 4 {
+			want = 2 // in the first object and again in a re-sent one
+		}
+		if seen[string(ev.Doc)] != want {
+			t.Errorf("event %s stored %d times, want %d", ev.ID, seen[string(ev.Doc)], want)
+		}
+	}
+	if len(keys) != 3 {
+		t.Errorf("bucket holds %q, want 3 objects", keys)
+	}
+}
+
+// TestNeverReplacesOtherContent: whatever the key, an object already there
+// with other content is kept; Write fails permanently instead of
+// overwriting it.
+func TestNeverReplacesOtherContent(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	ctx := context.Background()
+	s := newSink(t, srv, Config{Bucket: bucket})
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	b := &pipeline.Batch{Stream: "s/1", Events: []pipeline.Event{event("a", "d", ts)}}
+	if err := s.Write(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := srv.ReadAll(t, bucket, "")
+	if len(keys) != 1 {
+		t.Fatalf("keys %q", keys)
+	}
+	// Someone else's object under the very name the next Write uses.
+	foreign := []byte("not ours")
+	if _, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &keys[0], Body: bytes.NewReader(foreign)}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Write(ctx, b)
+	if !pipeline.IsPermanent(err) || !errors.Is(err, ErrOtherContent) {
+		t.Errorf("Write over another object = %v, want a permanent ErrOtherContent", err)
+	}
+	if _, bodies := srv.ReadAll(t, bucket, ""); !bytes.Equal(bodies[0], foreign) {
+		t.Errorf("the other object was replaced")
 	}
 }
 
@@ -266,5 +311,34 @@ func TestWriteAfterClose(t *testing.T) {
 	err = s.Write(context.Background(), &pipeline.Batch{Stream: "s", Events: []pipeline.Event{event("a", "d", time.Now())}})
 	if !pipeline.IsPermanent(err) {
 		t.Errorf("Write after Close = %v, want permanent", err)
+	}
+}
+
+// TestBackfillNeverReplacesCommittedObject is issue 10's loss: a run stores
+// and commits a, b, c, d in one object; a backfill whose batch starts at the
+// same event but ends earlier (--to) must not replace that object.
+func TestBackfillNeverReplacesCommittedObject(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.Bucket(t)
+	ctx := context.Background()
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var evs []pipeline.Event
+	for i, id := range []string{"a", "b", "c", "d"} {
+		evs = append(evs, event(id, "d", ts.Add(time.Duration(i)*time.Second)))
+	}
+	if err := newSink(t, srv, Config{Bucket: bucket}).Write(ctx, &pipeline.Batch{Stream: "s/1", Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := newSink(t, srv, Config{Bucket: bucket}).Write(ctx, &pipeline.Batch{Stream: "s/1", Events: evs[:2]}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, d := range readDocs(t, srv, bucket, "") {
+		seen[string(d)]++
+	}
+	for _, ev := range evs {
+		if seen[string(ev.Doc)] == 0 {
+			t.Errorf("event %s is gone from the bucket after the backfill (holds %v)", ev.ID, seen)
+		}
 	}
 }
