@@ -2,21 +2,34 @@
 // between two times, paged by offset and limit, with a total count: the
 // TaurusDB audit-log list and the DBSS operation log, for instance.
 //
-// The cursor is a position in time. A reader walks windows [from, to) from
-// the cursor towards now − SettleDelay, so a window is read only once
-// records for it have had time to arrive. Each window is enumerated
-// completely and checked against the API's total; it is read again when
-// the total changed while paging or the pages did not add up to it, and
-// split when it would hold more than Config.MaxRecords records or span more
-// than the API allows. The window's records are sorted by (time, id) and
-// delivered oldest first.
+// The cursor is a second boundary: every record whose time (its key) lies
+// before it was delivered. A reader walks windows [from, to) from the
+// cursor towards a target fixed when it opens (now − SettleDelay at open,
+// or Options.End when that is earlier), so a run always ends and a window
+// is read only once records for it had time to arrive.
 //
-// Records that share one second are neither lost nor doubled at window and
-// page boundaries: every query starts one second before its window, and the
-// cursor keeps the ids already delivered in its last second (seen_ids),
-// which that overlap is deduplicated against. The one-second overlap also
-// makes the reader indifferent to whether the API treats start_time and
-// end_time as inclusive or exclusive.
+// Each window's query starts 1s + Lookback before the window and ends at
+// its end: the extra second makes the reader indifferent to whether the API
+// treats start_time and end_time as inclusive or exclusive, and the
+// look-back keeps a record listed whatever time of it the API filters on
+// (a TaurusDB file may be filtered by its begin_time, its end_time or by
+// overlap; the reader keys it by end_time). Of a query's records, those
+// whose key lies in [from, to) are the window's; the others belong to
+// other windows and are counted as skipped (or excluded, before the
+// stream's start or at or after its end). A record whose time is unusable
+// or implausible never decides a position: it goes to Page.Invalid.
+//
+// A window is paged until the pages end, never by the API's total, which
+// is compared afterwards: a window is read again when the total changed
+// while paging, an id was listed twice or the pages held fewer records
+// than the total, and split when it holds more than Config.MaxRecords
+// records or maxWindowBytes. Its records are sorted by (time, id) and
+// delivered oldest first; the cursor moves to a second only once every
+// record before it was delivered, so it needs no ids and a crash in the
+// middle of a second delivers that second again (sinks dedupe by event id).
+// A one-second window is streamed a page at a time in one pass: memory
+// stays bounded however many records the second holds, and the second is
+// read again only when its listing changed during the pass.
 package window
 
 import (
@@ -25,11 +38,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
@@ -44,11 +55,11 @@ type Config struct {
 	SettleDelay time.Duration `env:"HWCAUDIT_SETTLE_DELAY,default=5m"`
 	// MaxRecords caps the records of one window: a window that holds more
 	// is split, so memory and the time between checkpoints stay bounded.
-	// A single second is never split, whatever it holds. Default 5000.
+	// A single second is never split: it is streamed a page at a time.
+	// Default 5000.
 	MaxRecords int `env:"HWCAUDIT_WINDOW_MAX_RECORDS,default=5000"`
-	// Concurrency is how many pages of one window are requested at once,
-	// once the first page told the window's total; the exporter sets it
-	// from HWCAUDIT_CONCURRENCY. Default 1.
+	// Concurrency is how many pages of one window are requested at once;
+	// the exporter sets it from HWCAUDIT_CONCURRENCY. Default 1.
 	Concurrency int
 }
 
@@ -69,13 +80,17 @@ type Record struct {
 	// ID identifies the record at its source. Empty: the record is
 	// identified by its bytes.
 	ID string
-	// Time is when the record happened, the time the API filters on. Zero:
-	// unknown; the record is placed in its window's first second (and its
-	// mapping will dead-letter it).
+	// Time is the record's key: the time it is windowed, ordered and
+	// checkpointed by (a TaurusDB file's end_time). Zero: unknown; the
+	// record goes to Page.Invalid.
 	Time time.Time
+	// Begin is when a record that covers a time range began (a TaurusDB
+	// file's begin_time), which the API may filter on instead of Time.
+	// Zero, implausible or after Time: the record has one time, span 0.
+	Begin time.Time
 }
 
-// FetchFunc returns one page of the records whose time lies between from
+// FetchFunc returns one page of the records the API lists between from
 // and to, with the API's count of all of them. offset is a multiple of
 // limit. An error is returned as it is, so it keeps its retryable or
 // permanent class.
@@ -86,36 +101,58 @@ type Options struct {
 	// Key names the stream in errors.
 	Key string
 	// Start is where a stream without cursor begins. Zero: MaxSpan before
-	// now − SettleDelay.
+	// now − SettleDelay. Records before it that the API lists are counted
+	// as Excluded.BeforeStart.
 	Start time.Time
+	// End, when not zero, is where the stream stops (backfill's range
+	// end, exclusive): no window reaches past it, and records at or after
+	// it that the last window's query lists are counted as
+	// Excluded.AfterEnd.
+	End time.Time
 	// Config is the shared windowing configuration.
 	Config Config
 	// MaxSpan is the longest time range the API accepts in one query, e.g.
 	// 30 days. Required.
 	MaxSpan time.Duration
+	// Lookback is how much earlier than its window each query starts: the
+	// longest span (Time − Begin) a record may have, so that an API that
+	// filters on Begin or by overlap still lists it in its key's window.
+	// Zero for records with one time. The reader raises it when a record
+	// spanning longer shows up ahead of its window, and keeps it in the
+	// cursor; it is capped at MaxSpan/2.
+	Lookback time.Duration
 	// PageSize is the "limit" of each request, 1..the API's maximum.
 	PageSize int
-	// Now is the clock that decides which windows have settled.
+	// Now is the clock that fixes the run's target and judges which
+	// record times are plausible; it is read once, when a reader opens.
 	Now func() time.Time
 	// Fetch reads one page.
 	Fetch FetchFunc
 }
 
-// Cursor is a stream's checkpoint: every record whose second is before
-// Through−1s was delivered, and of the second Through−1s exactly SeenIDs.
+// Cursor is a stream's checkpoint: every record whose key is before
+// Through was delivered.
 type Cursor struct {
 	Through time.Time `json:"through"`
-	SeenIDs []string  `json:"seen_ids"`
+	// LookbackSeconds is the look-back the reader had learnt (see
+	// Options.Lookback), 0 when it has none.
+	LookbackSeconds int64 `json:"lookback_s,omitempty"`
 }
 
-// maxSeenIDs bounds the ids a cursor may carry (a corrupt checkpoint must
-// not make the reader allocate without limit).
-const maxSeenIDs = 1_000_000
+// maxLookbackSeconds bounds a decoded look-back (a year).
+const maxLookbackSeconds = 366 * 24 * 3600
 
 // DecodeCursor parses a checkpoint. Errors are permanent: retrying cannot
 // repair a checkpoint.
+//
+// A cursor of the earlier form that carried "seen_ids" (the ids delivered
+// of the second before Through) resumes at that second, which is then
+// delivered again: nothing is skipped, and sinks dedupe the repeats.
 func DecodeCursor(raw []byte) (Cursor, error) {
-	var c Cursor
+	var c struct {
+		Cursor
+		SeenIDs json.RawMessage `json:"seen_ids"`
+	}
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return Cursor{}, pipeline.Permanent(fmt.Errorf("not a window cursor: %w", err))
 	}
@@ -125,62 +162,114 @@ func DecodeCursor(raw []byte) (Cursor, error) {
 	if c.Through.Year() < 1970 || c.Through.Year() > 9999 {
 		return Cursor{}, pipeline.Permanent(fmt.Errorf("window cursor \"through\" %s is out of range", c.Through))
 	}
-	if len(c.SeenIDs) > maxSeenIDs {
-		return Cursor{}, pipeline.Permanent(fmt.Errorf("window cursor has %d seen ids, more than %d", len(c.SeenIDs), maxSeenIDs))
+	if c.LookbackSeconds < 0 || c.LookbackSeconds > maxLookbackSeconds {
+		return Cursor{}, pipeline.Permanent(fmt.Errorf("window cursor look-back %ds is out of range", c.LookbackSeconds))
 	}
-	c.Through = c.Through.UTC().Truncate(time.Second)
-	return c, nil
+	out := c.Cursor
+	out.Through = out.Through.UTC().Truncate(time.Second)
+	if len(c.SeenIDs) > 0 && string(c.SeenIDs) != "null" {
+		out.Through = out.Through.Add(-time.Second)
+	}
+	return out, nil
 }
 
-// Encode returns the cursor as JSON, seen ids sorted.
+// Encode returns the cursor as JSON. Its size does not depend on how many
+// records were read.
 func (c Cursor) Encode() []byte {
 	c.Through = c.Through.UTC()
-	if c.SeenIDs == nil {
-		c.SeenIDs = []string{}
-	}
-	slices.Sort(c.SeenIDs)
 	b, err := json.Marshal(c)
 	if err != nil {
-		panic(err) // a time and strings always encode
+		panic(err) // a time and an integer always encode
 	}
 	return b
 }
 
-// Reader reads one stream window by window. It implements pipeline.Reader.
-type Reader struct {
-	o     Options
-	floor time.Time // records before it are not delivered (the start time)
+const (
+	// maxAttempts bounds the reads of one window whose listing keeps
+	// changing.
+	maxAttempts = 4
+	// maxWindowBytes caps the raw bytes a window's records hold while it
+	// is delivered; a window that holds more is split, as for MaxRecords.
+	maxWindowBytes = 32 << 20
+	// MaxListed is the most records one query may list: no window of this
+	// reader can hold more (MaxRecords is at most 10^6, and a second
+	// holding 10^7 records would take days to read). A total or a listing
+	// above it is an error, not a reason to page on.
+	MaxListed = 10_000_000
+	// maxInvalidIDs bounds the ids of invalid records a reader remembers so
+	// as to dead-letter each once although look-back queries list it again.
+	maxInvalidIDs = 10_000
+	// futureSlack is how far past the clock a record's time may lie.
+	futureSlack = 24 * time.Hour
+)
 
-	through time.Time
-	seen    map[string]bool
-
-	span    time.Duration // the next window's length, adapted to density
-	pending []Record      // the current window's undelivered records, sorted
-	winTo   time.Time     // the current window's end
-
-	listed  int64 // records the API's totals put in the windows read, each once
-	skipped int64 // records of the current window delivered before, not yet reported
-}
-
-// errTooMany reports a window that holds more than MaxRecords records.
+// errTooMany reports a window that holds more than MaxRecords records or
+// maxWindowBytes.
 var errTooMany = errors.New("window holds too many records")
 
-// maxAttempts bounds the reads of one window whose total keeps changing.
-const maxAttempts = 4
+// plausibleFrom is the earliest record time taken as true.
+var plausibleFrom = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Reader reads one stream window by window. It implements pipeline.Reader.
+type Reader struct {
+	o      Options
+	now    time.Time // the clock when the reader opened
+	target time.Time // where this reader stops
+	end    time.Time // Options.End, or zero
+	floor  time.Time // records before it are excluded (the start time)
+
+	through  time.Time
+	lookback time.Duration
+	span     time.Duration // the next window's length, adapted to density
+
+	// The window being delivered from memory.
+	open    bool
+	pending []Record // undelivered, sorted by (time, id)
+	winTo   time.Time
+	tally   tally // what the window's first page reports besides records
+
+	// The one-second window being streamed, or nil.
+	sec *secondPass
+
+	fetched     int64 // Records + Invalid + Excluded of the pages returned
+	invalidSeen map[string]bool
+}
+
+// tally is what a listing held besides the window's records.
+type tally struct {
+	invalid  []pipeline.Invalid
+	skipped  int64
+	excluded pipeline.Excluded
+}
 
 // NewReader opens a reader after cursor, or at o.Start when cursor is nil.
 func NewReader(o Options, cursor []byte) (*Reader, error) {
-	if o.Fetch == nil || o.Now == nil || o.MaxSpan < 2*time.Second || o.PageSize < 1 {
+	if o.Fetch == nil || o.Now == nil || o.MaxSpan < 4*time.Second || o.PageSize < 1 || o.Lookback < 0 {
 		return nil, pipeline.Permanent(fmt.Errorf("%s: window reader misconfigured", o.Key))
 	}
 	if o.Config.MaxRecords < 1 {
 		o.Config.MaxRecords = 5000
 	}
-	r := &Reader{o: o, seen: map[string]bool{}, span: o.MaxSpan}
+	r := &Reader{o: o, now: o.Now().UTC(), span: o.MaxSpan, invalidSeen: map[string]bool{}}
+	r.lookback = min(o.Lookback, r.maxLookback())
+	limit := r.now.Add(-o.Config.SettleDelay).Truncate(time.Second)
+	r.target = limit
+	if !o.End.IsZero() {
+		r.end = o.End.UTC()
+		// Windows are whole seconds: the last one holds End's second, of
+		// which the records at or after End are excluded.
+		ceil := r.end.Truncate(time.Second)
+		if ceil.Before(r.end) {
+			ceil = ceil.Add(time.Second)
+		}
+		if ceil.Before(r.target) {
+			r.target = ceil
+		}
+	}
 	if cursor == nil {
 		start := o.Start
 		if start.IsZero() {
-			start = r.limit().Add(-o.MaxSpan)
+			start = limit.Add(-o.MaxSpan)
 		}
 		r.through = start.UTC().Truncate(time.Second)
 		r.floor = r.through
@@ -191,57 +280,75 @@ func NewReader(o Options, cursor []byte) (*Reader, error) {
 		return nil, fmt.Errorf("checkpoint of %s: %w", o.Key, err)
 	}
 	r.through = c.Through
-	for _, id := range c.SeenIDs {
-		r.seen[id] = true
-	}
+	r.lookback = min(max(r.lookback, time.Duration(c.LookbackSeconds)*time.Second), r.maxLookback())
 	return r, nil
 }
 
-// limit is the end of the newest window that has settled.
-func (r *Reader) limit() time.Time {
-	return r.o.Now().Add(-r.o.Config.SettleDelay).UTC().Truncate(time.Second)
+// Target is where this reader stops: now − SettleDelay when it opened, or
+// Options.End (rounded up to a second) when that is earlier.
+func (r *Reader) Target() time.Time { return r.target }
+
+// Lookback is the reader's look-back now (see Options.Lookback).
+func (r *Reader) Lookback() time.Duration { return r.lookback }
+
+func (r *Reader) maxLookback() time.Duration {
+	return (r.o.MaxSpan / 2).Truncate(time.Second)
+}
+
+// maxWindow is the longest window whose query (1s and the look-back
+// before it) fits in MaxSpan.
+func (r *Reader) maxWindow() time.Duration {
+	return max(r.o.MaxSpan-r.lookback-time.Second, time.Second).Truncate(time.Second)
 }
 
 // Cursor is the position after everything Next returned so far.
 func (r *Reader) Cursor() Cursor {
-	return Cursor{Through: r.through, SeenIDs: slices.Sorted(maps.Keys(r.seen))}
+	return Cursor{Through: r.through, LookbackSeconds: int64(r.lookback / time.Second)}
 }
 
-// Next returns the next records, oldest first, or io.EOF once every
-// settled window was read. After an error nothing has moved.
+// Next returns the next records, oldest first, or io.EOF once the target
+// was reached. After an error the cursor has not moved.
 func (r *Reader) Next(ctx context.Context) (pipeline.Page, error) {
-	if len(r.pending) > 0 {
+	if r.open {
 		return r.emit(), nil
 	}
-	limit := r.limit()
-	if !r.through.Before(limit) {
+	if r.sec != nil {
+		return r.nextInSecond(ctx)
+	}
+	if !r.through.Before(r.target) {
 		return pipeline.Page{}, io.EOF
 	}
 	from := r.through
-	span := min(r.span, r.o.MaxSpan-time.Second, limit.Sub(from))
+	span := min(r.span, r.maxWindow(), r.target.Sub(from))
 	for {
-		to := from.Add(max(span, time.Second)).Truncate(time.Second)
-		recs, total, err := r.readWindow(ctx, from, to)
+		span = max(span.Truncate(time.Second), time.Second)
+		to := from.Add(span)
+		if span == time.Second {
+			r.sec = &secondPass{from: from, to: to, total: -1}
+			return r.nextInSecond(ctx)
+		}
+		kept, t, err := r.readWindow(ctx, from, to)
 		if errors.Is(err, errTooMany) {
-			span = max(span/2, time.Second)
+			span /= 2
 			continue
 		}
 		if err != nil {
 			return pipeline.Page{}, err
 		}
-		// Grow again after a sparse window, towards MaxSpan.
-		if total < int64(r.o.Config.MaxRecords)/4 {
+		// Grow again after a sparse window, towards the longest.
+		if len(kept) < r.o.Config.MaxRecords/4 {
 			r.span = min(2*span, r.o.MaxSpan)
 		} else {
 			r.span = span
 		}
-		r.pending, r.winTo = recs, to
+		r.open, r.pending, r.winTo, r.tally = true, kept, to, t
 		return r.emit(), nil
 	}
 }
 
-// emit returns the next chunk of the pending window and moves the cursor
-// past it; the window's last chunk moves it to the window's end.
+// emit returns the next chunk of the open window; the cursor moves to the
+// second of the first record not yet returned, or to the window's end
+// after its last chunk.
 func (r *Reader) emit() pipeline.Page {
 	n := min(len(r.pending), r.o.PageSize)
 	chunk := r.pending[:n]
@@ -249,136 +356,215 @@ func (r *Reader) emit() pipeline.Page {
 	page := pipeline.Page{
 		Records:   make([][]byte, 0, n),
 		Remaining: int64(len(r.pending)),
-		Total:     r.listed - int64(len(r.pending)),
-		Skipped:   r.skipped,
+		Skipped:   r.tally.skipped,
+		Invalid:   r.tally.invalid,
+		Excluded:  r.tally.excluded,
 	}
-	r.skipped = 0
+	r.tally = tally{}
 	for _, rec := range chunk {
 		page.Records = append(page.Records, rec.Raw)
-		// A record without a time of its own stands at its window's first
-		// second here (see keep); bounding the page by it keeps the record,
-		// as mapping it would (it is dead-lettered either way).
 		if rec.Time.After(page.Newest) {
 			page.Newest = rec.Time
 		}
-		next := rec.Time.Truncate(time.Second).Add(time.Second)
-		if next.After(r.through) {
-			r.through = next
-			clear(r.seen)
-		}
-		r.seen[rec.ID] = true
 	}
-	if len(r.pending) == 0 {
-		r.pending = nil
+	if len(r.pending) > 0 {
+		if next := r.pending[0].Time.Truncate(time.Second); next.After(r.through) {
+			r.through = next
+		}
+	} else {
+		r.open, r.pending = false, nil
 		if r.winTo.After(r.through) {
 			r.through = r.winTo
-			clear(r.seen)
 		}
 	}
+	return r.finish(page)
+}
+
+// finish counts page towards Total and sets its cursor.
+func (r *Reader) finish(page pipeline.Page) pipeline.Page {
+	r.fetched += int64(len(page.Records)+len(page.Invalid)) + page.Excluded.Total()
+	page.Total = r.fetched
 	page.Cursor = r.Cursor().Encode()
 	return page
 }
 
-// readWindow reads every record of [from, to) that was not delivered,
-// sorted by (time, id). It queries from one second earlier, the second
-// the cursor's seen ids belong to.
-func (r *Reader) readWindow(ctx context.Context, from, to time.Time) ([]Record, int64, error) {
-	qFrom := from.Add(-time.Second)
-	size := r.o.PageSize
-	var problem string
-	for range maxAttempts {
-		all, total, err := r.readAll(ctx, qFrom, to, to.Sub(from) > time.Second)
-		if err != nil {
-			return nil, 0, err
-		}
-		if problem = r.check(all, total); problem != "" {
-			continue
-		}
-		kept, outside, skipped := r.keep(all, from, to)
-		// The API's count, less what belongs to other windows and what was
-		// delivered before: check made sure the pages add up to it.
-		r.listed += total - outside - skipped
-		r.skipped += skipped
-		return kept, total, nil
-	}
-	return nil, 0, fmt.Errorf("%s: window %s..%s read %d times, inconsistent every time (%s); page size %d",
-		r.o.Key, qFrom.Format(time.RFC3339), to.Format(time.RFC3339), maxAttempts, problem, size)
+// query returns the range asked of the API for the window [from, to).
+func (r *Reader) query(from, to time.Time) (time.Time, time.Time) {
+	return from.Add(-time.Second - r.lookback), to
 }
 
-// readAll pages through one query. With capped, it stops with errTooMany
-// when the total exceeds MaxRecords. Once the first page told the total,
-// the other pages are requested Config.Concurrency at a time. A total of -1
-// means the listing changed while paging: read the window again.
-func (r *Reader) readAll(ctx context.Context, from, to time.Time, capped bool) ([]Record, int64, error) {
-	size := r.o.PageSize
-	first, total, err := r.page(ctx, from, to, 0)
-	if err != nil {
-		return nil, 0, err
-	}
-	if capped && total > int64(r.o.Config.MaxRecords) {
-		return nil, total, errTooMany
-	}
-	if len(first) == 0 && total > 0 {
-		return nil, -1, nil
-	}
-	pages := int((total + int64(size) - 1) / int64(size))
-	if pages <= 1 {
-		return first, total, nil
-	}
-	results := make([][]Record, pages)
-	results[0] = first
-
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// readWindow reads the records of [from, to), sorted by (time, id), with
+// what else the listing held.
+func (r *Reader) readWindow(ctx context.Context, from, to time.Time) ([]Record, tally, error) {
+	qFrom, qTo := r.query(from, to)
 	var (
-		next    atomic.Int64
-		mu      sync.Mutex
-		failure error
-		changed bool
-		wg      sync.WaitGroup
+		problem       string
+		total, listed int64
 	)
-	next.Store(1)
-	for range min(max(r.o.Config.Concurrency, 1), pages-1) {
+	for range maxAttempts {
+		l, err := r.list(ctx, from, to)
+		if err != nil {
+			return nil, tally{}, err
+		}
+		if l.problem == "" {
+			kept := l.kept
+			slices.SortFunc(kept, func(a, b Record) int {
+				if c := a.Time.Compare(b.Time); c != 0 {
+					return c
+				}
+				return strings.Compare(a.ID, b.ID)
+			})
+			l.tally.invalid = r.firstSightings(l.tally.invalid, &l.tally)
+			return kept, l.tally, nil
+		}
+		problem, total, listed = l.problem, l.total, l.listed
+		if l.listed < l.total && absurd(l.total, l.listed, r.o.PageSize) {
+			break // reading again will not make such a total true
+		}
+	}
+	return nil, tally{}, r.inconsistent(qFrom, qTo, problem, total, listed)
+}
+
+// inconsistent is the error for a window whose listing never added up: a
+// total far above what the pages held is permanent (the API lies; reading
+// again will not help), anything else retryable (the listing may settle).
+func (r *Reader) inconsistent(qFrom, qTo time.Time, problem string, total, listed int64) error {
+	err := fmt.Errorf("%s: window %s..%s inconsistent (%s); page size %d",
+		r.o.Key, qFrom.Format(time.RFC3339), qTo.Format(time.RFC3339), problem, r.o.PageSize)
+	if listed < total && absurd(total, listed, r.o.PageSize) {
+		return pipeline.Permanent(fmt.Errorf("%w: the API's total_count/total_num is not a count of what it lists; the stream cannot be read until the API answers consistently", err))
+	}
+	return err
+}
+
+// absurd reports a total that cannot be a count of a listing that held
+// listed records: above MaxListed, or more than twice the listing and ten
+// pages beyond it.
+func absurd(total, listed int64, limit int) bool {
+	return total > MaxListed || total > 2*listed+10*int64(limit)
+}
+
+// listing is one pass over a window's query.
+type listing struct {
+	kept    []Record
+	tally   tally
+	total   int64 // the first page's
+	listed  int64
+	problem string // why the pass is not a consistent listing, or ""
+}
+
+// list pages through the query of [from, to) until the pages end, keeping
+// the window's records and tallying the rest. Pages are requested up to
+// Config.Concurrency at a time, no further than the first page's total
+// suggests (plus one page, to see the end).
+func (r *Reader) list(ctx context.Context, from, to time.Time) (listing, error) {
+	qFrom, qTo := r.query(from, to)
+	size := r.o.PageSize
+	var (
+		l     = listing{total: -1}
+		ids   = map[string]bool{}
+		bytes int
+	)
+	for offset := 0; ; {
+		n := 1
+		if l.total >= 0 {
+			ahead := int((max(l.total-int64(offset), 0) + int64(size) - 1) / int64(size))
+			n = min(max(r.o.Config.Concurrency, 1), max(ahead, 1))
+		}
+		pages, err := r.pages(ctx, qFrom, qTo, offset, n)
+		if err != nil {
+			return listing{}, err
+		}
+		for _, p := range pages {
+			if l.total < 0 {
+				l.total = p.total
+				if r.lookback == 0 && p.total > int64(r.o.Config.MaxRecords) {
+					// Without look-back the query is the window and a
+					// second either side: the total, a hint, says split.
+					return listing{}, errTooMany
+				}
+			} else if p.total != l.total {
+				l.problem = "the total changed while paging"
+				return l, nil
+			}
+			l.listed += int64(len(p.recs))
+			if l.listed > MaxListed {
+				return listing{}, pipeline.Permanent(fmt.Errorf("%s: window %s..%s: the API listed more than %d records, more than any window holds; it may ignore the time range or the offset",
+					r.o.Key, qFrom.Format(time.RFC3339), qTo.Format(time.RFC3339), MaxListed))
+			}
+			for _, rec := range p.recs {
+				if !r.classify(&rec, from, to, &l.tally) {
+					continue
+				}
+				if rec.ID == "" {
+					rec.ID = rawID(rec.Raw)
+				}
+				if ids[rec.ID] {
+					l.problem = fmt.Sprintf("id %q listed twice", rec.ID)
+					return l, nil
+				}
+				ids[rec.ID] = true
+				rec.Raw = slices.Clone(rec.Raw) // the page body is not kept alive
+				bytes += len(rec.Raw)
+				l.kept = append(l.kept, rec)
+				if len(l.kept)+len(l.tally.invalid) > r.o.Config.MaxRecords || bytes+invalidBytes(l.tally.invalid) > maxWindowBytes {
+					return listing{}, errTooMany
+				}
+			}
+			if len(p.recs) < size {
+				if l.listed < l.total {
+					l.problem = fmt.Sprintf("pages held %d records, total %d", l.listed, l.total)
+				}
+				return l, nil
+			}
+			offset += size
+		}
+	}
+}
+
+func invalidBytes(inv []pipeline.Invalid) int {
+	n := 0
+	for _, x := range inv {
+		n += len(x.Raw)
+	}
+	return n
+}
+
+type fetched struct {
+	recs  []Record
+	total int64
+}
+
+// pages requests n pages from offset on, concurrently, in order.
+func (r *Reader) pages(ctx context.Context, from, to time.Time, offset, n int) ([]fetched, error) {
+	if n == 1 {
+		recs, t, err := r.page(ctx, from, to, offset)
+		return []fetched{{recs, t}}, err
+	}
+	out := make([]fetched, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= pages || pctx.Err() != nil {
-					return
-				}
-				recs, t, err := r.page(pctx, from, to, i*size)
-				mu.Lock()
-				switch {
-				case err != nil && pctx.Err() != nil && ctx.Err() == nil:
-					// Cancelled because another page failed or saw a change.
-				case err != nil:
-					if failure == nil {
-						failure = err
-					}
-					cancel()
-				case t != total || len(recs) == 0:
-					changed = true
-					cancel()
-				default:
-					results[i] = recs
-				}
-				mu.Unlock()
-			}
+			out[i].recs, out[i].total, errs[i] = r.page(ctx, from, to, offset+i*r.o.PageSize)
 		}()
 	}
 	wg.Wait()
-	switch {
-	case failure != nil:
-		return nil, 0, failure
-	case changed:
-		return nil, -1, nil
+	for i, err := range errs {
+		if err != nil {
+			// Pages before the failed one are kept only if one ended the
+			// listing; otherwise the whole batch is asked again.
+			for _, p := range out[:i] {
+				if len(p.recs) < r.o.PageSize {
+					return out[:i], nil
+				}
+			}
+			return nil, err
+		}
 	}
-	all := make([]Record, 0, total)
-	for _, recs := range results {
-		all = append(all, recs...)
-	}
-	return all, total, nil
+	return out, nil
 }
 
 // page requests the records at offset and checks the answer's shape.
@@ -394,56 +580,193 @@ func (r *Reader) page(ctx context.Context, from, to time.Time, offset int) ([]Re
 	return recs, t, nil
 }
 
-// check returns why a window's pages are not a consistent listing, or "".
-func (r *Reader) check(all []Record, total int64) string {
-	if total < 0 {
-		return "the total changed while paging"
+// classify reports whether rec is a record of the window [from, to) that
+// can be delivered; otherwise it counts it in t: invalid, excluded by the
+// start or end, or skipped as another window's. A record ahead of the
+// window whose span exceeds the look-back raises it.
+func (r *Reader) classify(rec *Record, from, to time.Time, t *tally) bool {
+	if why := r.implausible(rec.Time); why != "" {
+		t.invalid = append(t.invalid, pipeline.Invalid{Raw: slices.Clone(rec.Raw), Reason: why})
+		return false
 	}
-	if int64(len(all)) != total {
-		return fmt.Sprintf("pages held %d records, total %d", len(all), total)
+	rec.Time = rec.Time.UTC()
+	sec := rec.Time.Truncate(time.Second)
+	switch {
+	case !sec.Before(to):
+		r.learn(rec)
+		if !r.end.IsZero() && !rec.Time.Before(r.end) && !to.Before(r.target) {
+			t.excluded.AfterEnd++
+			return false
+		}
+		t.skipped++
+		return false
+	case !r.end.IsZero() && !rec.Time.Before(r.end):
+		// In the last window, after End within its second.
+		t.excluded.AfterEnd++
+		return false
+	case sec.Before(from):
+		if sec.Before(r.floor) && from.Equal(r.floor) {
+			t.excluded.BeforeStart++ // counted in the first window only
+		} else {
+			t.skipped++
+		}
+		return false
 	}
-	ids := make(map[string]bool, len(all))
-	for i := range all {
-		if all[i].ID == "" {
-			all[i].ID = "raw:" + ecsdoc.ID(string(all[i].Raw))
-		}
-		if ids[all[i].ID] {
-			return fmt.Sprintf("id %q listed twice", all[i].ID)
-		}
-		ids[all[i].ID] = true
+	return true
+}
+
+// learn raises the look-back to rec's span when rec, ahead of the window
+// read, spans longer: its own window's query must reach back to its begin.
+func (r *Reader) learn(rec *Record) {
+	if rec.Begin.IsZero() || rec.Begin.Before(plausibleFrom) || !rec.Begin.Before(rec.Time) {
+		return
+	}
+	if span := rec.Time.Sub(rec.Begin); span > r.lookback {
+		// Whole minutes, so a string of slightly longer files does not
+		// raise it each time.
+		r.lookback = min((span + time.Minute - 1).Truncate(time.Minute), r.maxLookback())
+	}
+}
+
+// implausible returns why a record time cannot place a record, or "".
+func (r *Reader) implausible(t time.Time) string {
+	switch {
+	case t.IsZero():
+		return "record has no usable time, so it cannot be placed in a time window"
+	case t.Before(plausibleFrom):
+		return fmt.Sprintf("record time %s is before 2000, so it cannot be true", t.UTC().Format(time.RFC3339))
+	case t.After(r.now.Add(futureSlack)):
+		return fmt.Sprintf("record time %s is more than %s after the reader's clock (%s)", t.UTC().Format(time.RFC3339), futureSlack, r.now.Format(time.RFC3339))
 	}
 	return ""
 }
 
-// keep keeps the records of [from−1s, to) that were not delivered and
-// sorts them by (time, id). It counts the records that belong to other
-// windows and those delivered before.
-func (r *Reader) keep(all []Record, from, to time.Time) (out []Record, outside, skipped int64) {
-	out = all[:0]
-	for _, rec := range all {
-		if rec.Time.IsZero() {
-			// First, not last: the cursor must not pass the record's true
-			// second (unknown) before it is delivered, or a run cut short
-			// there would resume after it and never see it again.
-			rec.Time = from
-		}
-		rec.Time = rec.Time.UTC()
-		sec := rec.Time.Truncate(time.Second)
-		switch {
-		case sec.Before(from.Add(-time.Second)), !sec.Before(to), sec.Before(r.floor):
-			outside++ // another window's record
-			continue
-		case sec.Before(from) && r.seen[rec.ID]:
-			skipped++ // delivered before the cursor
+// firstSightings returns the invalid records this reader did not report
+// before; the others are counted as skipped in t (look-back queries list a
+// record several times).
+func (r *Reader) firstSightings(inv []pipeline.Invalid, t *tally) []pipeline.Invalid {
+	out := inv[:0]
+	for _, x := range inv {
+		id := rawID(x.Raw)
+		if r.invalidSeen[id] {
+			t.skipped++
 			continue
 		}
-		out = append(out, rec)
+		if len(r.invalidSeen) < maxInvalidIDs {
+			r.invalidSeen[id] = true
+		}
+		out = append(out, x)
 	}
-	slices.SortFunc(out, func(a, b Record) int {
-		if c := a.Time.Compare(b.Time); c != 0 {
-			return c
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func rawID(raw []byte) string { return "raw:" + ecsdoc.ID(string(raw)) }
+
+// secondPass streams the one-second window [from, to): each Next reads one
+// page of its query and returns the second's records in it. The cursor
+// stays at from until the pages ended and added up; a pass whose listing
+// changed is started again.
+type secondPass struct {
+	from, to   time.Time
+	qFrom, qTo time.Time // the pass's query, fixed when it starts
+	offset     int
+	total      int64 // the pass's first page's, -1 before it
+	listed     int64
+	kept       int64
+	attempt    int
+	restart    string   // why the pass starts again at the next Next, or ""
+	prevIDs    []string // the ids of the previous page
+	err        error    // returned by the next Next, after the page that found it
+}
+
+func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
+	p := r.sec
+	if p.err != nil {
+		err := p.err
+		// A retry reads the second afresh.
+		*p = secondPass{from: p.from, to: p.to, total: -1}
+		return pipeline.Page{}, err
+	}
+	if p.restart != "" {
+		p.offset, p.total, p.listed, p.kept, p.prevIDs, p.restart = 0, -1, 0, 0, nil, ""
+	}
+	if p.offset == 0 {
+		p.qFrom, p.qTo = r.query(p.from, p.to)
+	}
+	qFrom, qTo := p.qFrom, p.qTo
+	size := r.o.PageSize
+	recs, total, err := r.page(ctx, qFrom, qTo, p.offset)
+	if err != nil {
+		return pipeline.Page{}, err
+	}
+	var (
+		t    tally
+		page = pipeline.Page{Remaining: -1}
+		ids  = make([]string, 0, len(recs))
+	)
+	changed := ""
+	switch {
+	case p.total < 0:
+		p.total = total
+	case total != p.total:
+		changed = "the total changed while paging"
+	}
+	for _, rec := range recs {
+		id := rec.ID
+		if id == "" {
+			id = rawID(rec.Raw)
 		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return slices.Clip(out), outside, skipped
+		// An API that ignores offset serves the same page again.
+		if changed == "" && slices.Contains(p.prevIDs, id) {
+			changed = fmt.Sprintf("id %q listed twice", id)
+		}
+		ids = append(ids, id)
+		if !r.classify(&rec, p.from, p.to, &t) {
+			continue
+		}
+		page.Records = append(page.Records, rec.Raw)
+		if rec.Time.After(page.Newest) {
+			page.Newest = rec.Time
+		}
+	}
+	page.Invalid = r.firstSightings(t.invalid, &t)
+	page.Skipped, page.Excluded = t.skipped, t.excluded
+	p.prevIDs = ids
+	p.listed += int64(len(recs))
+	p.kept += int64(len(page.Records))
+	p.offset += size
+	if p.listed > MaxListed {
+		p.err = pipeline.Permanent(fmt.Errorf("%s: second %s: the API listed more than %d records, more than any second holds; it may ignore the time range or the offset",
+			r.o.Key, p.from.Format(time.RFC3339), MaxListed))
+		return r.finish(page), nil
+	}
+	ended := len(recs) < size
+	if !ended && changed == "" {
+		return r.finish(page), nil
+	}
+	if changed == "" && p.listed < p.total {
+		changed = fmt.Sprintf("pages held %d records, total %d", p.listed, p.total)
+	}
+	if changed == "" {
+		// The second was delivered whole.
+		if p.kept < int64(r.o.Config.MaxRecords)/4 {
+			r.span = 2 * time.Second
+		} else {
+			r.span = time.Second
+		}
+		r.sec, r.through = nil, p.to
+		return r.finish(page), nil
+	}
+	p.attempt++
+	if p.listed < p.total && absurd(p.total, p.listed, size) {
+		p.attempt = maxAttempts // reading again will not make such a total true
+	}
+	if p.attempt >= maxAttempts {
+		p.err = r.inconsistent(qFrom, qTo, changed, p.total, p.listed)
+	}
+	p.restart = changed
+	return r.finish(page), nil
 }

@@ -32,6 +32,14 @@ type fakeAPI struct {
 	onFetch func(a *fakeAPI, offset int)
 	// lie adds this to every total.
 	lie int64
+	// filter is the time the range applies to: "" or "end" (Record.Time),
+	// "begin" (begins[id]) or "overlap" ([begin, time] meets the range).
+	filter string
+	begins map[string]time.Time
+	// served counts the records returned.
+	served int64
+	// queries are the ranges asked for.
+	queries [][2]time.Time
 }
 
 func rec(id string, t time.Time) Record {
@@ -57,13 +65,25 @@ func (a *fakeAPI) fetch(_ context.Context, from, to time.Time, offset, limit int
 		a.mu.Unlock()
 		return nil, 0, pipeline.Permanent(fmt.Errorf("offset %d not a multiple of %d", offset, limit))
 	}
+	a.queries = append(a.queries, [2]time.Time{from, to})
 	var in []Record
 	for _, r := range a.recs {
-		s := r.Time.Truncate(time.Second)
-		if (a.startExcl && !s.After(from)) || s.Before(from) {
+		lo := r.Time.Truncate(time.Second)
+		hi := lo
+		if b, ok := a.begins[r.ID]; ok {
+			setBegin(&r, b)
+			switch a.filter {
+			case "begin":
+				lo, hi = b, b
+			case "overlap":
+				lo = b
+			}
+		}
+		// [lo, hi] must meet the range.
+		if (a.startExcl && !hi.After(from)) || hi.Before(from) {
 			continue
 		}
-		if (a.endExcl && !s.Before(to)) || s.After(to) {
+		if (a.endExcl && !lo.Before(to)) || lo.After(to) {
 			continue
 		}
 		in = append(in, r)
@@ -74,6 +94,7 @@ func (a *fakeAPI) fetch(_ context.Context, from, to time.Time, offset, limit int
 	a.totals = append(a.totals, total)
 	page := in[min(offset, len(in)):min(offset+limit, len(in))]
 	page = slices.Clone(page)
+	a.served += int64(len(page))
 	hook := a.onFetch
 	a.mu.Unlock()
 	if hook != nil {
@@ -124,7 +145,10 @@ func drain(t *testing.T, o Options, cursor []byte) (ids []string, cursors [][]by
 			if err := json.Unmarshal(raw, &v); err != nil {
 				t.Fatal(err)
 			}
+			// Oldest first by second: within a second the cursor does not
+			// move, and a streamed second comes in the API's order.
 			ts, _ := time.Parse(time.RFC3339Nano, v.T)
+			ts = ts.Truncate(time.Second)
 			if ts.Before(prev) {
 				t.Fatalf("record %s at %s after one at %s", v.ID, ts, prev)
 			}
@@ -220,9 +244,14 @@ func TestEveryRecordOnceOldestFirst(t *testing.T) {
 }
 
 // TestResumeFromEveryCursor crashes after every page: reading again from
-// that page's cursor must deliver exactly the rest.
+// that page's cursor must deliver the rest, repeating only records of the
+// second the cursor stands at (delivered in part before the crash).
 func TestResumeFromEveryCursor(t *testing.T) {
 	all := burstyRecords(300, 7)
+	at := map[string]time.Time{}
+	for _, r := range all {
+		at[r.ID] = r.Time.Truncate(time.Second)
+	}
 	a := &fakeAPI{maxSpan: 30 * 24 * time.Hour}
 	a.add(all...)
 	c := &clock{t: all[len(all)-1].Time.Add(time.Hour)}
@@ -230,8 +259,25 @@ func TestResumeFromEveryCursor(t *testing.T) {
 	ids, cursors, _ := drain(t, o, nil)
 	checkOnce(t, ids, all)
 	for i, cur := range cursors {
+		cc, err := DecodeCursor(cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := deliveredUpTo(t, o, i)
 		rest, _, _ := drain(t, o, cur)
-		checkOnce(t, append(deliveredUpTo(t, o, i), rest...), all)
+		got := map[string]bool{}
+		for _, id := range before {
+			got[id] = true
+		}
+		for _, id := range rest {
+			if got[id] && !at[id].Equal(cc.Through) {
+				t.Fatalf("after cursor %d (%s): record %s at %s delivered again", i, cur, id, at[id])
+			}
+			got[id] = true
+		}
+		if len(got) != len(all) {
+			t.Fatalf("after cursor %d (%s): %d of %d records delivered", i, cur, len(got), len(all))
+		}
 	}
 }
 
@@ -314,23 +360,33 @@ func TestSettleDelay(t *testing.T) {
 func TestSameSecondAcrossWindows(t *testing.T) {
 	a := &fakeAPI{maxSpan: 30 * 24 * time.Hour}
 	sec := t0.Add(time.Hour)
-	a.add(rec("a", sec), rec("b", sec.Add(100*time.Millisecond)))
+	a.add(rec("a", sec), rec("b", sec.Add(100*time.Millisecond)), rec("c", sec.Add(900*time.Millisecond)))
 	c := &clock{t: sec.Add(5*time.Minute + time.Second)} // the window ends right after sec
 	o := newOpts(a, c, 1, 100)
-	ids, _, last := drain(t, o, nil)
-	if !slices.Equal(ids, []string{"a", "b"}) {
+	ids, cursors, last := drain(t, o, nil)
+	if slices.Sort(ids); !slices.Equal(ids, []string{"a", "b", "c"}) {
 		t.Fatalf("got %v", ids)
 	}
-	if !strings.Contains(string(last), `"seen_ids":["a","b"]`) {
-		t.Errorf("cursor %s does not keep the ids of its last second", last)
+	// The cursor passes sec only with its last record, and holds no ids.
+	for i, cur := range cursors {
+		cc, err := DecodeCursor(cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < len(cursors)-1 && cc.Through.After(sec) {
+			t.Errorf("cursor %d %s passed %s before its last record", i, cur, sec)
+		}
+		if strings.Contains(string(cur), "seen") {
+			t.Errorf("cursor %s holds ids", cur)
+		}
 	}
-	// A third record of the same second shows up late; the next window
-	// overlaps that second and delivers only it.
-	a.add(rec("c", sec.Add(900*time.Millisecond)))
-	c.t = c.t.Add(time.Minute)
-	ids, _, _ = drain(t, o, last)
-	if !slices.Equal(ids, []string{"c"}) {
-		t.Fatalf("second run delivered %v, want [c]", ids)
+	if want := `{"through":"` + sec.Add(time.Second).Format(time.RFC3339) + `"}`; string(last) != want {
+		t.Errorf("last cursor %s, want %s", last, want)
+	}
+	// Resuming from the cursor after "a" delivers the whole second again.
+	rest, _, _ := drain(t, o, cursors[0])
+	if slices.Sort(rest); !slices.Equal(rest, []string{"a", "b", "c"}) {
+		t.Fatalf("resumed mid-second: %v, want the second again", rest)
 	}
 }
 
@@ -375,16 +431,20 @@ func TestInconsistentTotalIsRetryable(t *testing.T) {
 }
 
 func TestCursorRoundTrip(t *testing.T) {
-	c := Cursor{Through: time.Date(2025, 3, 1, 8, 0, 5, 0, time.FixedZone("x", 8*3600)), SeenIDs: []string{"b", "a"}}
+	c := Cursor{Through: time.Date(2025, 3, 1, 8, 0, 5, 0, time.FixedZone("x", 8*3600)), LookbackSeconds: 7200}
 	raw := c.Encode()
-	if string(raw) != `{"through":"2025-03-01T00:00:05Z","seen_ids":["a","b"]}` {
+	if string(raw) != `{"through":"2025-03-01T00:00:05Z","lookback_s":7200}` {
 		t.Fatalf("encoded %s", raw)
 	}
 	got, err := DecodeCursor(raw)
-	if err != nil || !got.Through.Equal(c.Through) || !slices.Equal(got.SeenIDs, []string{"a", "b"}) {
+	if err != nil || !got.Through.Equal(c.Through) || got.LookbackSeconds != 7200 {
 		t.Fatalf("decoded %+v, %v", got, err)
 	}
-	for _, bad := range []string{``, `null`, `{}`, `{"through":"yesterday"}`, `[1]`, `{"through":"0001-01-01T00:00:00Z"}`} {
+	if raw := (Cursor{Through: c.Through}).Encode(); string(raw) != `{"through":"2025-03-01T00:00:05Z"}` {
+		t.Fatalf("encoded %s", raw)
+	}
+	for _, bad := range []string{``, `null`, `{}`, `{"through":"yesterday"}`, `[1]`, `{"through":"0001-01-01T00:00:00Z"}`,
+		`{"through":"2025-03-01T00:00:05Z","lookback_s":-1}`, `{"through":"2025-03-01T00:00:05Z","lookback_s":1e12}`} {
 		if _, err := DecodeCursor([]byte(bad)); err == nil || !pipeline.IsPermanent(err) {
 			t.Errorf("DecodeCursor(%q) = %v, want a permanent error", bad, err)
 		}

@@ -9,10 +9,10 @@ import (
 )
 
 // TestZeroTimeRecordSurvivesResume: a record served without a usable time
-// (it will be dead-lettered) must be delivered before the cursor passes its
-// true second, or a run cut short in its window resumes after it and never
-// lists it again. Placed in the window's last second it was lost exactly
-// so (found by cmd/exporter's TestHostileKillAndResume).
+// must be handed over (as Page.Invalid, to be dead-lettered) before the
+// cursor passes its true second, or a run cut short in its window resumes
+// after it and never lists it again. Placed in the window's last second it
+// was lost exactly so (found by cmd/exporter's TestHostileKillAndResume).
 func TestZeroTimeRecordSurvivesResume(t *testing.T) {
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	type rec struct {
@@ -58,6 +58,9 @@ func TestZeroTimeRecordSurvivesResume(t *testing.T) {
 		for _, b := range p.Records {
 			got[string(b)] = true
 		}
+		for _, inv := range p.Invalid {
+			got[string(inv.Raw)] = true
+		}
 		cursor = p.Cursor
 	}
 	t.Logf("cursor after the crash: %s", cursor)
@@ -75,6 +78,9 @@ func TestZeroTimeRecordSurvivesResume(t *testing.T) {
 		}
 		for _, b := range p.Records {
 			got[string(b)] = true
+		}
+		for _, inv := range p.Invalid {
+			got[string(inv.Raw)] = true
 		}
 	}
 	for _, x := range all {
