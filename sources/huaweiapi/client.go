@@ -6,7 +6,6 @@ package huaweiapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/jsonscan"
 )
 
 // Config holds the settings shared by every source's API calls.
@@ -296,12 +296,8 @@ func sentSecrets(h http.Header) []string {
 
 func classify(resp *http.Response, body []byte, secrets []string) error {
 	e := &APIError{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
-	var eb struct {
-		Code    string `json:"error_code"`
-		Message string `json:"error_msg"`
-	}
-	if json.Unmarshal(body, &eb) == nil {
-		e.Code, e.Message = eb.Code, eb.Message
+	if v, err := jsonscan.Parse(body); err == nil {
+		e.Code, e.Message = errorFields(v, 0)
 	}
 	raw := e.Code == "" && e.Message == "" && len(body) > 0
 	if raw {
@@ -329,6 +325,50 @@ func classify(resp *http.Response, body []byte, secrets []string) error {
 	default:
 		return pipeline.Permanent(e)
 	}
+}
+
+// errorFields finds an error body's code and message where the official
+// SDK looks for them (sdkerr.NewServiceResponseError): error_code and
+// error_msg (API Gateway, SWR, TaurusDB), else code and message, else the
+// first nested object that holds either pair, as DBSS nests them in
+// {"error": {...}}. Members are visited in the body's order, so the
+// result is deterministic.
+func errorFields(v jsonscan.Value, depth int) (code, msg string) {
+	if v.Kind != jsonscan.Object || depth > 3 {
+		return "", ""
+	}
+	var c, m string
+	var nested []jsonscan.Value
+	_ = v.EachMember(func(name []byte, v jsonscan.Value) error {
+		s, _ := v.String()
+		switch string(jsonscan.Name(name)) {
+		case "error_code":
+			code = s
+		case "error_msg":
+			msg = s
+		case "code":
+			c = s
+		case "message":
+			m = s
+		default:
+			if v.Kind == jsonscan.Object {
+				nested = append(nested, v)
+			}
+		}
+		return nil
+	})
+	switch {
+	case code != "" || msg != "":
+		return code, msg
+	case c != "" && m != "":
+		return c, m
+	}
+	for _, n := range nested {
+		if code, msg = errorFields(n, depth+1); code != "" || msg != "" {
+			return code, msg
+		}
+	}
+	return "", ""
 }
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date.
