@@ -1,7 +1,7 @@
 // Package dbss reads the user operation logs of Database Security Service
 // (DBSS) instances: POST /v1/{project_id}/audit/{instance_id}/operation-log,
-// falling back to the retiring /v1/{project_id}/{instance_id}/dbss/audit/operate-log
-// where the current path answers 404. One stream per instance, delivered
+// falling back to the documented /v1/{project_id}/{instance_id}/dbss/audit/operate-log
+// where the current path cannot serve the request (400, 403, 404, 405, 501). One stream per instance, delivered
 // oldest first through the shared time-window reader (sources/window).
 package dbss
 

@@ -53,7 +53,7 @@ func (s *Stream) fetch(ctx context.Context, from, to time.Time, offset, limit in
 		req.Path = s.legacyPath()
 	}
 	resp, err := s.api.Do(ctx, req)
-	if err != nil && !s.legacy.Load() && isNotFound(err) {
+	if err != nil && !s.legacy.Load() && cannotServe(err) {
 		req.Path = s.legacyPath()
 		if old, oldErr := s.api.Do(ctx, req); oldErr == nil {
 			s.legacy.Store(true)
@@ -66,9 +66,22 @@ func (s *Stream) fetch(ctx context.Context, from, to time.Time, offset, limit in
 	return decodePage(resp, s.instance, offset, limit)
 }
 
-func isNotFound(err error) bool {
+// cannotServe reports an answer of the current path that says it cannot
+// serve the request here, whatever the reason (not published in the region:
+// 404; not granted to the caller's policy: 403; not accepting the
+// request's shape: 400; method not published: 405, 501), for which the
+// documented path is tried. Throttling and other server errors are
+// retried on the same path instead.
+func cannotServe(err error) bool {
 	var e *huaweiapi.APIError
-	return errors.As(err, &e) && e.Status == http.StatusNotFound
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Status {
+	case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		return true
+	}
+	return false
 }
 
 // decodePage decodes a 200 body into records, which stay slices of body.

@@ -34,15 +34,36 @@ type Stream struct {
 	instance string
 	now      func() time.Time
 
-	// legacy is set once the current path answered 404 and the retiring
-	// one worked; the stream then keeps using the retiring path.
+	// legacy is set once the current path could not serve a request (see
+	// cannotServe) and the documented one worked; the stream then keeps
+	// using the documented path.
 	legacy atomic.Bool
+}
+
+// Options are the reading settings the streams of a run share.
+type Options struct {
+	// Window is the shared windowing configuration.
+	Window window.Config
+	// Start is where a stream without checkpoint begins (zero: MaxSpan
+	// before the target).
+	Start time.Time
+	// End, when not zero, is where the streams stop, exclusive (backfill's
+	// range end): see window.Options.End.
+	End time.Time
+	// Now fixes each run's target and stamps event.ingested.
+	Now func() time.Time
 }
 
 // Streams returns one stream per configured instance. win is the shared
 // windowing configuration; start is where a stream without checkpoint
 // begins; now decides which windows have settled and stamps event.ingested.
 func Streams(cfg Config, win window.Config, api Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
+	return NewStreams(cfg, api, region, project, Options{Window: win, Start: start, Now: now})
+}
+
+// NewStreams returns one stream per configured instance, read as o says.
+func NewStreams(cfg Config, api Doer, region, project string, o Options) []*Stream {
+	now := o.Now
 	var out []*Stream
 	for _, ins := range cfg.Instances {
 		s := &Stream{
@@ -55,8 +76,9 @@ func Streams(cfg Config, win window.Config, api Doer, region, project string, st
 		}
 		s.Stream = window.NewStream(window.Options{
 			Key:      "dbss/" + ins,
-			Start:    start,
-			Config:   win,
+			Start:    o.Start,
+			End:      o.End,
+			Config:   o.Window,
 			MaxSpan:  MaxSpan,
 			PageSize: cfg.PageSize,
 			Now:      now,

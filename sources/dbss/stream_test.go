@@ -3,6 +3,7 @@ package dbss
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
@@ -107,5 +108,22 @@ func TestBothPathsGoneIsPermanent(t *testing.T) {
 	_, err = rd.Next(context.Background())
 	if !pipeline.IsPermanent(err) {
 		t.Fatalf("got %v, want a permanent 404", err)
+	}
+}
+
+// TestFallsBackWhenCurrentPathCannotServe: the newer path may be missing
+// (404), not granted (403), not accept our request (400), or not publish
+// the method (405, 501) in a region; each time the documented path is
+// used instead, and remembered. Only 404 fell back before.
+func TestFallsBackWhenCurrentPathCannotServe(t *testing.T) {
+	for _, status := range []int{400, 403, 404, 405, 501} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			clk := windowtest.NewClock(simStart)
+			sim, s := startSim(t, simulator.DBSSConfig{Instances: []string{simIns}, Records: 60, Start: simStart.Add(time.Minute), Interval: 30 * time.Second, CurrentPathStatus: status}, clk, 10)
+			readEverything(t, sim, s, clk)
+			if !s.UsesLegacyPath() {
+				t.Fatal("the stream did not remember the fallback")
+			}
+		})
 	}
 }

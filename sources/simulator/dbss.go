@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,6 +50,13 @@ type DBSSConfig struct {
 	// CurrentPathMissing makes the current path answer 404, as API Gateway
 	// does for an API not published in a region.
 	CurrentPathMissing bool
+	// CurrentPathStatus, when set, makes the current path answer this
+	// status instead of serving: 400 (the service refuses the request's
+	// shape), 403 (the policy does not grant it), 404, 405 (the method is
+	// not published) or 501.
+	CurrentPathStatus int
+	// Listing is the order, bounds and total of the list (both paths).
+	Listing Listing
 	// LegacyPathGone makes the retiring path answer 404.
 	LegacyPathGone bool
 }
@@ -83,6 +91,7 @@ const (
 	codeDBSSForbidden        = "DBSS.0403" // NOT documented: stand-in
 	codeDBSSInstanceNotFound = "DBSS.0404" // NOT documented: stand-in
 	codeDBSSInternal         = "DBSS.0500" // NOT documented: stand-in
+	codeDBSSUnavailable      = "APIG.0106" // NOT documented: stand-in for 405/501 at the gateway
 )
 
 type dbssErrorBody struct {
@@ -102,6 +111,7 @@ type dbssAPI struct {
 	s         *Server
 	cfg       DBSSConfig
 	instances map[string][]DBSSRecord // ascending time
+	lists     atomic.Int64            // list requests answered
 }
 
 func newDBSSAPI(s *Server, cfg DBSSConfig) *dbssAPI {
@@ -164,8 +174,18 @@ func newDBSSAPI(s *Server, cfg DBSSConfig) *dbssAPI {
 	}
 	internal := serviceErrorBody{codeDBSSInternal, "Internal server error."}
 	s.handle("POST /v1/{project_id}/audit/{instance_id}/operation-log", internal, func(w http.ResponseWriter, r *http.Request) {
-		if a.cfg.CurrentPathMissing {
+		switch st := a.cfg.CurrentPathStatus; {
+		case a.cfg.CurrentPathMissing || st == http.StatusNotFound:
 			s.gatewayError(w, http.StatusNotFound, codeAPINotFound, msgAPINotFound)
+			return
+		case st == http.StatusBadRequest:
+			a.error(w, st, codeDBSSInvalidParam, "The request is not supported by this API version.")
+			return
+		case st == http.StatusForbidden:
+			a.error(w, st, codeDBSSForbidden, "Insufficient permissions.")
+			return
+		case st != 0:
+			s.gatewayError(w, st, codeDBSSUnavailable, http.StatusText(st))
 			return
 		}
 		a.handleOperateLog(w, r)
@@ -226,9 +246,8 @@ func (a *dbssAPI) handleOperateLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var match []DBSSRecord
-	for i := len(recs) - 1; i >= 0; i-- {
-		rec := recs[i]
-		if now.Before(rec.VisibleAt) || rec.Time.Before(from) || rec.Time.After(to) {
+	for _, rec := range recs {
+		if now.Before(rec.VisibleAt) || !a.cfg.Listing.meets(rec.Time, rec.Time, from, to) {
 			continue
 		}
 		if (q.UserName != "" && rec.User != q.UserName) || (q.Result != "" && rec.Result != q.Result) {
@@ -239,6 +258,8 @@ func (a *dbssAPI) handleOperateLog(w http.ResponseWriter, r *http.Request) {
 		}
 		match = append(match, rec)
 	}
+	order(a.cfg.Listing, match, func(r DBSSRecord) string { return r.ID })
+	total := a.cfg.Listing.total(len(match), &a.lists)
 	if !s.slowPage(r) {
 		return
 	}
@@ -247,7 +268,7 @@ func (a *dbssAPI) handleOperateLog(w http.ResponseWriter, r *http.Request) {
 	ih := hashString(r.PathValue("instance_id"))
 	f := s.faults.Load()
 	buf := []byte(`{"total_num":`)
-	buf = strconv.AppendInt(buf, int64(len(match)), 10)
+	buf = strconv.AppendInt(buf, total, 10)
 	buf = append(buf, `,"operate_log":[`...)
 	for i, rec := range logs {
 		if i > 0 {

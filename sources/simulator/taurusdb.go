@@ -1,11 +1,13 @@
 package simulator
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +26,105 @@ import (
 //
 // Unlike SWR the dataset is generated up front: it is small, and placing
 // files that share one second needs the previous file's time.
+//
+// Where the documents are silent (which file time the range applies to,
+// the list's order, inclusive or exclusive bounds, whether the total is
+// true) TaurusDBConfig.Filter and TaurusDBConfig.Listing choose; the zero
+// values filter on end_time, list newest first with both bounds
+// inclusive, and count truly.
+
+// Listing is how a time-filtered list (TaurusDB's, DBSS's) answers where
+// the documents are silent. The zero value lists newest first, with
+// start_time and end_time inclusive and a true total.
+type Listing struct {
+	// Order is the order of the list.
+	Order ListOrder
+	// StartExclusive and EndExclusive make start_time or end_time
+	// exclusive, to the second.
+	StartExclusive, EndExclusive bool
+	// TotalExtra is added to every total: a total too big.
+	TotalExtra int64
+	// TotalGrowing adds the number of list requests answered before to
+	// every total: a total that keeps growing.
+	TotalGrowing bool
+}
+
+// ListOrder is the order of a time-filtered list.
+type ListOrder int
+
+const (
+	// NewestFirst lists by time descending, ties in reverse generation
+	// order.
+	NewestFirst ListOrder = iota
+	// OldestFirst lists by time ascending.
+	OldestFirst
+	// Unordered lists in an order stable across requests that follows
+	// neither time nor id (a hash of the id).
+	Unordered
+)
+
+// TaurusDBFilter names the time of a file that start_time and end_time
+// select by.
+type TaurusDBFilter int
+
+const (
+	// FilterEnd lists files whose end_time lies in the range.
+	FilterEnd TaurusDBFilter = iota
+	// FilterBegin lists files whose begin_time lies in the range.
+	FilterBegin
+	// FilterOverlap lists files whose [begin_time, end_time] meets the
+	// range.
+	FilterOverlap
+)
+
+func (f TaurusDBFilter) String() string {
+	switch f {
+	case FilterBegin:
+		return "begin"
+	case FilterOverlap:
+		return "overlap"
+	}
+	return "end"
+}
+
+func (o ListOrder) String() string {
+	switch o {
+	case OldestFirst:
+		return "oldest-first"
+	case Unordered:
+		return "unordered"
+	}
+	return "newest-first"
+}
+
+// meets reports whether [lo, hi] meets the queried range [from, to] under
+// l's bounds.
+func (l Listing) meets(lo, hi, from, to time.Time) bool {
+	if hi.Before(from) || (l.StartExclusive && !hi.After(from)) {
+		return false
+	}
+	return !lo.After(to) && !(l.EndExclusive && !lo.Before(to))
+}
+
+// order puts match, ascending by time, in l's order; id names a record.
+func order[T any](l Listing, match []T, id func(T) string) {
+	switch l.Order {
+	case NewestFirst:
+		slices.Reverse(match)
+	case Unordered:
+		slices.SortStableFunc(match, func(a, b T) int { return cmp.Compare(hashString(id(a)), hashString(id(b))) })
+	}
+}
+
+// total is the total l reports for n records; requests counts list
+// requests answered.
+func (l Listing) total(n int, requests *atomic.Int64) int64 {
+	t := int64(n) + l.TotalExtra
+	if l.TotalGrowing {
+		t += requests.Add(1) - 1
+	}
+	return t
+}
 
 // TaurusDBConfig describes the generated TaurusDB audit log files.
 type TaurusDBConfig struct {
@@ -44,6 +145,14 @@ type TaurusDBConfig struct {
 	// MaxLag bounds how long after its end_time a file is listed; each
 	// file's lag is seeded in [0, MaxLag). Zero: listed at end_time.
 	MaxLag time.Duration
+	// MaxFileSpan, when set, seeds each file's span (end_time −
+	// begin_time) in [1m, 1m+MaxFileSpan), so that files cross the edges
+	// of a reader's windows by up to that much. Zero: up to an hour.
+	MaxFileSpan time.Duration
+	// Filter is the file time start_time and end_time select by.
+	Filter TaurusDBFilter
+	// Listing is the order, bounds and total of the list.
+	Listing Listing
 }
 
 // TaurusDBRecord is one audit log file.
@@ -92,11 +201,13 @@ const (
 
 type taurusAPI struct {
 	s         *Server
+	cfg       TaurusDBConfig
 	instances map[string][]TaurusDBRecord // ascending end_time, then id
+	lists     atomic.Int64                // list requests answered
 }
 
 func newTaurusAPI(s *Server, cfg TaurusDBConfig) *taurusAPI {
-	a := &taurusAPI{s: s, instances: map[string][]TaurusDBRecord{}}
+	a := &taurusAPI{s: s, cfg: cfg, instances: map[string][]TaurusDBRecord{}}
 	start := cfg.Start
 	if start.IsZero() {
 		start = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -124,6 +235,9 @@ func newTaurusAPI(s *Server, cfg TaurusDBConfig) *taurusAPI {
 				end = end.Add(time.Second + time.Duration((h>>8)%uint64(2*interval/time.Second))*time.Second)
 			}
 			begin := end.Add(-time.Minute - time.Duration((h>>24)%3600)*time.Second)
+			if cfg.MaxFileSpan >= time.Second {
+				begin = end.Add(-time.Minute - time.Duration((h>>24)%uint64(cfg.MaxFileSpan/time.Second))*time.Second)
+			}
 			var lag time.Duration
 			if cfg.MaxLag > 0 {
 				lag = time.Duration(h2 % uint64(cfg.MaxLag))
@@ -168,12 +282,20 @@ func (a *taurusAPI) handleAuditLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	var match []TaurusDBRecord
-	for i := len(recs) - 1; i >= 0; i-- { // newest first
-		rec := recs[i]
-		if !now.Before(rec.VisibleAt) && !rec.EndTime.Before(from) && !rec.EndTime.After(to) {
+	for _, rec := range recs {
+		lo, hi := rec.EndTime, rec.EndTime
+		switch a.cfg.Filter {
+		case FilterBegin:
+			lo, hi = rec.BeginTime, rec.BeginTime
+		case FilterOverlap:
+			lo = rec.BeginTime
+		}
+		if !now.Before(rec.VisibleAt) && a.cfg.Listing.meets(lo, hi, from, to) {
 			match = append(match, rec)
 		}
 	}
+	order(a.cfg.Listing, match, func(r TaurusDBRecord) string { return r.ID })
+	total := a.cfg.Listing.total(len(match), &a.lists)
 	if !s.slowPage(r) {
 		return
 	}
@@ -187,7 +309,7 @@ func (a *taurusAPI) handleAuditLogs(w http.ResponseWriter, r *http.Request) {
 		buf = a.appendRecord(buf, ih, rec, f)
 	}
 	buf = append(buf, `],"total_count":`...)
-	buf = strconv.AppendInt(buf, int64(len(match)), 10)
+	buf = strconv.AppendInt(buf, total, 10)
 	buf = append(buf, '}')
 	s.stats.pages.Add(1)
 	s.stats.records.Add(int64(len(page)))

@@ -82,9 +82,11 @@ func (p *apiPage) set(name []byte, v jsonscan.Value) error {
 }
 
 // keyOf reads what windowing needs of a record the page decoder
-// validated: the id and the time the list is filtered on, the file's
-// end_time. A record that is not an object of the documented shape has
-// neither; Map dead-letters it with the reason.
+// validated: the id, the key time (the file's end_time, or its begin_time
+// when it has no usable end_time, as Map's @timestamp) and the begin_time
+// the API may filter on instead. A record that is not an object of the
+// documented shape has no time: the reader dead-letters it with the
+// reason.
 func keyOf(v jsonscan.Value) window.Record {
 	rec := window.Record{Raw: v.Raw}
 	if v.Kind != jsonscan.Object {
@@ -93,7 +95,7 @@ func keyOf(v jsonscan.Value) window.Record {
 	var k auditLog
 	// Only id and end_time: Map reads the rest.
 	err := v.EachMember(func(name []byte, v jsonscan.Value) error {
-		if n := string(jsonscan.Name(name)); n == "id" || n == "end_time" {
+		if n := string(jsonscan.Name(name)); n == "id" || n == "end_time" || n == "begin_time" {
 			return k.set(name, v)
 		}
 		return nil
@@ -102,7 +104,17 @@ func keyOf(v jsonscan.Value) window.Record {
 		return rec
 	}
 	rec.ID, _ = k.ID.ID()
-	rec.Time, _ = parseTime(k.EndTime)
+	end, hasEnd := parseTime(k.EndTime)
+	begin, hasBegin := parseTime(k.BeginTime)
+	switch {
+	case hasEnd:
+		rec.Time = end
+		if hasBegin {
+			rec.Begin = begin
+		}
+	case hasBegin:
+		rec.Time = begin
+	}
 	return rec
 }
 
