@@ -235,11 +235,23 @@ func selectStreams(cfg *Config, streams []pipeline.Stream, log *slog.Logger) []p
 				log.Info("stream skipped: its source is not in --sources", "stream", key)
 				continue
 			}
-			s = boundedStream{Stream: s, to: br.to}
+			if r, ok := s.(rangedStream); ok {
+				// --to is inclusive; a reader's end is not.
+				r.EndAt(br.to.Add(time.Nanosecond))
+			} else {
+				s = boundedStream{Stream: s, to: br.to}
+			}
 		}
 		out = append(out, s)
 	}
 	return out
+}
+
+// rangedStream is a stream whose reader bounds a range itself, deciding
+// by every record's time, so that one record stamped wrongly can neither
+// end the range early nor be delivered outside it.
+type rangedStream interface {
+	EndAt(end time.Time)
 }
 
 // boundedStream delivers only records whose event time is at or before to,
@@ -319,7 +331,7 @@ func printBackfillReport(w io.Writer, cfg *Config, sum *pipeline.Summary) {
 	for _, s := range cfg.Sinks {
 		header += "\tWRITTEN:" + strings.ToUpper(s)
 	}
-	fmt.Fprintln(tw, header+"\tDEAD-LETTERED\tDUPLICATES-SKIPPED\tCOMPLETE")
+	fmt.Fprintln(tw, header+"\tDEAD-LETTERED\tEXCLUDED\tDUPLICATES-SKIPPED\tCOMPLETE")
 	incomplete, discrepancies := 0, 0
 	for _, r := range sum.Streams {
 		line := fmt.Sprintf("%s\t%s\t%d\t%s", r.Stream, r.Status, r.Fetched, apiTotal(r))
@@ -335,7 +347,10 @@ func printBackfillReport(w io.Writer, cfg *Config, sum *pipeline.Summary) {
 			complete += " (DISCREPANCY)"
 			discrepancies++
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", line, r.DeadLettered, r.Duplicates, complete)
+		if r.Status == pipeline.StatusDone && !r.Accounted() {
+			complete += " (UNACCOUNTED)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", line, r.DeadLettered, r.Excluded.Total(), r.Duplicates, complete)
 	}
 	tw.Flush()
 	for _, r := range sum.Streams {
@@ -353,8 +368,11 @@ func printBackfillReport(w io.Writer, cfg *Config, sum *pipeline.Summary) {
 	for _, r := range sum.Streams {
 		dups += r.Duplicates
 	}
-	fmt.Fprintf(w, "%d streams: %d records written, %d dead-lettered, %d duplicates skipped in %s\n",
-		len(sum.Streams), t.written, t.dead, dups, sum.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "%d streams: %d records written, %d dead-lettered, %d outside the range, %d duplicates skipped in %s\n",
+		len(sum.Streams), t.written, t.dead, t.excluded.Total(), dups, sum.Elapsed.Round(time.Millisecond))
+	if t.unaccounted > 0 {
+		fmt.Fprintf(w, "WARNING: %d stream(s) do not add up: fetched is not written + dead-lettered + excluded; see the log\n", t.unaccounted)
+	}
 	if discrepancies > 0 {
 		fmt.Fprintf(w, "WARNING: %d stream(s) fetched a different number of records than the API counted; check them (this warning does not change the exit code)\n", discrepancies)
 	}
@@ -364,6 +382,7 @@ func printBackfillReport(w io.Writer, cfg *Config, sum *pipeline.Summary) {
 		fmt.Fprintln(w, "complete: every stream exported the whole range")
 	}
 	fmt.Fprintln(w, "(API-TOTAL: records the API's counts put in the range this run read, - when the source cannot tell; "+
+		"EXCLUDED: records the API returned from before --from or after --to; "+
 		"DUPLICATES-SKIPPED: records listed again and skipped as already delivered; "+
 		"the exit code is non-zero only when a stream did not complete)")
 }
@@ -399,7 +418,8 @@ func logBackfillReport(log *slog.Logger, cfg *Config, sum *pipeline.Summary) {
 		for _, s := range cfg.Sinks {
 			written = append(written, slog.Int64(s, r.Written[s]))
 		}
-		attrs = append(attrs, slog.Group("written", written...), "dead_lettered", r.DeadLettered, "duplicates_skipped", r.Duplicates,
+		attrs = append(attrs, slog.Group("written", written...), "dead_lettered", r.DeadLettered,
+			"excluded_before_start", r.Excluded.BeforeStart, "excluded_after_end", r.Excluded.AfterEnd, "duplicates_skipped", r.Duplicates,
 			"complete", r.Status == pipeline.StatusDone, "discrepancy", discrepancy(r))
 		if discrepancy(r) {
 			log.Warn("backfill stream report: fetched differs from the API's count", attrs...)

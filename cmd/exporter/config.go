@@ -62,6 +62,18 @@ type Config struct {
 	// ShutdownGrace is how long in-flight writes may finish after SIGTERM.
 	// Default 10s.
 	ShutdownGrace time.Duration `env:"HWCAUDIT_SHUTDOWN_GRACE,default=10s"`
+	// MaxRunDuration bounds a run: once it has passed, fetching stops,
+	// what is on its way is delivered and committed, and the run exits 0
+	// with a warning that the next run continues (a backfill exits 3, as
+	// when interrupted, so that its Job tries again). Keep it well under
+	// the CronJob's activeDeadlineSeconds (3600 in the chart), which kills
+	// the pod without that grace. 0 disables it. Default 45m.
+	MaxRunDuration time.Duration `env:"HWCAUDIT_MAX_RUN_DURATION,default=45m"`
+	// MemoryBudget bounds, in bytes, the fetched pages and their ECS
+	// documents held between the API and the sinks, across all streams.
+	// Default 64 MiB (67108864); the chart's 256Mi limit has room for it,
+	// the readers' own pages and the Go runtime.
+	MemoryBudget int64 `env:"HWCAUDIT_MEMORY_BUDGET,default=67108864"`
 	// RetryInitial, RetryMax and RetryMaxElapsed shape the backoff for every
 	// retryable failure. Defaults 500ms, 30s and 5m.
 	RetryInitial    time.Duration `env:"HWCAUDIT_RETRY_INITIAL,default=500ms"`
@@ -171,6 +183,10 @@ func (c *Config) validate(now time.Time) error {
 		return fmt.Errorf("HWCAUDIT_CONCURRENCY: must be 1..64, got %d", c.Concurrency)
 	case c.ShutdownGrace <= 0:
 		return fmt.Errorf("HWCAUDIT_SHUTDOWN_GRACE: must be positive, got %s", c.ShutdownGrace)
+	case c.MaxRunDuration < 0:
+		return fmt.Errorf("HWCAUDIT_MAX_RUN_DURATION: must not be negative (0 disables it), got %s", c.MaxRunDuration)
+	case c.MemoryBudget < 1<<20:
+		return fmt.Errorf("HWCAUDIT_MEMORY_BUDGET: must be at least 1048576 (1 MiB), got %d", c.MemoryBudget)
 	case c.RetryInitial <= 0:
 		return fmt.Errorf("HWCAUDIT_RETRY_INITIAL: must be positive, got %s", c.RetryInitial)
 	case c.RetryMax < c.RetryInitial:

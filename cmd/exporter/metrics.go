@@ -48,6 +48,8 @@ type metrics struct {
 	retries      *prometheus.CounterVec
 	throttled    *prometheus.CounterVec
 	committed    *prometheus.CounterVec
+	excluded     *prometheus.CounterVec
+	repeated     *prometheus.CounterVec
 	batch        *prometheus.HistogramVec
 	checkpointTS *prometheus.GaugeVec
 	streams      *prometheus.GaugeVec
@@ -89,6 +91,12 @@ func newMetrics(now func() time.Time) *metrics {
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hwcaudit_api_throttled_total", Help: "Page reads of a stream that rate limiting refused (HTTP 429, APIG.0308); a read several requests ahead counts once, every refused request is in hwcaudit_api_requests_total{code=\"429\"}.",
 		}, []string{"stream"}),
+		excluded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hwcaudit_records_excluded_total", Help: "Records the API returned that a rule the user set left out, by rule (before_start, after_end); counted when a stream's run ends.",
+		}, []string{"stream", "rule"}),
+		repeated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hwcaudit_records_repeated_total", Help: "Records the API listed again that had been delivered before and were skipped; counted when a stream's run ends.",
+		}, []string{"stream"}),
 		committed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hwcaudit_records_committed_total", Help: "Records covered by saved checkpoints.",
 		}, []string{"stream"}),
@@ -117,7 +125,7 @@ func newMetrics(now func() time.Time) *metrics {
 		}),
 	}
 	m.reg.MustRegister(m.fetched, m.pages, m.apiRequests, m.written, m.deadLettered, m.retries,
-		m.throttled, m.committed, m.batch, m.checkpointTS, m.streams, m.runDuration, m.lastRun,
+		m.throttled, m.committed, m.excluded, m.repeated, m.batch, m.checkpointTS, m.streams, m.runDuration, m.lastRun,
 		lagCollector{m})
 	return m
 }
@@ -240,6 +248,9 @@ func (m *metrics) runDone(sum *pipeline.Summary, elapsed time.Duration, code int
 	if sum != nil {
 		for _, r := range sum.Streams {
 			m.streams.WithLabelValues(string(r.Status)).Inc()
+			m.excluded.WithLabelValues(r.Stream, "before_start").Add(float64(r.Excluded.BeforeStart))
+			m.excluded.WithLabelValues(r.Stream, "after_end").Add(float64(r.Excluded.AfterEnd))
+			m.repeated.WithLabelValues(r.Stream).Add(float64(r.Duplicates))
 		}
 	}
 }

@@ -141,6 +141,7 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 		Backoff:       cfg.backoff(),
 		MaxBatch:      cfg.BatchSize,
 		Parallel:      cfg.ParallelStreams,
+		MaxBytes:      cfg.MemoryBudget,
 		ShutdownGrace: cfg.ShutdownGrace,
 		Logger:        log,
 		Observer:      prog.observer(mx.m),
@@ -151,8 +152,18 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 	}
 	log.Info("export started", "streams", len(streams), "sinks", strings.Join(cfg.Sinks, ","), "start_from", cfg.start.Format(time.RFC3339))
 	prog.start()
-	sum := p.Run(ctx, streams)
+	runCtx, stop := ctx, context.CancelFunc(func() {})
+	if cfg.MaxRunDuration > 0 {
+		runCtx, stop = context.WithTimeoutCause(ctx, cfg.MaxRunDuration, errMaxRunDuration)
+	}
+	sum := p.Run(runCtx, streams)
+	stop()
 	prog.stop()
+	timedOut := ctx.Err() == nil && errors.Is(context.Cause(runCtx), errMaxRunDuration)
+	if timedOut {
+		log.Warn("HWCAUDIT_MAX_RUN_DURATION reached: what was delivered is committed, the next run continues from there",
+			"max_run_duration", cfg.MaxRunDuration.String())
+	}
 	mx.sum = sum
 	logSummary(log, sum)
 	if cfg.backfill != nil {
@@ -162,8 +173,18 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 	} else {
 		printSummary(out, sum)
 	}
-	return exitCode(sum)
+	code = exitCode(sum)
+	if timedOut && code == exitInterrupted && cfg.backfill == nil {
+		// Stopped on purpose, not by a signal: a steady feed is on
+		// schedule, only behind; alerting watches the checkpoint lag.
+		fmt.Fprintf(out, "stopped after HWCAUDIT_MAX_RUN_DURATION (%s); the next run continues\n", cfg.MaxRunDuration)
+		return exitOK
+	}
+	return code
 }
+
+// errMaxRunDuration is the cause of a run stopped by HWCAUDIT_MAX_RUN_DURATION.
+var errMaxRunDuration = errors.New("HWCAUDIT_MAX_RUN_DURATION reached")
 
 // closeAll closes every closer, each even when an earlier one failed, and
 // returns the exit code with the failures counted: a Close that fails can
@@ -200,7 +221,11 @@ func exitCode(sum *pipeline.Summary) int {
 
 type totals struct {
 	fetched, written, dead int64
+	excluded               pipeline.Excluded
 	failed, interrupted    int
+	// unaccounted counts streams that are done yet whose fetched records
+	// do not add up to delivered, dead-lettered and excluded ones.
+	unaccounted int
 	// apiTotal sums the streams' APITotal; apiTotalKnown when every
 	// stream had one.
 	apiTotal      int64
@@ -217,6 +242,11 @@ func sumUp(sum *pipeline.Summary) totals {
 		t.apiTotal += r.APITotal
 		t.apiTotalKnown = t.apiTotalKnown && r.APITotal > 0
 		t.duplicates += r.Duplicates
+		t.excluded.BeforeStart += r.Excluded.BeforeStart
+		t.excluded.AfterEnd += r.Excluded.AfterEnd
+		if r.Status == pipeline.StatusDone && !r.Accounted() {
+			t.unaccounted++
+		}
 		if discrepancy(r) {
 			t.discrepancies++
 		}
@@ -248,6 +278,10 @@ func logSummary(log *slog.Logger, sum *pipeline.Summary) {
 		if r.Status == pipeline.StatusFailed {
 			log.Error("stream failed", "stream", r.Stream, "error", r.Err, "cursor", string(r.Cursor))
 		}
+		if r.Status == pipeline.StatusDone && !r.Accounted() {
+			log.Error("records unaccounted for: fetched is not delivered + dead-lettered + excluded", "stream", r.Stream,
+				"fetched", r.Fetched, "delivered", r.Delivered, "dead_lettered", r.DeadLettered, "excluded", r.Excluded.Total())
+		}
 	}
 	attrs := []any{
 		"streams", len(sum.Streams), "failed", t.failed, "interrupted", t.interrupted,
@@ -258,7 +292,8 @@ func logSummary(log *slog.Logger, sum *pipeline.Summary) {
 		attrs = append(attrs, "api_total", t.apiTotal)
 	}
 	attrs = append(attrs, "written", t.written, "dead_lettered", t.dead, "duplicates_skipped", t.duplicates,
-		"discrepancies", t.discrepancies,
+		"excluded_before_start", t.excluded.BeforeStart, "excluded_after_end", t.excluded.AfterEnd,
+		"unaccounted_streams", t.unaccounted, "discrepancies", t.discrepancies,
 		"elapsed", sum.Elapsed.Round(time.Millisecond).String(), "records_per_second", rate(t.fetched, sum.Elapsed))
 	log.Info("run summary", attrs...)
 }
@@ -274,7 +309,7 @@ func rate(n int64, d time.Duration) int64 {
 func printSummary(w io.Writer, sum *pipeline.Summary) {
 	t := sumUp(sum)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STREAM\tSTATUS\tFETCHED\tWRITTEN\tDEAD-LETTERED\tCHECKPOINT")
+	fmt.Fprintln(tw, "STREAM\tSTATUS\tFETCHED\tWRITTEN\tDEAD-LETTERED\tEXCLUDED\tREPEATS\tCHECKPOINT")
 	for _, r := range sum.Streams {
 		var least int64 = -1
 		for _, n := range r.Written {
@@ -286,7 +321,7 @@ func printSummary(w io.Writer, sum *pipeline.Summary) {
 		if cur == "" {
 			cur = "(none)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\n", r.Stream, r.Status, r.Fetched, max(least, 0), r.DeadLettered, cur)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Stream, r.Status, r.Fetched, max(least, 0), r.DeadLettered, r.Excluded.Total(), r.Duplicates, cur)
 	}
 	tw.Flush()
 	for _, r := range sum.Streams {
@@ -294,8 +329,11 @@ func printSummary(w io.Writer, sum *pipeline.Summary) {
 			fmt.Fprintf(w, "%s: %v\n", r.Stream, r.Err)
 		}
 	}
-	fmt.Fprintf(w, "%d streams: %d records written, %d dead-lettered in %s (%d records/s)\n",
-		len(sum.Streams), t.written, t.dead, sum.Elapsed.Round(time.Millisecond), rate(t.fetched, sum.Elapsed))
+	fmt.Fprintf(w, "%d streams: %d records written, %d dead-lettered, %d excluded by the start or end, %d repeats skipped in %s (%d records/s)\n",
+		len(sum.Streams), t.written, t.dead, t.excluded.Total(), t.duplicates, sum.Elapsed.Round(time.Millisecond), rate(t.fetched, sum.Elapsed))
+	if t.unaccounted > 0 {
+		fmt.Fprintf(w, "%d stream(s) do not add up: fetched is not written + dead-lettered + excluded; see the log\n", t.unaccounted)
+	}
 	switch {
 	case t.failed > 0:
 		fmt.Fprintf(w, "%d stream(s) failed; their checkpoints hold the last delivered position\n", t.failed)

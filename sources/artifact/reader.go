@@ -59,6 +59,8 @@ func (s *Stream) newReader(raw []byte) (*reader, error) {
 		MaxPageSize: s.pageSize,
 		Concurrency: s.inFlight,
 		Start:       s.start,
+		End:         s.end,
+		Now:         s.now,
 		Compare:     compareIDs,
 	}
 	if raw == nil {

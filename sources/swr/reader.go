@@ -57,6 +57,8 @@ func (s *Stream) newReader(raw []byte) (*reader, error) {
 		MaxPageSize: s.pageSize,
 		Concurrency: s.inFlight,
 		Start:       s.start,
+		End:         s.end,
+		Now:         s.now,
 		Compare:     cmp.Compare[int64],
 	}
 	if raw == nil {

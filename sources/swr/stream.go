@@ -21,6 +21,7 @@ type Stream struct {
 	pageSize  int
 	inFlight  int // requests kept in flight while catching up
 	start     time.Time
+	end       time.Time // zero: no end
 	now       func() time.Time
 }
 
@@ -50,6 +51,12 @@ func Streams(cfg Config, api Doer, region, project string, start time.Time, now 
 
 // Key is "swr/{instance}/{operation}".
 func (s *Stream) Key() string { return "swr/" + s.instance + "/" + s.operation }
+
+// EndAt bounds the stream's range: records at or after end are counted as
+// excluded, and the reader stops soon after it (a backfill's --to). The
+// reader decides by every record's time, so one record stamped wrongly
+// cannot end the range early.
+func (s *Stream) EndAt(end time.Time) { s.end = end }
 
 // Open starts after cursor, or at the start time when cursor is nil.
 func (s *Stream) Open(_ context.Context, cursor []byte) (pipeline.Reader, error) {
