@@ -735,9 +735,9 @@ func testBackfillConfig(sinks ...string) *Config {
 func TestBackfillReportColumns(t *testing.T) {
 	cfg := testBackfillConfig("file", "kafka")
 	sum := &pipeline.Summary{Streams: []pipeline.StreamResult{
-		{Stream: "swr/a/pull", Status: pipeline.StatusDone, Fetched: 120, APITotal: 120, Duplicates: 3, Written: map[string]int64{"file": 120, "kafka": 120}},
-		{Stream: "dbss/b", Status: pipeline.StatusDone, Fetched: 40, Written: map[string]int64{"file": 38, "kafka": 38}, DeadLettered: 2},
-		{Stream: "taurusdb/c", Status: pipeline.StatusDone, Fetched: 9, APITotal: 11, Written: map[string]int64{"file": 9, "kafka": 9}},
+		{Stream: "swr/a/pull", Status: pipeline.StatusDone, Fetched: 120, APITotal: 120, Duplicates: 3, Delivered: 120, Written: map[string]int64{"file": 120, "kafka": 120}},
+		{Stream: "dbss/b", Status: pipeline.StatusDone, Fetched: 40, Delivered: 38, Written: map[string]int64{"file": 38, "kafka": 38}, DeadLettered: 2},
+		{Stream: "taurusdb/c", Status: pipeline.StatusDone, Fetched: 9, APITotal: 11, Delivered: 7, Excluded: pipeline.Excluded{AfterEnd: 2}, Written: map[string]int64{"file": 7, "kafka": 7}},
 	}}
 	var buf bytes.Buffer
 	printBackfillReport(&buf, cfg, sum)

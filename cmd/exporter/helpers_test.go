@@ -257,7 +257,9 @@ func (h *harness) mustRun(code int, args ...string) result {
 }
 
 // checkJSONLogs asserts that with HWCAUDIT_LOG_FORMAT=json every line the
-// exporter logs is one JSON object.
+// exporter logs is one JSON object, and that every stream that finished
+// accounted for each record it fetched (delivered, dead-lettered or
+// excluded): the run summary counts the streams that did not.
 func checkJSONLogs(t *testing.T, stderr string) {
 	t.Helper()
 	for i, ln := range strings.Split(strings.TrimSuffix(stderr, "\n"), "\n") {
@@ -266,6 +268,18 @@ func checkJSONLogs(t *testing.T, stderr string) {
 		}
 		if !json.Valid([]byte(ln)) {
 			t.Errorf("stderr line %d is not a JSON log line: %q", i+1, ln)
+			continue
+		}
+		var l struct {
+			Msg         string `json:"msg"`
+			Unaccounted *int   `json:"unaccounted_streams"`
+		}
+		_ = json.Unmarshal([]byte(ln), &l)
+		switch {
+		case l.Msg == "run summary" && (l.Unaccounted == nil || *l.Unaccounted != 0):
+			t.Errorf("run summary without unaccounted_streams 0: %s", ln)
+		case strings.HasPrefix(l.Msg, "records unaccounted for"):
+			t.Errorf("a stream does not add up: %s", ln)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ type listAPI struct {
 	insert   func(req int) int // records to add before serving request req
 	drop     func(req int) int // oldest records to remove before request req
 	requests int
+	opTime   map[int64]string // op_time served instead of the id's own
 }
 
 func newListAPI(n int, base time.Time) *listAPI {
@@ -66,7 +68,11 @@ func (a *listAPI) Do(_ context.Context, req huaweiapi.Request) ([]byte, error) {
 	var logs []map[string]any
 	for i := offset; i < offset+limit && i < len(a.ids); i++ {
 		id := a.ids[len(a.ids)-1-i]
-		logs = append(logs, map[string]any{"id": id, "op_time": a.timeOf(id).Format(time.RFC3339Nano), "operation": "pull", "username": "u"})
+		opTime := a.timeOf(id).Format(time.RFC3339Nano)
+		if t, ok := a.opTime[id]; ok {
+			opTime = t
+		}
+		logs = append(logs, map[string]any{"id": id, "op_time": opTime, "operation": "pull", "username": "u"})
 	}
 	return json.Marshal(map[string]any{"audit_logs": logs, "total": len(a.ids)})
 }
@@ -246,4 +252,58 @@ func head10(ids []int64) []int64 {
 		return ids[:10]
 	}
 	return ids
+}
+
+func TestOneImpossibleOpTimeIsNotTheStart(t *testing.T) {
+	// A first run from HWCAUDIT_START_FROM inside the list. One record
+	// stamped 0000-01-01T00:00:00Z among the new ones became the start
+	// boundary before: the valid records below it, newer than the start,
+	// were neither delivered nor dead-lettered, and the run exited 0. Now
+	// that record is dead-lettered with the reason and the rest delivered.
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, at := range []int{5, 60, 199} { // counted from the head
+		t.Run(strconv.Itoa(at), func(t *testing.T) {
+			a := newListAPI(500, base)
+			odd := a.ids[len(a.ids)-1-at]
+			a.opTime = map[int64]string{odd: "0000-01-01T00:00:00Z"}
+			start := a.timeOf(a.ids[250])
+			s := testStream(a, 50, start)
+			s.now = func() time.Time { return base.Add(48 * time.Hour) }
+			rd, err := s.Open(context.Background(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			delivered := map[int64]int{}
+			var refused []pipeline.Invalid
+			for {
+				p, err := rd.Next(context.Background())
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, raw := range p.Records {
+					var k struct{ ID int64 }
+					if err := json.Unmarshal(raw, &k); err != nil {
+						t.Fatal(err)
+					}
+					delivered[k.ID]++
+				}
+				refused = append(refused, p.Invalid...)
+			}
+			for _, id := range a.ids {
+				newer := !a.timeOf(id).Before(start)
+				if id != odd && newer && delivered[id] != 1 {
+					t.Fatalf("record %d, newer than the start, delivered %d times", id, delivered[id])
+				}
+				if !newer && delivered[id] != 0 {
+					t.Fatalf("record %d, older than the start, delivered", id)
+				}
+			}
+			if len(refused) != 1 || !strings.Contains(refused[0].Reason, "time 0000-01-01T00:00:00Z cannot be true") {
+				t.Fatalf("refused %+v, want the year-0 record once with its reason", refused)
+			}
+		})
+	}
 }
