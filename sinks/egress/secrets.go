@@ -67,13 +67,14 @@ func (s *Secrets) Add(secrets ...string) {
 	}
 }
 
-// AddBasic adds password and the base64 user:password of HTTP basic
-// authentication.
+// AddBasic adds password, user:password, and the base64 user:password of
+// an HTTP basic Authorization header as a secret of its own (so that an
+// echoed header is removed in every form too).
 func (s *Secrets) AddBasic(user, password string) {
 	if password == "" {
 		return
 	}
-	s.Add(password, user+":"+password)
+	s.Add(password, user+":"+password, base64.StdEncoding.EncodeToString([]byte(user+":"+password)))
 }
 
 func forms(sec string) []string {

@@ -1,21 +1,31 @@
 package essink
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
 )
 
 // Config configures the Elasticsearch sink. Credentials are never printed:
 // errors name the variable, not its value.
 type Config struct {
 	// URLs are the Elasticsearch nodes, as the go-elasticsearch client's own
-	// ELASTICSEARCH_URL convention: a comma-separated list.
-	// Default "http://localhost:9200".
-	URLs []string `env:"ELASTICSEARCH_URL,default=http://localhost:9200"`
+	// ELASTICSEARCH_URL convention: a comma-separated list. Required: there
+	// is no default, so a deployment never writes to a localhost it did not
+	// name. A plain http:// node is refused unless it is on loopback or
+	// AllowInsecure is set.
+	URLs []string `env:"ELASTICSEARCH_URL"`
+
+	// AllowInsecure accepts plain http:// nodes that are not on loopback:
+	// the credentials and the events then cross the network unencrypted.
+	// Default false.
+	AllowInsecure bool `env:"HWCAUDIT_ELASTICSEARCH_ALLOW_INSECURE,default=false"`
 
 	// APIKey is the base64 "id:api_key" credential sent as
 	// "Authorization: ApiKey …". Mutually exclusive with Username/Password.
@@ -62,8 +72,9 @@ type Config struct {
 	// RetryBackoff is the first wait before re-sending such items; it
 	// doubles on each attempt (with jitter), capped at 30s. Default 500ms.
 	RetryBackoff time.Duration `env:"HWCAUDIT_ELASTICSEARCH_RETRY_BACKOFF,default=500ms"`
-	// Timeout bounds the wait for the response headers of one request.
-	// Default 90s.
+	// Timeout bounds one request to the cluster, from sending it to
+	// reading the whole answer (a bulk request of BulkMaxBytes must fit in
+	// it). 0 means the default. Default 90s.
 	Timeout time.Duration `env:"HWCAUDIT_ELASTICSEARCH_TIMEOUT,default=90s"`
 }
 
@@ -71,13 +82,16 @@ type Config struct {
 // CAFile; New does.
 func (c Config) Validate() error {
 	if len(c.URLs) == 0 {
-		return errors.New("ELASTICSEARCH_URL: must name at least one node")
+		return errors.New("ELASTICSEARCH_URL: must name at least one node (there is no default), e.g. https://es.example:9200")
 	}
 	for i, raw := range c.URLs {
 		u, err := url.Parse(strings.TrimSpace(raw))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			// The value may hold credentials: name its position only.
 			return fmt.Errorf("ELASTICSEARCH_URL: entry %d is not an http(s)://host[:port] URL", i+1)
+		}
+		if err := egress.CheckEndpoint(raw, "ELASTICSEARCH_URL", "HWCAUDIT_ELASTICSEARCH_ALLOW_INSECURE", c.AllowInsecure); err != nil {
+			return err
 		}
 	}
 	switch {
@@ -128,6 +142,52 @@ func (c Config) Validate() error {
 		return fmt.Errorf("HWCAUDIT_ELASTICSEARCH_TIMEOUT: must not be negative, got %s", c.Timeout)
 	}
 	return nil
+}
+
+// DefaultTimeout is Config.Timeout's default.
+const DefaultTimeout = 90 * time.Second
+
+func (c Config) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return c.Timeout
+}
+
+// InsecureSettings names the settings in force that weaken transport
+// security, for a warning at start and for exporter check.
+func (c Config) InsecureSettings() []string {
+	var out []string
+	for _, raw := range c.URLs {
+		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && strings.EqualFold(u.Scheme, "http") {
+			out = append(out, "ELASTICSEARCH_URL node "+egress.Origin(u)+" is plain http://")
+		}
+	}
+	if c.TLSInsecureSkipVerify {
+		out = append(out, "HWCAUDIT_ELASTICSEARCH_TLS_INSECURE_SKIP_VERIFY=true: the cluster's certificate is not verified")
+	}
+	return out
+}
+
+// secrets returns the credentials the sink sends: the API key (and the
+// id:key it encodes), the password and the basic-auth user:password, and
+// passwords written into the URLs.
+func (c Config) secrets() *egress.Secrets {
+	s := egress.NewSecrets(c.APIKey)
+	if dec, err := base64.StdEncoding.DecodeString(c.APIKey); err == nil {
+		if _, key, ok := strings.Cut(string(dec), ":"); ok {
+			s.Add(string(dec), key)
+		}
+	}
+	s.AddBasic(c.Username, c.Password)
+	for _, raw := range c.URLs {
+		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.User != nil {
+			if pw, ok := u.User.Password(); ok {
+				s.AddBasic(u.User.Username(), pw)
+			}
+		}
+	}
+	return s
 }
 
 // validateName checks Elasticsearch's rules for index and data stream names.

@@ -13,6 +13,15 @@
 // *pipeline.RejectedError with Elasticsearch's error type and reason.
 // Request-level 401/403 are permanent; 429/5xx are retryable and honour
 // Retry-After.
+//
+// What leaves the process: requests go only to the configured nodes (the
+// client does not follow redirects, and a 3xx is an error); every request,
+// including the reading of its answer, ends after Config.Timeout, and an
+// answer is read up to a bound that grows with the documents sent; a
+// certificate that does not verify is a permanent error naming the nodes;
+// and no error or dead-letter reason holds the API key, the password, the
+// base64 user:password or a password written into ELASTICSEARCH_URL, in
+// any form (egress.Secrets).
 package essink
 
 import (
@@ -38,6 +47,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
 )
 
 // maxIDBytes is Elasticsearch's limit on _id.
@@ -46,10 +56,12 @@ const maxIDBytes = 512
 // Sink is a pipeline.Sink writing to Elasticsearch. It is safe for
 // concurrent use; each Write sends its own bulk requests.
 type Sink struct {
-	cfg    Config
-	client *elasticsearch.Client
-	closed atomic.Bool
-	bufs   sync.Pool // *bytes.Buffer bulk bodies
+	cfg     Config
+	client  *elasticsearch.Client
+	secrets *egress.Secrets
+	nodes   string // the nodes' origins, for messages
+	closed  atomic.Bool
+	bufs    sync.Pool // *bytes.Buffer bulk bodies
 }
 
 var _ pipeline.Sink = (*Sink)(nil)
@@ -62,7 +74,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = cfg.Timeout
+	tr.ResponseHeaderTimeout = cfg.timeout()
 	tr.MaxIdleConnsPerHost = 16
 	if cfg.CAFile != "" || cfg.TLSInsecureSkipVerify {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSInsecureSkipVerify}
@@ -83,8 +95,10 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		tr.TLSClientConfig = tc
 	}
 	urls := make([]string, len(cfg.URLs))
+	origins := make([]string, len(cfg.URLs))
 	for i, u := range cfg.URLs {
 		urls[i] = strings.TrimSpace(u)
+		origins[i] = egress.RedactURL(urls[i])
 	}
 	ecfg := elasticsearch.Config{
 		Addresses:           urls,
@@ -103,7 +117,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("essink: %w", err)
 	}
-	s := &Sink{cfg: cfg, client: client}
+	s := &Sink{cfg: cfg, client: client, secrets: cfg.secrets(), nodes: strings.Join(origins, ", ")}
 	if cfg.Setup {
 		if err := s.Setup(ctx); err != nil {
 			return nil, err
@@ -160,6 +174,24 @@ func sanitizeDataset(dataset string) string {
 // and about BulkMaxBytes, and returns nil once Elasticsearch answered 201
 // or 409 for every event. See the package comment for the item outcomes.
 func (s *Sink) Write(ctx context.Context, b *pipeline.Batch) error {
+	return s.redact(s.write(ctx, b))
+}
+
+// redact removes every form of the configured credentials from err's text
+// and from the reasons of a *pipeline.RejectedError, which become
+// dead-letter reasons.
+func (s *Sink) redact(err error) error {
+	var rej *pipeline.RejectedError
+	if errors.As(err, &rej) && err == error(rej) {
+		for i, r := range rej.Reasons {
+			rej.Reasons[i] = s.secrets.Redact(r)
+		}
+		return rej
+	}
+	return s.secrets.Error(err)
+}
+
+func (s *Sink) write(ctx context.Context, b *pipeline.Batch) error {
 	if s.closed.Load() {
 		return pipeline.Permanent(errors.New("essink: write after Close"))
 	}
@@ -373,24 +405,36 @@ func (e *esError) String() string {
 	return s
 }
 
+// Bounds of a bulk answer: a fixed part and, per document sent, room for an
+// item with a long error reason. An answer larger than that is not read.
+const (
+	maxResponseBase    = 1 << 20
+	maxResponsePerItem = 16 << 10
+)
+
 // bulk sends one request holding the events chunk (indices into b.Events)
 // and sorts its items: delivered, rejected (added to rejected) or to retry.
 func (s *Sink) bulk(ctx context.Context, b *pipeline.Batch, body []byte, chunk []int, rejected map[int]string) (retry []int, lastErr string, err error) {
+	what := fmt.Sprintf("essink: stream %s: bulk of %d", b.Stream, len(chunk))
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.timeout())
+	defer cancel()
 	req := esapi.BulkRequest{Body: bytes.NewReader(body)}
-	res, err := req.Do(ctx, s.client)
+	res, err := req.Do(rctx, s.client)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, "", fmt.Errorf("essink: stream %s: bulk of %d: %w", b.Stream, len(chunk), ctx.Err())
-		}
-		return nil, "", fmt.Errorf("essink: stream %s: bulk of %d: %w", b.Stream, len(chunk), err)
+		return nil, "", s.transportError(ctx, rctx, what, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return nil, "", requestError(res, fmt.Sprintf("essink: stream %s: bulk of %d", b.Stream, len(chunk)))
+		return nil, "", s.requestError(res, what)
 	}
+	limit := int64(maxResponseBase + maxResponsePerItem*len(chunk))
+	lr := &io.LimitedReader{R: res.Body, N: limit + 1}
 	var br bulkResponse
-	if err := json.NewDecoder(res.Body).Decode(&br); err != nil {
-		return nil, "", fmt.Errorf("essink: stream %s: bulk response: %w", b.Stream, err)
+	if err := json.NewDecoder(lr).Decode(&br); err != nil {
+		if lr.N <= 0 {
+			return nil, "", fmt.Errorf("essink: stream %s: bulk response larger than %d bytes for %d document(s); not read further", b.Stream, limit, len(chunk))
+		}
+		return nil, "", s.transportError(ctx, rctx, "essink: stream "+b.Stream+": bulk response", err)
 	}
 	if len(br.Items) != len(chunk) {
 		return nil, "", fmt.Errorf("essink: stream %s: bulk response has %d items for %d sent", b.Stream, len(br.Items), len(chunk))
@@ -420,13 +464,32 @@ func (s *Sink) bulk(ctx context.Context, b *pipeline.Batch, body []byte, chunk [
 	return retry, lastErr, nil
 }
 
-// requestError classifies a non-2xx answer to a whole request.
-func requestError(res *esapi.Response, what string) error {
+// transportError classifies a request that got no usable answer: a
+// certificate that does not verify is permanent; the end of ctx (the
+// caller's) is reported as such; the end of rctx alone is the request's
+// Timeout; anything else is a retryable network fault.
+func (s *Sink) transportError(ctx, rctx context.Context, what string, err error) error {
+	if e := egress.CertError(err, what, s.nodes,
+		"set HWCAUDIT_ELASTICSEARCH_CA_FILE to the PEM CA that signed the cluster's certificate (e.g. its http_ca.crt)"); e != nil {
+		return e
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	}
+	if rctx.Err() != nil {
+		return fmt.Errorf("%s: no complete answer from %s within HWCAUDIT_ELASTICSEARCH_TIMEOUT (%s): %w", what, s.nodes, s.cfg.timeout(), err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// requestError classifies a non-2xx answer to a whole request. The body
+// is redacted before it is cut, so that no prefix of a secret survives.
+func (s *Sink) requestError(res *esapi.Response, what string) error {
 	raw, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 	var body struct {
 		Error json.RawMessage `json:"error"`
 	}
-	detail := strings.TrimSpace(string(raw))
+	detail := strings.TrimSpace(s.secrets.Redact(string(raw)))
 	if json.Unmarshal(raw, &body) == nil && len(body.Error) > 0 {
 		var e esError
 		if json.Unmarshal(body.Error, &e) == nil && e.Type != "" {
@@ -438,8 +501,14 @@ func requestError(res *esapi.Response, what string) error {
 			}
 		}
 	}
+	detail = s.secrets.Redact(detail) // the JSON decoding undid escapes
 	if len(detail) > 512 {
-		detail = detail[:512] + "…"
+		for n := 512; n > 0; n-- {
+			if utf8.RuneStart(detail[n]) {
+				detail = detail[:n] + "…"
+				break
+			}
+		}
 	}
 	st := res.StatusCode
 	err := fmt.Errorf("%s: HTTP %d: %s", what, st, detail)

@@ -3,7 +3,6 @@ package essink
 import (
 	"bytes"
 	"context"
-	"fmt"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 )
@@ -102,28 +101,41 @@ const indexTemplate = `{
 // Config.Setup is set. It is idempotent. Existing data streams pick the
 // mappings up at their next rollover.
 func (s *Sink) Setup(ctx context.Context) error {
+	return s.redact(s.setup(ctx))
+}
+
+func (s *Sink) setup(ctx context.Context) error {
 	puts := []struct {
 		what string
-		do   func() (*esapi.Response, error)
+		do   func(context.Context) (*esapi.Response, error)
 	}{
-		{"component template " + ComponentTemplateName, func() (*esapi.Response, error) {
+		{"component template " + ComponentTemplateName, func(ctx context.Context) (*esapi.Response, error) {
 			return esapi.ClusterPutComponentTemplateRequest{Name: ComponentTemplateName, Body: bytes.NewReader([]byte(componentTemplate))}.Do(ctx, s.client)
 		}},
-		{"index template " + IndexTemplateName, func() (*esapi.Response, error) {
+		{"index template " + IndexTemplateName, func(ctx context.Context) (*esapi.Response, error) {
 			return esapi.IndicesPutIndexTemplateRequest{Name: IndexTemplateName, Body: bytes.NewReader([]byte(indexTemplate))}.Do(ctx, s.client)
 		}},
 	}
 	for _, p := range puts {
-		res, err := p.do()
-		if err != nil {
-			return fmt.Errorf("essink: setup: put %s: %w", p.what, err)
-		}
-		if res.IsError() {
-			err := requestError(res, "essink: setup: put "+p.what)
-			res.Body.Close()
+		if err := s.put(ctx, "essink: setup: put "+p.what, p.do); err != nil {
 			return err
 		}
-		res.Body.Close()
+	}
+	return nil
+}
+
+// put sends one request under the request Timeout and reads no more of
+// its answer than an error needs.
+func (s *Sink) put(ctx context.Context, what string, do func(context.Context) (*esapi.Response, error)) error {
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.timeout())
+	defer cancel()
+	res, err := do(rctx)
+	if err != nil {
+		return s.transportError(ctx, rctx, what, err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		return s.requestError(res, what)
 	}
 	return nil
 }
