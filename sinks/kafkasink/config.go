@@ -14,6 +14,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
 )
 
 // DatasetPlaceholder in Config.Topic is replaced by the event's dataset.
@@ -79,11 +81,46 @@ type Config struct {
 	TLSInsecureSkipVerify bool `env:"HWCAUDIT_KAFKA_TLS_INSECURE_SKIP_VERIFY,default=false"`
 
 	// SASLMechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty disables
-	// SASL. Use it with TLS: PLAIN sends the password in the clear.
+	// SASL. Without TLS it is refused (PLAIN sends the password in the
+	// clear, SCRAM the events) unless every broker is on loopback or
+	// AllowInsecure is set.
 	SASLMechanism string `env:"HWCAUDIT_KAFKA_SASL_MECHANISM"`
 	// SASLUsername and SASLPassword are required with SASLMechanism.
 	SASLUsername string `env:"HWCAUDIT_KAFKA_SASL_USERNAME"`
 	SASLPassword string `env:"HWCAUDIT_KAFKA_SASL_PASSWORD"`
+
+	// AllowInsecure accepts SASL without TLS to brokers that are not on
+	// loopback. Default false.
+	AllowInsecure bool `env:"HWCAUDIT_KAFKA_ALLOW_INSECURE,default=false"`
+}
+
+// InsecureSettings names the settings in force that weaken transport
+// security, for a warning at start and for exporter check.
+func (c Config) InsecureSettings() []string {
+	var out []string
+	if c.SASLMechanism != "" && !c.TLS {
+		out = append(out, "HWCAUDIT_KAFKA_SASL_MECHANISM="+c.SASLMechanism+" without HWCAUDIT_KAFKA_TLS: the login and the events cross the network unencrypted")
+	}
+	if c.TLS && c.TLSInsecureSkipVerify {
+		out = append(out, "HWCAUDIT_KAFKA_TLS_INSECURE_SKIP_VERIFY=true: the brokers' certificates are not verified")
+	}
+	return out
+}
+
+func (c Config) allLoopback() bool {
+	for _, b := range c.brokers() {
+		if !egress.IsLoopback(b) {
+			return false
+		}
+	}
+	return true
+}
+
+// secrets is what the sink's errors must never show.
+func (c Config) secrets() *egress.Secrets {
+	s := &egress.Secrets{}
+	s.AddBasic(c.SASLUsername, c.SASLPassword)
+	return s
 }
 
 // String describes the configuration without the SASL password, so that a
@@ -93,9 +130,9 @@ func (c Config) String() string {
 	if c.SASLPassword != "" {
 		pw = "[redacted]"
 	}
-	return fmt.Sprintf("{Brokers:%v Topic:%q AutoCreateTopics:%t Compression:%s BatchSize:%d BatchBytes:%d BatchTimeout:%s MaxMessageBytes:%d WriteTimeout:%s TLS:%t TLSCAFile:%q TLSCertFile:%q TLSKeyFile:%q TLSInsecureSkipVerify:%t SASLMechanism:%q SASLUsername:%q SASLPassword:%s}",
+	return fmt.Sprintf("{Brokers:%v Topic:%q AutoCreateTopics:%t Compression:%s BatchSize:%d BatchBytes:%d BatchTimeout:%s MaxMessageBytes:%d WriteTimeout:%s TLS:%t TLSCAFile:%q TLSCertFile:%q TLSKeyFile:%q TLSInsecureSkipVerify:%t SASLMechanism:%q SASLUsername:%q SASLPassword:%s AllowInsecure:%t}",
 		c.Brokers, c.Topic, c.AutoCreateTopics, c.Compression, c.BatchSize, c.BatchBytes, c.BatchTimeout, c.MaxMessageBytes, c.WriteTimeout,
-		c.TLS, c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile, c.TLSInsecureSkipVerify, c.SASLMechanism, c.SASLUsername, pw)
+		c.TLS, c.TLSCAFile, c.TLSCertFile, c.TLSKeyFile, c.TLSInsecureSkipVerify, c.SASLMechanism, c.SASLUsername, pw, c.AllowInsecure)
 }
 
 // GoString keeps %#v from printing the password too.
@@ -166,6 +203,10 @@ func (c Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("HWCAUDIT_KAFKA_SASL_MECHANISM: %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", c.SASLMechanism)
+	}
+	if c.SASLMechanism != "" && !c.TLS && !c.AllowInsecure && !c.allLoopback() {
+		return fmt.Errorf("HWCAUDIT_KAFKA_SASL_MECHANISM: %s without HWCAUDIT_KAFKA_TLS sends the login and the events unencrypted to brokers that are not on loopback; set HWCAUDIT_KAFKA_TLS=true (SASL_SSL) or HWCAUDIT_KAFKA_ALLOW_INSECURE=true to accept it",
+			strings.ToUpper(c.SASLMechanism))
 	}
 	return nil
 }

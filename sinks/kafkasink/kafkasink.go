@@ -32,6 +32,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
 )
 
 // Header names set on every record.
@@ -49,6 +50,7 @@ type Sink struct {
 	cfg       Config
 	w         *kafka.Writer
 	transport *kafka.Transport
+	secrets   *egress.Secrets
 
 	mu     sync.Mutex
 	closed bool
@@ -96,7 +98,7 @@ func New(cfg Config) (*Sink, error) {
 		AllowAutoTopicCreation: cfg.AutoCreateTopics,
 		Transport:              tr,
 	}
-	return &Sink{cfg: cfg, w: w, transport: tr}, nil
+	return &Sink{cfg: cfg, w: w, transport: tr, secrets: cfg.secrets()}, nil
 }
 
 // Topic returns the topic an event of dataset goes to.
@@ -248,8 +250,12 @@ func (s *Sink) retryTooLarge(ctx context.Context, b *pipeline.Batch, msgs []kafk
 }
 
 // classify wraps a produce failure with context and decides, once, whether
-// retrying can help.
+// retrying can help; the result never shows the SASL password.
 func (s *Sink) classify(b *pipeline.Batch, msgs []kafka.Message, err error) error {
+	return s.secrets.Error(s.classifyRaw(b, msgs, err))
+}
+
+func (s *Sink) classifyRaw(b *pipeline.Batch, msgs []kafka.Message, err error) error {
 	if errors.Is(err, io.ErrClosedPipe) {
 		return pipeline.Permanent(ErrClosed)
 	}
@@ -260,6 +266,10 @@ func (s *Sink) classify(b *pipeline.Batch, msgs []kafka.Message, err error) erro
 	slices.Sort(topics)
 	topics = slices.Compact(topics)
 	where := fmt.Sprintf("stream %s, topic %s", b.Stream, strings.Join(topics, ","))
+	if e := egress.CertError(err, "kafkasink: "+where, "broker(s) "+strings.Join(s.cfg.brokers(), ","),
+		"set HWCAUDIT_KAFKA_TLS_CA_FILE to the PEM CA that signed the brokers' certificates"); e != nil {
+		return e
+	}
 
 	var kerr kafka.Error
 	if !errors.As(err, &kerr) {

@@ -519,7 +519,9 @@ func TestValidate(t *testing.T) {
 		{map[string]string{"HWCAUDIT_KAFKA_SASL_MECHANISM": "PLAIN", "HWCAUDIT_KAFKA_SASL_PASSWORD": "topsecret"}, "HWCAUDIT_KAFKA_SASL_USERNAME"},
 		{map[string]string{"HWCAUDIT_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "HWCAUDIT_KAFKA_SASL_USERNAME": "u"}, "HWCAUDIT_KAFKA_SASL_PASSWORD"},
 		{map[string]string{"HWCAUDIT_KAFKA_SASL_USERNAME": "u", "HWCAUDIT_KAFKA_SASL_PASSWORD": "topsecret"}, "HWCAUDIT_KAFKA_SASL_MECHANISM"},
-		{map[string]string{"HWCAUDIT_KAFKA_SASL_MECHANISM": "scram-sha-256", "HWCAUDIT_KAFKA_SASL_USERNAME": "u", "HWCAUDIT_KAFKA_SASL_PASSWORD": "topsecret"}, ""},
+		{map[string]string{"HWCAUDIT_KAFKA_SASL_MECHANISM": "scram-sha-256", "HWCAUDIT_KAFKA_SASL_USERNAME": "u", "HWCAUDIT_KAFKA_SASL_PASSWORD": "topsecret", "HWCAUDIT_KAFKA_TLS": "true"}, ""},
+		{map[string]string{"HWCAUDIT_KAFKA_SASL_MECHANISM": "scram-sha-256", "HWCAUDIT_KAFKA_SASL_USERNAME": "u", "HWCAUDIT_KAFKA_SASL_PASSWORD": "topsecret"}, "HWCAUDIT_KAFKA_ALLOW_INSECURE"},
+		{map[string]string{"HWCAUDIT_KAFKA_SASL_MECHANISM": "scram-sha-256", "HWCAUDIT_KAFKA_SASL_USERNAME": "u", "HWCAUDIT_KAFKA_SASL_PASSWORD": "topsecret", "HWCAUDIT_KAFKA_ALLOW_INSECURE": "true"}, ""},
 	} {
 		env := map[string]string{"HWCAUDIT_KAFKA_BROKERS": "kafka-1:9093,kafka-2:9093"}
 		for k, v := range tc.env {
