@@ -105,11 +105,6 @@ type Page struct {
 	// (stage "read"), in the same batch as Records, so the checkpoint
 	// never passes one that was not stored.
 	Invalid []Invalid
-	// Newest is the latest event time of Records when the source read a
-	// time from each of them, zero otherwise.
-	// TODO(issue 12): goes with backfill's boundedReader once readers
-	// bound ranges themselves.
-	Newest time.Time
 	// Excluded counts the records of the responses behind this page that
 	// a rule the user set leaves out, by rule: the start time and the end
 	// of a backfill range.

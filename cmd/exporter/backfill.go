@@ -219,7 +219,7 @@ func shardOf(key string, count uint32) uint32 {
 
 // selectStreams drops the streams of other shards and, for a backfill, of
 // other sources, and bounds a backfill's streams at its end.
-func selectStreams(cfg *Config, streams []pipeline.Stream, log *slog.Logger) []pipeline.Stream {
+func selectStreams(cfg *Config, streams []rangedStream, log *slog.Logger) []pipeline.Stream {
 	var out []pipeline.Stream
 	for _, s := range streams {
 		key := s.Key()
@@ -235,12 +235,8 @@ func selectStreams(cfg *Config, streams []pipeline.Stream, log *slog.Logger) []p
 				log.Info("stream skipped: its source is not in --sources", "stream", key)
 				continue
 			}
-			if r, ok := s.(rangedStream); ok {
-				// --to is inclusive; a reader's end is not.
-				r.EndAt(br.to.Add(time.Nanosecond))
-			} else {
-				s = boundedStream{Stream: s, to: br.to}
-			}
+			// --to is inclusive; a reader's end is not.
+			s.EndAt(br.to.Add(time.Nanosecond))
 		}
 		out = append(out, s)
 	}
@@ -249,74 +245,11 @@ func selectStreams(cfg *Config, streams []pipeline.Stream, log *slog.Logger) []p
 
 // rangedStream is a stream whose reader bounds a range itself, deciding
 // by every record's time, so that one record stamped wrongly can neither
-// end the range early nor be delivered outside it.
+// end the range early nor be delivered outside it. Every source's stream
+// is one.
 type rangedStream interface {
-	EndAt(end time.Time)
-}
-
-// boundedStream delivers only records whose event time is at or before to,
-// and ends once a page reaches past it. Sources read oldest first, so
-// nothing after such a page can belong to the range.
-type boundedStream struct {
 	pipeline.Stream
-	to time.Time
-}
-
-func (b boundedStream) Open(ctx context.Context, cursor []byte) (pipeline.Reader, error) {
-	r, err := b.Stream.Open(ctx, cursor)
-	if err != nil {
-		return nil, err
-	}
-	return &boundedReader{r: r, s: b.Stream, to: b.to}, nil
-}
-
-type boundedReader struct {
-	r    pipeline.Reader
-	s    pipeline.Stream
-	to   time.Time
-	done bool
-}
-
-func (b *boundedReader) Next(ctx context.Context) (pipeline.Page, error) {
-	if b.done {
-		return pipeline.Page{}, io.EOF
-	}
-	page, err := b.r.Next(ctx)
-	if err != nil {
-		return page, err
-	}
-	if !page.Newest.IsZero() && !page.Newest.After(b.to) {
-		// The source read every record's time: all are in range, and
-		// mapping each here only to learn so would double the CPU cost of
-		// a backfill.
-		return page, nil
-	}
-	kept := page.Records[:0:0]
-	for _, raw := range page.Records {
-		var ev pipeline.Event
-		// A record that does not map is kept: the pipeline dead-letters it
-		// with the reason.
-		if err := b.s.Map(raw, &ev); err == nil && ev.Timestamp.After(b.to) {
-			b.done = true
-			continue
-		}
-		kept = append(kept, raw)
-	}
-	if b.done && len(kept) == 0 {
-		// Nothing of this page is in the range: end without moving the
-		// checkpoint past it.
-		return pipeline.Page{}, io.EOF
-	}
-	if page.Total > 0 {
-		// The API counted the dropped records too; the range's total
-		// does not hold them.
-		page.Total -= int64(len(page.Records) - len(kept))
-	}
-	page.Records = kept
-	if b.done {
-		page.Remaining = 0
-	}
-	return page, nil
+	EndAt(end time.Time)
 }
 
 // printBackfillReport is the completeness report of a backfill: per stream,

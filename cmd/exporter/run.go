@@ -110,21 +110,21 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 	apiCfg := cfg.API
 	apiCfg.OnResponse = mx.m.apiResponse // every HTTP attempt, for hwcaudit_api_requests_total
 	api := huaweiapi.NewClient(apiCfg, auth)
-	var streams []pipeline.Stream
+	var all []rangedStream
 	for _, s := range swr.Streams(cfg.SWR, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
-		streams = append(streams, s)
+		all = append(all, s)
 	}
 	for _, s := range artifact.Streams(cfg.Artifact, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
-		streams = append(streams, s)
+		all = append(all, s)
 	}
 	for _, s := range taurusdb.Streams(cfg.TaurusDB, cfg.Window, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
-		streams = append(streams, s)
+		all = append(all, s)
 	}
 	for _, s := range dbss.Streams(cfg.DBSS, cfg.Window, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
-		streams = append(streams, s)
+		all = append(all, s)
 	}
 
-	streams = selectStreams(cfg, streams, log)
+	streams := selectStreams(cfg, all, log)
 
 	if reset != nil {
 		if err := reset(ctx, store, streams); err != nil {

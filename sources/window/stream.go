@@ -2,6 +2,7 @@ package window
 
 import (
 	"context"
+	"time"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
 )
@@ -25,3 +26,7 @@ func (s *Stream) Key() string { return s.o.Key }
 func (s *Stream) Open(_ context.Context, cursor []byte) (pipeline.Reader, error) {
 	return NewReader(s.o, cursor)
 }
+
+// EndAt bounds the stream's range (a backfill's --to): it sets
+// Options.End for the readers opened after it.
+func (s *Stream) EndAt(end time.Time) { s.o.End = end }

@@ -363,9 +363,6 @@ func (r *Reader) emit() pipeline.Page {
 	r.tally = tally{}
 	for _, rec := range chunk {
 		page.Records = append(page.Records, rec.Raw)
-		if rec.Time.After(page.Newest) {
-			page.Newest = rec.Time
-		}
 	}
 	if len(r.pending) > 0 {
 		if next := r.pending[0].Time.Truncate(time.Second); next.After(r.through) {
@@ -728,9 +725,6 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 			continue
 		}
 		page.Records = append(page.Records, rec.Raw)
-		if rec.Time.After(page.Newest) {
-			page.Newest = rec.Time
-		}
 	}
 	page.Invalid = r.firstSightings(t.invalid, &t)
 	page.Skipped, page.Excluded = t.skipped, t.excluded
