@@ -26,6 +26,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
 )
 
 // S3Config locates an S3Store. HWCAUDIT_CHECKPOINT_URL sets it as
@@ -50,7 +51,17 @@ type S3Config struct {
 	// that dies holds the lock this long at most. The lease is renewed
 	// every LeaseTTL/3. Default 2m.
 	LeaseTTL time.Duration
+	// Timeout bounds one request to the store, from sending it to reading
+	// the whole answer. Default 1m.
+	Timeout time.Duration
 }
+
+// DefaultS3Timeout is S3Config.Timeout's default.
+const DefaultS3Timeout = time.Minute
+
+// MaxObjectBytes bounds what is read of a checkpoint or lease object: a
+// larger one is an error, not read into memory.
+const MaxObjectBytes = 64 << 20
 
 // DefaultLeaseTTL is S3Config.LeaseTTL's default.
 const DefaultLeaseTTL = 2 * time.Minute
@@ -80,6 +91,7 @@ var ErrConflict = errors.New("checkpoint changed by another run")
 // each other (the pipeline saves each stream from one goroutine).
 type S3Store struct {
 	client  *s3.Client
+	secrets *egress.Secrets // keys the client used, kept out of errors
 	bucket  string
 	prefix  string // "" or ends in "/"
 	version string
@@ -127,12 +139,24 @@ func NewS3Store(ctx context.Context, cfg S3Config, version string, optFns ...fun
 	if ttl <= 0 {
 		ttl = DefaultLeaseTTL
 	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultS3Timeout
+	}
+	secrets := &egress.Secrets{}
+	opts = append(append(opts, optFns...), func(o *s3.Options) {
+		// Last, over optFns: every key handed out is redacted from errors,
+		// and requests stay on the endpoint (egress.CheckRedirect).
+		o.Credentials = egress.AWSCredentials(o.Credentials, secrets)
+		o.HTTPClient = egress.HTTPClient(timeout, nil)
+	})
 	prefix := strings.Trim(cfg.Prefix, "/")
 	if prefix != "" {
 		prefix += "/"
 	}
 	return &S3Store{
-		client:  s3.NewFromConfig(awsCfg, append(opts, optFns...)...),
+		client:  s3.NewFromConfig(awsCfg, opts...),
+		secrets: secrets,
 		bucket:  cfg.Bucket,
 		prefix:  prefix,
 		version: version,
@@ -200,7 +224,8 @@ func (s *S3Store) key(stream string) (string, error) {
 
 // Load returns the cursor saved for stream, or nil, nil when there is none,
 // and remembers the object's ETag for the next Save.
-func (s *S3Store) Load(ctx context.Context, stream string) ([]byte, error) {
+func (s *S3Store) Load(ctx context.Context, stream string) (_ []byte, err error) {
+	defer func() { err = s.secrets.Error(err) }()
 	key, err := s.key(stream)
 	if err != nil {
 		return nil, err
@@ -236,13 +261,25 @@ func (s *S3Store) read(ctx context.Context, key string) (Checkpoint, string, err
 		}
 		return Checkpoint{}, "", fmt.Errorf("get s3://%s/%s: %w", s.bucket, key, err)
 	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(out.Body)
+	data, err := readBounded(out.Body)
 	if err != nil {
 		return Checkpoint{}, "", fmt.Errorf("get s3://%s/%s: %w", s.bucket, key, err)
 	}
 	cp, err := parseCheckpoint(data, "s3://"+s.bucket+"/"+key)
 	return cp, aws.ToString(out.ETag), err
+}
+
+// readBounded reads and closes body, refusing more than MaxObjectBytes.
+func readBounded(body io.ReadCloser) ([]byte, error) {
+	defer body.Close()
+	data, err := io.ReadAll(io.LimitReader(body, MaxObjectBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxObjectBytes {
+		return nil, fmt.Errorf("object larger than %d bytes; not read further (is it a checkpoint?)", MaxObjectBytes)
+	}
+	return data, nil
 }
 
 // parseCheckpoint parses a checkpoint document, from a file or an object
@@ -266,7 +303,8 @@ func parseCheckpoint(data []byte, where string) (Checkpoint, error) {
 // Save replaces stream's checkpoint with cursor, conditionally on the
 // object being what this store last read or wrote. A conflict returns a
 // permanent error wrapping ErrConflict and naming the stream.
-func (s *S3Store) Save(ctx context.Context, stream string, cursor []byte) error {
+func (s *S3Store) Save(ctx context.Context, stream string, cursor []byte) (err error) {
+	defer func() { err = s.secrets.Error(err) }()
 	key, err := s.key(stream)
 	if err != nil {
 		return err
@@ -334,7 +372,8 @@ func (s *S3Store) Save(ctx context.Context, stream string, cursor []byte) error 
 
 // List returns every stream's checkpoint sorted by stream. Unreadable
 // objects are left out and named in the returned error.
-func (s *S3Store) List(ctx context.Context) ([]Checkpoint, error) {
+func (s *S3Store) List(ctx context.Context) (_ []Checkpoint, err error) {
+	defer func() { err = s.secrets.Error(err) }()
 	var cps []Checkpoint
 	var errs []error
 	p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
@@ -377,7 +416,8 @@ func (s *S3Store) List(ctx context.Context) ([]Checkpoint, error) {
 
 // Delete removes stream's checkpoint. It returns an error wrapping
 // fs.ErrNotExist when there is none.
-func (s *S3Store) Delete(ctx context.Context, stream string) error {
+func (s *S3Store) Delete(ctx context.Context, stream string) (err error) {
+	defer func() { err = s.secrets.Error(err) }()
 	key, err := s.key(stream)
 	if err != nil {
 		return err
@@ -437,6 +477,7 @@ func (s *S3Store) leaseLost() error {
 // names the holder if another run's lease has not expired. The lease is
 // renewed in the background until unlock, which deletes it.
 func (s *S3Store) Lock(ctx context.Context) (unlock func() error, err error) {
+	defer func() { err = s.secrets.Error(err) }()
 	s.mu.Lock()
 	held := s.lease != nil
 	s.mu.Unlock()
@@ -488,7 +529,7 @@ func (s *S3Store) Lock(ctx context.Context) (unlock func() error, err error) {
 	var once sync.Once
 	var uerr error
 	return func() error {
-		once.Do(func() { uerr = s.release(l) })
+		once.Do(func() { uerr = s.secrets.Error(s.release(l)) })
 		return uerr
 	}, nil
 }
@@ -507,8 +548,7 @@ func (s *S3Store) readLease(ctx context.Context) (leaseDoc, string, error) {
 		}
 		return leaseDoc{}, "", fmt.Errorf("checkpoint store: get s3://%s/%s: %w", s.bucket, key, err)
 	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(out.Body)
+	data, err := readBounded(out.Body)
 	if err != nil {
 		return leaseDoc{}, "", fmt.Errorf("checkpoint store: get s3://%s/%s: %w", s.bucket, key, err)
 	}
