@@ -22,6 +22,7 @@ import (
 	"helm.sh/helm/v3/pkg/releaseutil"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -37,6 +38,7 @@ type manifests struct {
 	serviceAccounts []corev1.ServiceAccount
 	pvcs            []corev1.PersistentVolumeClaim
 	pods            []corev1.Pod // helm test hooks
+	networkPolicies []networkingv1.NetworkPolicy
 }
 
 func loadChart(t *testing.T) *chart.Chart {
@@ -123,6 +125,11 @@ func decode(m *manifests, doc string) error {
 		var o corev1.Pod
 		err := strict(&o)
 		m.pods = append(m.pods, o)
+		return err
+	case "networking.k8s.io/v1/NetworkPolicy":
+		var o networkingv1.NetworkPolicy
+		err := strict(&o)
+		m.networkPolicies = append(m.networkPolicies, o)
 		return err
 	case "v1/PersistentVolumeClaim":
 		var o corev1.PersistentVolumeClaim
@@ -289,6 +296,11 @@ func checkPod(t *testing.T, m manifests, pod corev1.PodSpec, args []string) {
 	if v := volume(t, pod, mounts["/tmp"]); v.EmptyDir == nil {
 		t.Errorf("/tmp is not an emptyDir: %+v", v)
 	}
+	for _, v := range pod.Volumes {
+		if v.EmptyDir != nil && (v.EmptyDir.SizeLimit == nil || v.EmptyDir.SizeLimit.IsZero()) {
+			t.Errorf("emptyDir volume %q has no sizeLimit", v.Name)
+		}
+	}
 	if mounts[ctr.WorkingDir] == "" {
 		t.Errorf("working directory %q is not a mounted volume", ctr.WorkingDir)
 	}
@@ -312,7 +324,15 @@ func checkPod(t *testing.T, m manifests, pod corev1.PodSpec, args []string) {
 		t.Errorf("HWCAUDIT_FILE_DIR=%s is outside the writable %s", d, ctr.WorkingDir)
 	}
 	if secretName == "" {
-		t.Error("no envFrom secretRef")
+		// Secrets mounted as files (credentials.mountAsFiles) instead.
+		for _, v := range pod.Volumes {
+			if v.Secret != nil && v.Name == "credentials" {
+				secretName = v.Secret.SecretName
+			}
+		}
+	}
+	if secretName == "" {
+		t.Error("no envFrom secretRef and no credentials volume")
 	}
 	if len(m.secrets) > 0 && secretName != m.secrets[0].Name {
 		t.Errorf("envFrom secret %q, rendered Secret %q", secretName, m.secrets[0].Name)
@@ -413,6 +433,11 @@ func TestSchemaRejects(t *testing.T) {
 		{"backfill zero completions", "backfill: {completions: 0}"},
 		{"zero shards", "shards: 0"},
 		{"unknown check key", "check: {enable: true}"},
+		{"digest without algorithm", "image: {repository: r, pullPolicy: Always, digest: abc}"},
+		{"unknown networkPolicy key", "networkPolicy: {enable: true}"},
+		{"port out of range", "networkPolicy: {egressPorts: [{port: 70000}]}"},
+		{"sizeLimit not a quantity", "emptyDir: {tmpSizeLimit: lots, dataSizeLimit: 1Gi}"},
+		{"relative filesPath", "credentials: {filesPath: secrets}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vals, err := chartutil.ReadValues([]byte(tc.vals))
@@ -519,5 +544,121 @@ func TestCheckPod(t *testing.T) {
 	m, _ = render(t, c, map[string]any{"check": map[string]any{"enabled": false}})
 	if len(m.pods) != 0 {
 		t.Errorf("check.enabled=false renders %d Pods", len(m.pods))
+	}
+}
+
+func TestImageDigest(t *testing.T) {
+	c := loadChart(t)
+	m, _ := render(t, c, map[string]any{"image": map[string]any{"repository": "swr.example/org/hwcaudit", "tag": "v1",
+		"digest": "sha256:" + strings.Repeat("ab", 32)}})
+	want := "swr.example/org/hwcaudit@sha256:" + strings.Repeat("ab", 32)
+	pods := []corev1.PodSpec{m.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec, m.pods[0].Spec}
+	for _, p := range pods {
+		if got := p.Containers[0].Image; got != want {
+			t.Errorf("image %q, want %q", got, want)
+		}
+	}
+	m, _ = render(t, c, map[string]any{"image": map[string]any{"repository": "r", "tag": "v1"}})
+	if got := m.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Image; got != "r:v1" {
+		t.Errorf("without a digest the image is %q, want r:v1", got)
+	}
+}
+
+func TestEmptyDirSizeLimits(t *testing.T) {
+	c := loadChart(t)
+	m, _ := render(t, c, map[string]any{"emptyDir": map[string]any{"tmpSizeLimit": "10Mi", "dataSizeLimit": "2Gi"}})
+	pod := m.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec
+	for name, want := range map[string]string{"tmp": "10Mi", "data": "2Gi"} {
+		v := volume(t, pod, name)
+		if v.EmptyDir == nil || v.EmptyDir.SizeLimit == nil || v.EmptyDir.SizeLimit.String() != want {
+			t.Errorf("volume %s = %+v, want an emptyDir of at most %s", name, v.VolumeSource, want)
+		}
+	}
+}
+
+func TestNetworkPolicy(t *testing.T) {
+	c := loadChart(t)
+	m, _ := render(t, c, nil)
+	if len(m.networkPolicies) != 0 {
+		t.Fatalf("%d NetworkPolicies by default, want none", len(m.networkPolicies))
+	}
+	m, _ = render(t, c, map[string]any{"networkPolicy": map[string]any{
+		"enabled":     true,
+		"egressPorts": []any{map[string]any{"port": 443}, map[string]any{"port": 9093, "protocol": "TCP"}},
+		"egressTo":    []any{map[string]any{"ipBlock": map[string]any{"cidr": "10.0.0.0/8"}}},
+	}})
+	if len(m.networkPolicies) != 1 {
+		t.Fatalf("%d NetworkPolicies, want 1", len(m.networkPolicies))
+	}
+	np := m.networkPolicies[0].Spec
+	pod := m.cronJobs[0].Spec.JobTemplate.Spec.Template
+	for k, v := range np.PodSelector.MatchLabels {
+		if pod.Labels[k] != v || m.pods[0].Labels[k] != v {
+			t.Errorf("the policy selects %s=%s, which the exporter pods do not carry", k, v)
+		}
+	}
+	if !slices.Contains(np.PolicyTypes, networkingv1.PolicyTypeEgress) || !slices.Contains(np.PolicyTypes, networkingv1.PolicyTypeIngress) || len(np.Ingress) != 0 {
+		t.Errorf("policy types %v with %d ingress rules, want both types and no ingress", np.PolicyTypes, len(np.Ingress))
+	}
+	var ports []string
+	for _, r := range np.Egress {
+		for _, p := range r.Ports {
+			ports = append(ports, fmt.Sprintf("%s/%s", p.Port, *p.Protocol))
+		}
+		if len(r.Ports) == 0 {
+			t.Errorf("egress rule %+v allows every port", r)
+		}
+	}
+	if fmt.Sprint(ports) != "[53/UDP 53/TCP 443/TCP 9093/TCP]" {
+		t.Errorf("egress ports %v, want DNS and the configured ports only", ports)
+	}
+	if len(np.Egress) != 2 || len(np.Egress[1].To) != 1 || np.Egress[1].To[0].IPBlock == nil || np.Egress[1].To[0].IPBlock.CIDR != "10.0.0.0/8" {
+		t.Errorf("egress %+v, want the configured ports limited to 10.0.0.0/8", np.Egress)
+	}
+}
+
+func TestSecretsAsFiles(t *testing.T) {
+	c := loadChart(t)
+	m, _ := render(t, c, map[string]any{"credentials": map[string]any{
+		"mountAsFiles": true, "accessKey": "ak", "secretKey": "sk", "extra": map[string]any{"HUAWEICLOUD_SDK_SECURITY_TOKEN": "tok"},
+	}})
+	for _, pod := range []corev1.PodSpec{m.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec, m.pods[0].Spec} {
+		ctr := pod.Containers[0]
+		for _, ef := range ctr.EnvFrom {
+			if ef.SecretRef != nil {
+				t.Errorf("the Secret is still loaded as environment variables: %+v", ef)
+			}
+		}
+		env := map[string]string{}
+		for _, e := range ctr.Env {
+			env[e.Name] = e.Value
+		}
+		for _, k := range []string{"HUAWEICLOUD_SDK_AK", "HUAWEICLOUD_SDK_SK", "HUAWEICLOUD_SDK_SECURITY_TOKEN"} {
+			if env[k+"_FILE"] != "/var/run/secrets/hwcaudit/"+k {
+				t.Errorf("%s_FILE = %q", k, env[k+"_FILE"])
+			}
+		}
+		if _, ok := env["HWCAUDIT_KAFKA_SASL_PASSWORD_FILE"]; ok {
+			t.Error("a _FILE variable for a key the Secret does not hold")
+		}
+		v := volume(t, pod, "credentials")
+		if v.Secret == nil || v.Secret.SecretName != m.secrets[0].Name || v.Secret.DefaultMode == nil || *v.Secret.DefaultMode != 0o400 {
+			t.Errorf("credentials volume %+v", v.VolumeSource)
+		}
+		var mounted bool
+		for _, vm := range ctr.VolumeMounts {
+			mounted = mounted || (vm.Name == "credentials" && vm.ReadOnly && vm.MountPath == "/var/run/secrets/hwcaudit")
+		}
+		if !mounted {
+			t.Errorf("credentials not mounted read-only: %+v", ctr.VolumeMounts)
+		}
+	}
+	// An existing Secret: the keys come from existingSecretKeys.
+	m, _ = render(t, c, map[string]any{"credentials": map[string]any{
+		"mountAsFiles": true, "existingSecret": "mine", "existingSecretKeys": []any{"HWCAUDIT_ELASTICSEARCH_API_KEY"},
+	}})
+	ctr := m.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	if len(ctr.Env) == 0 || ctr.Env[0].Name != "HWCAUDIT_ELASTICSEARCH_API_KEY_FILE" {
+		t.Errorf("env %+v", ctr.Env)
 	}
 }

@@ -51,8 +51,46 @@ names are limited to 52 characters (the controller appends 11 to its Jobs).
 {{- default (include "hwcaudit.fullname" .) .Values.credentials.existingSecret }}
 {{- end }}
 
+{{- /*
+The image reference: repository@digest when image.digest is set (pinned by
+content; the tag is then ignored), repository:tag otherwise.
+*/}}
 {{- define "hwcaudit.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- /*
+Names of the keys of the credentials Secret, for credentials.mountAsFiles:
+the non-empty values the chart renders, or existingSecretKeys.
+*/}}
+{{- define "hwcaudit.secretKeys" -}}
+{{- $c := .Values.credentials }}
+{{- if $c.existingSecret }}
+{{- toJson (default (list) $c.existingSecretKeys) }}
+{{- else }}
+{{- $data := dict
+  "HUAWEICLOUD_SDK_AK" $c.accessKey
+  "HUAWEICLOUD_SDK_SK" $c.secretKey
+  "HUAWEICLOUD_SDK_PROJECT_ID" $c.projectId
+  "HWCAUDIT_KAFKA_SASL_PASSWORD" $c.kafkaSaslPassword
+  "HWCAUDIT_ELASTICSEARCH_PASSWORD" $c.elasticsearchPassword
+  "HWCAUDIT_ELASTICSEARCH_API_KEY" $c.elasticsearchApiKey
+  "AWS_ACCESS_KEY_ID" $c.s3AccessKeyId
+  "AWS_SECRET_ACCESS_KEY" $c.s3SecretAccessKey
+}}
+{{- $data = merge $data $c.extra }}
+{{- $keys := list }}
+{{- range $k, $v := $data }}
+{{- if $v }}
+{{- $keys = append $keys $k }}
+{{- end }}
+{{- end }}
+{{- toJson $keys }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -87,9 +125,17 @@ containers:
     envFrom:
       - configMapRef:
           name: {{ .configMap }}
+      {{- if not $v.credentials.mountAsFiles }}
       - secretRef:
           name: {{ include "hwcaudit.secretName" $root }}
-    {{- $env := concat .env $v.extraEnv }}
+      {{- end }}
+    {{- $fileEnv := list }}
+    {{- if $v.credentials.mountAsFiles }}
+    {{- range $k := include "hwcaudit.secretKeys" $root | fromJsonArray }}
+    {{- $fileEnv = append $fileEnv (dict "name" (printf "%s_FILE" $k) "value" (printf "%s/%s" (trimSuffix "/" $v.credentials.filesPath) $k)) }}
+    {{- end }}
+    {{- end }}
+    {{- $env := concat $fileEnv .env $v.extraEnv }}
     {{- with $env }}
     env:
       {{- toYaml . | nindent 6 }}
@@ -107,19 +153,32 @@ containers:
         mountPath: /tmp
       - name: data
         mountPath: /var/lib/hwcaudit
+      {{- if $v.credentials.mountAsFiles }}
+      - name: credentials
+        mountPath: {{ $v.credentials.filesPath | quote }}
+        readOnly: true
+      {{- end }}
       {{- with $v.extraVolumeMounts }}
       {{- toYaml . | nindent 6 }}
       {{- end }}
 volumes:
   - name: tmp
-    emptyDir: {}
+    emptyDir:
+      sizeLimit: {{ $v.emptyDir.tmpSizeLimit | quote }}
   - name: data
     {{- if $v.persistence.enabled }}
     persistentVolumeClaim:
       claimName: {{ default (include "hwcaudit.fullname" $root) $v.persistence.existingClaim }}
     {{- else }}
-    emptyDir: {}
+    emptyDir:
+      sizeLimit: {{ $v.emptyDir.dataSizeLimit | quote }}
     {{- end }}
+  {{- if $v.credentials.mountAsFiles }}
+  - name: credentials
+    secret:
+      secretName: {{ include "hwcaudit.secretName" $root }}
+      defaultMode: 0400
+  {{- end }}
   {{- with $v.extraVolumes }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
