@@ -725,10 +725,15 @@ func (r *Reader[K]) plan() (offset, limit int64) {
 		}
 	}
 	// b is a multiple of every limit that could hold g with records above
-	// it (for limits of 20 and more, b would be a multiple of 232792560):
-	// take the full page above b and accept it only if the list did not
-	// change since b was established.
+	// it (for limits of 20 and more, b would be a multiple of 232792560),
+	// or so many records above the mark were delivered without a key to
+	// confirm that no page holds them all: take the full page above b (the
+	// whole head when b is shorter than a page) and accept it only if the
+	// list did not change since b was established.
 	r.blind = true
+	if r.b < lmax {
+		return 0, r.b
+	}
 	return r.b - lmax, lmax
 }
 
@@ -778,7 +783,7 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 	g := r.b + int64(r.skip) // the estimate, when exact
 	if abut {
 		if _, found := r.firstDelivered(recs, offset+n >= total); !found && r.exact && r.growth == 0 && offset+n == r.b {
-			return r.emit(recs, offset, 0), true
+			return r.emit(recs, len(recs), offset, 0), true
 		}
 	}
 
@@ -788,7 +793,7 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 			r.exact, r.b = true, offset+int64(i)-int64(r.skip)
 			switch {
 			case r.b > offset:
-				return r.emit(recs[:r.b-offset], offset, int64(len(recs))-(r.b-offset)), true
+				return r.emit(recs, int(r.b-offset), offset, int64(len(recs))-(r.b-offset)), true
 			case offset == 0:
 				r.done = true
 			}
@@ -814,7 +819,7 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 				r.exact, r.lo, r.hi = false, 0, total
 				return Page[K]{}, false
 			}
-			return r.emit(recs, offset, 0), true
+			return r.emit(recs, len(recs), offset, 0), true
 		}
 		if r.exact && g < offset+n && r.growth == 0 {
 			// The page spans where g should be and holds no delivered
@@ -880,10 +885,10 @@ func (r *Reader[K]) firstDelivered(recs []Record[K], atEnd bool) (int, bool) {
 	return 0, false
 }
 
-// emit turns the new records recs (newest first, the first at offset, the
-// top of a response) into a page, oldest first, and moves the high-water
-// mark past them. skipped counts the delivered records of the same
-// response.
+// emit turns the new records of a response (newest first, resp[0] at
+// offset, the first fresh of them new) into a page, oldest first, and moves
+// the high-water mark past them. skipped counts the delivered records of
+// the same response.
 //
 // The mark moves only to a record whose key is confirmed by a greater key
 // above it in the same response; the records above it are counted in
@@ -891,7 +896,10 @@ func (r *Reader[K]) firstDelivered(recs []Record[K], atEnd bool) (int, bool) {
 // with, so an odd key there (far above the keys that will follow it) is
 // delivered but never becomes the mark: the next response shows it out of
 // order, and the mark below it keeps every record that comes after it new.
-func (r *Reader[K]) emit(recs []Record[K], offset, skipped int64) Page[K] {
+// The records Skip counted before are below the new ones in the response,
+// so a key among them that the new records now confirm takes the mark.
+func (r *Reader[K]) emit(resp []Record[K], fresh int, offset, skipped int64) Page[K] {
+	recs := resp[:fresh]
 	if !r.hasBase {
 		// The records below the first page emitted are the start.
 		r.hasBase, r.base = true, r.total-(offset+int64(len(recs)))
@@ -915,9 +923,14 @@ func (r *Reader[K]) emit(recs []Record[K], offset, skipped int64) Page[K] {
 			}
 		}
 	}
+	// Above the old mark: the new records, then those Skip counted.
+	above := fresh
+	if r.hasMark {
+		above = min(fresh+r.skip, len(resp))
+	}
 	markAt := -1 // the newest record whose key a greater key above confirms
 	first := -1
-	for i, rec := range recs {
+	for i, rec := range resp[:above] {
 		if !rec.HasKey {
 			continue
 		}
@@ -934,7 +947,7 @@ func (r *Reader[K]) emit(recs []Record[K], offset, skipped int64) Page[K] {
 	}
 	switch {
 	case markAt >= 0:
-		rec := recs[markAt]
+		rec := resp[markAt]
 		r.hasMark, r.mark, r.skip, r.markAt = true, rec.Key, markAt, time.Time{}
 		if rec.HasTime {
 			r.markAt = rec.Time

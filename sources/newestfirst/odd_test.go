@@ -260,3 +260,46 @@ func TestAnAPIThatChangedItsContractFailsTheStreamLoudly(t *testing.T) {
 		t.Fatalf("Next = %v, want a permanent error naming the reason", err)
 	}
 }
+
+func TestSkipStaysSmallWhenRunsFindOneRecordEach(t *testing.T) {
+	// A steady feed: every run finds one new record. The newest record
+	// cannot confirm its own key, but the next run's confirms it, so the
+	// mark keeps up and Skip stays at one; before, Skip grew by one a run
+	// until no page could hold the records it counted and the reader
+	// asked for a negative offset.
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	a := newListAPI(100, base)
+	cfg := Config[int64]{Name: "feed", MaxPageSize: 20, Start: base, Compare: cmp.Compare[int64]}
+	var mark *Mark[int64]
+	delivered := map[int64]int{}
+	for run := range 60 {
+		c := cfg
+		c.Fetch = a.fetch
+		rd := New(c, mark)
+		for {
+			p, err := rd.Next(context.Background())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("run %d: %v", run, err)
+			}
+			for _, raw := range p.Records {
+				id, _ := strconv.ParseInt(string(raw), 10, 64)
+				delivered[id]++
+			}
+			if p.Mark != nil {
+				mark = p.Mark
+			}
+		}
+		if mark.Skip > 1 {
+			t.Fatalf("run %d: mark %+v counts %d records above it", run, mark, mark.Skip)
+		}
+		a.add(1)
+	}
+	for _, id := range a.ids[:len(a.ids)-1] {
+		if delivered[id] != 1 {
+			t.Fatalf("record %d delivered %d times", id, delivered[id])
+		}
+	}
+}
