@@ -77,6 +77,7 @@ var variables = []variable{
 	{"HWCAUDIT_ARTIFACT_PAGE_SIZE", "100", "largest page requested from CodeArts Artifact (20..100)"},
 	{"HWCAUDIT_GAUSSDB_INSTANCES", "", "TaurusDB (GaussDB for MySQL) instance ids, comma list"},
 	{"HWCAUDIT_GAUSSDB_ENDPOINT", "https://{gaussdb host for the region}", "TaurusDB API endpoint (required for regions the exporter has no host for)"},
+	{"HWCAUDIT_GAUSSDB_LOOKBACK", "24h", "TaurusDB: each query starts this long before its window, so a file is found whatever time the API filters on; at least the longest file span"},
 	{"HWCAUDIT_GAUSSDB_PAGE_SIZE", "100", "page size for TaurusDB (1..100)"},
 	{"HWCAUDIT_DBSS_INSTANCES", "", "DBSS instance ids, comma list"},
 	{"HWCAUDIT_DBSS_ENDPOINT", "https://dbss.{region}.myhuaweicloud.com", "DBSS API endpoint"},

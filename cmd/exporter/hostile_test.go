@@ -99,6 +99,9 @@ func useAllSources(h *harness) {
 		"HWCAUDIT_GAUSSDB_INSTANCES":  hostileTaurus,
 		"HWCAUDIT_GAUSSDB_ENDPOINT":   url,
 		"HWCAUDIT_GAUSSDB_PAGE_SIZE":  "10",
+		// The simulator's files span minutes; a day of look-back would
+		// list every file again for each of the small windows.
+		"HWCAUDIT_GAUSSDB_LOOKBACK":   "1h",
 		"HWCAUDIT_DBSS_INSTANCES":     hostileDBSS,
 		"HWCAUDIT_DBSS_ENDPOINT":      url,
 		"HWCAUDIT_DBSS_PAGE_SIZE":     "10",

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // MaxPageSize is the API's upper bound for "limit".
@@ -22,6 +23,14 @@ type Config struct {
 	Endpoint string `env:"HWCAUDIT_GAUSSDB_ENDPOINT"`
 	// PageSize is the "limit" of a request, 1..100. Default 100.
 	PageSize int `env:"HWCAUDIT_GAUSSDB_PAGE_SIZE,default=100"`
+	// Lookback is how far before each window a query starts, so that a
+	// file is found whichever of its times the API filters on (the
+	// documents do not say): at least the longest span of an audit log
+	// file, end_time − begin_time. A longer span seen while reading raises
+	// it for the stream. Each query lists the files of this much more
+	// time, so a much longer value than the files need costs requests.
+	// Default 24h.
+	Lookback time.Duration `env:"HWCAUDIT_GAUSSDB_LOOKBACK,default=24h"`
 }
 
 // defaultHosts is the GaussDB for MySQL endpoint host prefix by region, as
@@ -59,6 +68,9 @@ func (c *Config) Validate(region string) error {
 	}
 	if c.PageSize < 1 || c.PageSize > MaxPageSize {
 		return fmt.Errorf("HWCAUDIT_GAUSSDB_PAGE_SIZE: must be 1..%d, got %d", MaxPageSize, c.PageSize)
+	}
+	if c.Lookback < 0 || c.Lookback > MaxSpan/2 {
+		return fmt.Errorf("HWCAUDIT_GAUSSDB_LOOKBACK: must be 0..%s, got %s", MaxSpan/2, c.Lookback)
 	}
 	if len(c.Instances) == 0 {
 		return nil

@@ -1,6 +1,7 @@
 package taurusdb
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -71,7 +72,7 @@ func Streams(cfg Config, win window.Config, api Doer, region, project string, st
 // NewStreams returns one stream per configured instance, read as o says.
 func NewStreams(cfg Config, api Doer, region, project string, o Options) []*Stream {
 	if o.Lookback <= 0 {
-		o.Lookback = DefaultLookback
+		o.Lookback = cmp.Or(cfg.Lookback, DefaultLookback)
 	}
 	now := o.Now
 	var out []*Stream

@@ -233,6 +233,20 @@ type Reader struct {
 
 	fetched     int64 // Records + Invalid + Excluded of the pages returned
 	invalidSeen map[string]bool
+
+	// Pages of the window being listed that were answered, kept across a
+	// failed page (a 429, a 503) so that the retry asks only for what is
+	// missing: a window of many pages under a steady error rate would
+	// otherwise never be read whole. A listing that does not add up is
+	// read afresh; see readWindow.
+	cacheMu    sync.Mutex // pages are requested concurrently
+	cache      map[pageKey]fetched
+	cacheBytes int
+}
+
+type pageKey struct {
+	from, to time.Time
+	offset   int
 }
 
 // tally is what a listing held besides the window's records.
@@ -330,6 +344,10 @@ func (r *Reader) Next(ctx context.Context) (pipeline.Page, error) {
 		kept, t, err := r.readWindow(ctx, from, to)
 		if errors.Is(err, errTooMany) {
 			span /= 2
+			// Kept across a failure: a retry after a 429 starts from
+			// what this one learnt, or a dense stretch under a steady
+			// error rate would never be split down far enough to read.
+			r.span = span
 			continue
 		}
 		if err != nil {
@@ -401,8 +419,12 @@ func (r *Reader) readWindow(ctx context.Context, from, to time.Time) ([]Record, 
 	for range maxAttempts {
 		l, err := r.list(ctx, from, to)
 		if err != nil {
+			if errors.Is(err, errTooMany) || pipeline.IsPermanent(err) {
+				r.dropPages()
+			}
 			return nil, tally{}, err
 		}
+		r.dropPages() // a consistent listing is done with; another is read afresh
 		if l.problem == "" {
 			kept := l.kept
 			slices.SortFunc(kept, func(a, b Record) int {
@@ -564,8 +586,38 @@ func (r *Reader) pages(ctx context.Context, from, to time.Time, offset, n int) (
 	return out, nil
 }
 
-// page requests the records at offset and checks the answer's shape.
+// page requests the records at offset and checks the answer's shape. An
+// answer kept from an earlier attempt at the same listing is used again.
 func (r *Reader) page(ctx context.Context, from, to time.Time, offset int) ([]Record, int64, error) {
+	key := pageKey{from, to, offset}
+	r.cacheMu.Lock()
+	p, ok := r.cache[key]
+	r.cacheMu.Unlock()
+	if ok {
+		return p.recs, p.total, nil
+	}
+	recs, t, err := r.fetchPage(ctx, from, to, offset)
+	if err != nil {
+		return nil, 0, err
+	}
+	n := 0
+	for _, rec := range recs {
+		n += len(rec.Raw)
+	}
+	r.cacheMu.Lock()
+	if r.cacheBytes+n <= maxWindowBytes {
+		if r.cache == nil {
+			r.cache = map[pageKey]fetched{}
+		}
+		r.cache[key] = fetched{recs, t}
+		r.cacheBytes += n
+	}
+	r.cacheMu.Unlock()
+	return recs, t, nil
+}
+
+// fetchPage requests the records at offset and checks the answer's shape.
+func (r *Reader) fetchPage(ctx context.Context, from, to time.Time, offset int) ([]Record, int64, error) {
 	size := r.o.PageSize
 	recs, t, err := r.o.Fetch(ctx, from, to, offset, size)
 	if err != nil {
@@ -575,6 +627,14 @@ func (r *Reader) page(ctx context.Context, from, to time.Time, offset int) ([]Re
 		return nil, 0, pipeline.Permanent(fmt.Errorf("%s: page at offset %d has %d records and total %d for limit %d", r.o.Key, offset, len(recs), t, size))
 	}
 	return recs, t, nil
+}
+
+// dropPages forgets the answers kept for the listing being read.
+func (r *Reader) dropPages() {
+	r.cacheMu.Lock()
+	defer r.cacheMu.Unlock()
+	clear(r.cache)
+	r.cacheBytes = 0
 }
 
 // classify reports whether rec is a record of the window [from, to) that
@@ -695,7 +755,8 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 	}
 	qFrom, qTo := p.qFrom, p.qTo
 	size := r.o.PageSize
-	recs, total, err := r.page(ctx, qFrom, qTo, p.offset)
+	// A streamed page is delivered at once: nothing to keep.
+	recs, total, err := r.fetchPage(ctx, qFrom, qTo, p.offset)
 	if err != nil {
 		return pipeline.Page{}, err
 	}
