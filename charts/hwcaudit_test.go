@@ -288,6 +288,20 @@ func checkPod(t *testing.T, m manifests, pod corev1.PodSpec, args []string) {
 	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
 		t.Error("pod securityContext runAsNonRoot not true")
 	}
+	// The Go runtime collects garbage before the kernel kills the pod: a
+	// soft limit at 80% of the container's memory limit.
+	if lim, ok := ctr.Resources.Limits[corev1.ResourceMemory]; ok {
+		want := fmt.Sprintf("%dMiB", lim.Value()*4/5>>20)
+		got := ""
+		for _, e := range ctr.Env {
+			if e.Name == "GOMEMLIMIT" {
+				got = e.Value
+			}
+		}
+		if got != want {
+			t.Errorf("GOMEMLIMIT %q with a memory limit of %s, want %q", got, lim.String(), want)
+		}
+	}
 
 	mounts := map[string]string{}
 	for _, vm := range ctr.VolumeMounts {
@@ -497,7 +511,7 @@ func TestShards(t *testing.T) {
 		}
 		pod := cj.Spec.JobTemplate.Spec.Template.Spec
 		checkPod(t, m, pod, []string{"run"})
-		env := pod.Containers[0].Env
+		env := withoutGoMemLimit(pod.Containers[0].Env)
 		if want := fmt.Sprintf("%d/3", i); len(env) != 1 || env[0].Name != "HWCAUDIT_SHARD" || env[0].Value != want {
 			t.Errorf("%s: env %+v, want HWCAUDIT_SHARD=%s", cj.Name, env, want)
 		}
@@ -507,7 +521,7 @@ func TestShards(t *testing.T) {
 	}
 
 	m, _ = render(t, c, nil)
-	if len(m.cronJobs) != 1 || m.cronJobs[0].Name != "audit-hwcaudit" || len(m.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env) != 0 {
+	if len(m.cronJobs) != 1 || m.cronJobs[0].Name != "audit-hwcaudit" || len(withoutGoMemLimit(m.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env)) != 0 {
 		t.Errorf("default: want one CronJob audit-hwcaudit without HWCAUDIT_SHARD, got %+v", m.cronJobs)
 	}
 	m, _ = render(t, c, map[string]any{"shards": 2, "fullnameOverride": strings.Repeat("x", 60)})
@@ -661,4 +675,9 @@ func TestSecretsAsFiles(t *testing.T) {
 	if len(ctr.Env) == 0 || ctr.Env[0].Name != "HWCAUDIT_ELASTICSEARCH_API_KEY_FILE" {
 		t.Errorf("env %+v", ctr.Env)
 	}
+}
+
+// withoutGoMemLimit is env less the GOMEMLIMIT every pod gets (see checkPod).
+func withoutGoMemLimit(env []corev1.EnvVar) []corev1.EnvVar {
+	return slices.DeleteFunc(slices.Clone(env), func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
 }

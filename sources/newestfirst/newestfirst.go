@@ -210,11 +210,12 @@ type Reader[K any] struct {
 	head      K
 	headKnown bool
 	headEmpty bool
-	judged    int64      // the latest answer stamp of the responses judged
-	stillTo   int64      // head checks sent before this stamp found the head unchanged
-	check     *flight[K] // the head check in flight, nil when none
-	checkErr  error      // the last head check's failure, kept for confirmStill
-	checkSent int64      // when that failed check was sent
+	judged    int64        // the latest answer stamp of the responses judged
+	stillTo   int64        // head checks sent before this stamp found the head unchanged
+	check     *flight[K]   // the head check in flight, nil when none
+	largest   atomic.Int64 // bytes of the largest page answered ahead
+	checkErr  error        // the last head check's failure, kept for confirmStill
+	checkSent int64        // when that failed check was sent
 }
 
 // flight is a request started ahead of its turn.
@@ -230,6 +231,7 @@ type flight[K any] struct {
 	sent, at int64
 	cancel   context.CancelFunc
 	done     chan struct{}
+	bytes    int64 // of recs' raw records, set with them
 	recs     []Record[K]
 	total    int64
 	err      error
@@ -292,6 +294,7 @@ func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 			r.blind = false
 			f.recs, f.total, f.err = r.cfg.Fetch(ctx, offset, limit)
 			f.at = r.clock.Add(1)
+			r.noteSize(f)
 		}
 		if f.err != nil {
 			r.drop()
@@ -300,6 +303,14 @@ func (r *Reader[K]) Next(ctx context.Context) (Page[K], error) {
 		if int64(len(f.recs)) > f.limit {
 			r.drop()
 			return Page[K]{}, pipeline.Permanent(fmt.Errorf("%s offset %d: %d records for limit %d", r.cfg.Name, f.offset, len(f.recs), f.limit))
+		}
+		if end := f.offset + int64(len(f.recs)); int64(len(f.recs)) < f.limit && f.total-end > 10*f.limit {
+			// The list ended at end in the same response that counted
+			// f.total: the total is not a count of the list (retention
+			// between requests cannot explain a single response).
+			r.drop()
+			return Page[K]{}, pipeline.Permanent(fmt.Errorf("%s offset %d: the list ends at %d records but the same response claims a total of %d; "+
+				"the API's total is not a count of what it lists, and the stream cannot be read until it answers consistently", r.cfg.Name, f.offset, end, f.total))
 		}
 		if err := r.sanitize(f.recs); err != nil {
 			r.drop()
@@ -381,7 +392,7 @@ func (r *Reader[K]) refill(ctx context.Context) {
 	if !r.moving {
 		room = 6 * r.depth
 	}
-	for r.unanswered() < r.depth && len(r.ahead) < room && top > 0 {
+	for r.unanswered() < r.depth && len(r.ahead) < room && top > 0 && (len(r.ahead) == 0 || r.heldAhead() < MaxAheadBytes) {
 		var offset, limit int64
 		abut := false
 		switch {
@@ -411,6 +422,10 @@ func (r *Reader[K]) refill(ctx context.Context) {
 func (r *Reader[K]) probe(ctx context.Context) {
 	lmax := int64(r.cfg.MaxPageSize)
 	n := int64(r.cfg.Concurrency)
+	if big := r.largest.Load(); big > 0 {
+		// As many probes as MaxAheadBytes holds at the largest page seen.
+		n = max(1, min(n, MaxAheadBytes/big))
+	}
 	prev := int64(-1)
 	for j := int64(1); j <= n; j++ {
 		at := r.lo + (r.hi-r.lo)*j/(n+1)
@@ -453,6 +468,35 @@ func (r *Reader[K]) unanswered() int {
 	return n
 }
 
+// MaxAheadBytes bounds what the pages requested ahead of their turn may
+// hold, answered or expected (at the size of the largest page seen so
+// far): with pages of a few hundred kilobytes the walk keeps Concurrency
+// requests in flight, with pages near the API client's body cap one.
+const MaxAheadBytes = 8 << 20
+
+// heldAhead is what the pages ahead hold or are expected to.
+func (r *Reader[K]) heldAhead() int64 {
+	var n int64
+	for _, f := range r.ahead {
+		select {
+		case <-f.done:
+			n += f.bytes
+		default:
+			n += r.largest.Load()
+		}
+	}
+	return n
+}
+
+// noteSize sets f.bytes from its answer and keeps the largest seen.
+func (r *Reader[K]) noteSize(f *flight[K]) {
+	for _, rec := range f.recs {
+		f.bytes += int64(len(rec.Raw))
+	}
+	for old := r.largest.Load(); f.bytes > old && !r.largest.CompareAndSwap(old, f.bytes); old = r.largest.Load() {
+	}
+}
+
 // launch starts a request ahead of its turn.
 func (r *Reader[K]) launch(ctx context.Context, offset, limit int64, abut bool) {
 	fctx, cancel := context.WithCancel(ctx)
@@ -460,6 +504,7 @@ func (r *Reader[K]) launch(ctx context.Context, offset, limit int64, abut bool) 
 	f.sent = r.clock.Add(1)
 	go func() {
 		f.recs, f.total, f.err = r.cfg.Fetch(fctx, offset, limit)
+		r.noteSize(f)
 		f.at = r.clock.Add(1)
 		close(f.done)
 		select {

@@ -303,3 +303,31 @@ func TestSkipStaysSmallWhenRunsFindOneRecordEach(t *testing.T) {
 		}
 	}
 }
+
+func TestAbsurdTotalIsAClearPermanentError(t *testing.T) {
+	// 300 records and a claimed total of 10^12. Before, the search for the
+	// boundary probed offsets the list never reached, ran out of requests
+	// and was retried for as long as the backoff allowed (19,469 requests
+	// in 5 s against a hostile API); now the first short page that
+	// contradicts its own total ends the stream with the reason.
+	a := newListAPI(300, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	fetch := func(ctx context.Context, offset, limit int64) ([]Record[int64], int64, error) {
+		recs, _, err := a.fetch(ctx, offset, limit)
+		return recs, 1e12, err
+	}
+	rd := New(Config[int64]{Name: "liar", Fetch: fetch, MaxPageSize: 100, Compare: cmp.Compare[int64]}, nil)
+	for range 10 {
+		_, err := rd.Next(context.Background())
+		if err == nil {
+			continue
+		}
+		if !pipeline.IsPermanent(err) || !strings.Contains(err.Error(), "claims a total of 1000000000000") {
+			t.Fatalf("Next = %v, want a permanent error naming the total", err)
+		}
+		if a.requests > 60 {
+			t.Errorf("%d requests before the error", a.requests)
+		}
+		return
+	}
+	t.Fatal("no error after 10 calls of Next")
+}

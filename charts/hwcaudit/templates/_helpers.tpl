@@ -135,7 +135,17 @@ containers:
     {{- $fileEnv = append $fileEnv (dict "name" (printf "%s_FILE" $k) "value" (printf "%s/%s" (trimSuffix "/" $v.credentials.filesPath) $k)) }}
     {{- end }}
     {{- end }}
-    {{- $env := concat $fileEnv .env $v.extraEnv }}
+    {{- /* The Go runtime's soft limit at 80% of the container's memory
+         limit (Mi or Gi), so that garbage is collected before the kernel
+         kills the pod; extraEnv may set GOMEMLIMIT itself. */}}
+    {{- $memEnv := list }}
+    {{- $mem := "" }}
+    {{- with .resources }}{{ $mem = dig "limits" "memory" "" . | toString }}{{ end }}
+    {{- $mib := 0 }}
+    {{- if hasSuffix "Mi" $mem }}{{ $mib = trimSuffix "Mi" $mem | atoi }}{{ else if hasSuffix "Gi" $mem }}{{ $mib = mul (trimSuffix "Gi" $mem | atoi) 1024 }}{{ end }}
+    {{- if gt $mib 0 }}{{ $memEnv = list (dict "name" "GOMEMLIMIT" "value" (printf "%dMiB" (div (mul $mib 4) 5))) }}{{ end }}
+    {{- range $v.extraEnv }}{{ if eq .name "GOMEMLIMIT" }}{{ $memEnv = list }}{{ end }}{{ end }}
+    {{- $env := concat $fileEnv $memEnv .env $v.extraEnv }}
     {{- with $env }}
     env:
       {{- toYaml . | nindent 6 }}
