@@ -66,7 +66,7 @@ type ArtifactRecord struct {
 	OperatorTenantName string
 	IPSource           string
 	// Malformed is "" or the Malformed* kind the record is served with
-	// (see Faults.MalformedRate): MalformedIDString, MalformedNoID or
+	// (see Faults.MalformedRate): MalformedIDNumber, MalformedNoID or
 	// MalformedTime.
 	Malformed string
 	// Odd is "" or the Odd* kind a well-formed record is served with; the
@@ -277,7 +277,7 @@ func (a *artifactAPI) record(repo *artifactRepo, e int64) ArtifactRecord {
 }
 
 // artifactMalformed names the members a malformed record breaks.
-var artifactMalformed = [3]string{MalformedIDString, MalformedNoID, MalformedTime}
+var artifactMalformed = [3]string{MalformedIDNumber, MalformedNoID, MalformedTime}
 
 // served returns the record at ascending position e of repo as it is
 // served under f, with Malformed, Odd and Raw set.
@@ -308,6 +308,8 @@ func (r ArtifactRecord) raw() []byte {
 	switch r.Malformed {
 	case MalformedIDString:
 		id = "not-a-number"
+	case MalformedIDNumber:
+		id = json.Number("99999999999" + r.ID)
 	case MalformedNoID:
 		id = nil
 	}

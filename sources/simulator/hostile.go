@@ -63,7 +63,11 @@ const (
 // malformed, besides MalformedNoID and MalformedIDString.
 const (
 	MalformedIDBool = "id-bool" // "id":true
-	MalformedTime   = "time"    // the record's time member(s) not a time
+	// MalformedIDNumber is a CodeArts Artifact id served as a JSON number
+	// far above its neighbours' digit strings (the documents say string):
+	// one such record once stopped a whole stream for good.
+	MalformedIDNumber = "id-number"
+	MalformedTime     = "time" // the record's time member(s) not a time
 )
 
 // Ways a record can be served odd but valid (see Faults.OddRate).
