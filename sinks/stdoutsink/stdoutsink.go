@@ -10,13 +10,13 @@ package stdoutsink
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"sync"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/ndjson"
 )
 
 // Sink is a pipeline.Sink writing NDJSON lines. It is safe for concurrent
@@ -106,20 +106,14 @@ func (s *Sink) flush() error {
 	return nil
 }
 
+// appendLine appends doc as one NDJSON line (see ndjson.Line, the check
+// the file and S3 sinks use too), or returns why it cannot be one.
 func appendLine(buf *bytes.Buffer, doc []byte) (reason string) {
-	if len(bytes.TrimSpace(doc)) == 0 {
-		return "empty document"
+	line, reason := ndjson.Line(doc)
+	if reason != "" {
+		return reason
 	}
-	if bytes.IndexByte(doc, '\n') < 0 {
-		buf.Write(doc)
-		buf.WriteByte('\n')
-		return ""
-	}
-	mark := buf.Len()
-	if err := json.Compact(buf, doc); err != nil {
-		buf.Truncate(mark)
-		return "document spans several lines and is not valid JSON: " + err.Error()
-	}
+	buf.Write(line)
 	buf.WriteByte('\n')
 	return ""
 }

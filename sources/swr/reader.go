@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
@@ -106,7 +105,7 @@ func (s *Stream) fetch(ctx context.Context, offset, limit int64) ([]record, int6
 	body, err := s.api.Do(ctx, huaweiapi.Request{
 		Method:   http.MethodGet,
 		Endpoint: s.endpoint,
-		Path:     "/v2/" + s.project + "/instances/" + s.instance + "/audit-logs",
+		Path:     "/v2/" + url.PathEscape(s.project) + "/instances/" + url.PathEscape(s.instance) + "/audit-logs",
 		Query:    q,
 	})
 	if err != nil {
@@ -163,18 +162,9 @@ func splitPage(body []byte) (logs []jsonscan.Value, total int64, err error) {
 	return logs, total, err
 }
 
-// decodeKey reads what paging needs of a record: its id and op_time. A
-// record that is not an object of the documented shape has neither; Map
-// dead-letters it with the reason.
-func decodeKey(raw json.RawMessage) record {
-	v, err := jsonscan.Parse(raw)
-	if err != nil {
-		return record{Raw: slices.Clip(raw)}
-	}
-	return keyOf(v)
-}
-
-// keyOf is decodeKey for a record the page decoder validated.
+// keyOf reads what paging needs of a record the page decoder validated:
+// its id and op_time. A record that is not an object of the documented
+// shape has neither; Map dead-letters it with the reason.
 func keyOf(v jsonscan.Value) record {
 	rec := record{Raw: v.Raw}
 	var k auditLog
