@@ -2,26 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/elastic/go-elasticsearch/v8"
-	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
-	"github.com/segmentio/kafka-go/sasl/scram"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/hwcaudit/hwcaudit/checkpoint"
@@ -69,8 +60,11 @@ func cmdCheck(stdout, stderr io.Writer) int {
 }
 
 func runChecks(ctx context.Context, cfg *Config, out io.Writer) int {
-	c := &checker{out: out}
+	c := &checker{out: redactingWriter{w: out, secrets: cfg.secrets}}
 	c.report("configuration", "valid", nil)
+	for _, s := range insecureSettings(cfg) {
+		fmt.Fprintf(c.out, "warn  insecure: %s\n", s)
+	}
 
 	auth, err := authorizer(cfg)
 	c.report("credentials", fmt.Sprint(auth)+" resolved", err)
@@ -255,7 +249,8 @@ func checkSink(ctx context.Context, cfg *Config, name string) (string, error) {
 
 // checkDirWritable creates dir if needed, then creates and removes a file.
 func checkDirWritable(dir string) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// 0750, as the sinks create their directories.
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", err
 	}
 	f, err := os.CreateTemp(dir, ".hwcaudit-check-*")
@@ -308,150 +303,34 @@ func fileURLDir(raw string) (string, error) {
 	return rest, nil
 }
 
+// The sink checks call the sinks' own code (client construction, TLS,
+// SASL, credentials, redirect refusal, error classification and
+// redaction), so that check cannot pass where run would fail.
+
 func checkKafka(ctx context.Context, cfg kafkasink.Config) (string, error) {
-	d := &kafka.Dialer{Timeout: 10 * time.Second, ClientID: "hwcaudit-check", DualStack: true}
-	if cfg.TLS {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSInsecureSkipVerify} //nolint:gosec // opt-in, documented
-		if cfg.TLSCAFile != "" {
-			pem, err := os.ReadFile(cfg.TLSCAFile)
-			if err != nil {
-				return "", fmt.Errorf("HWCAUDIT_KAFKA_TLS_CA_FILE: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return "", fmt.Errorf("HWCAUDIT_KAFKA_TLS_CA_FILE: %s holds no PEM certificate", cfg.TLSCAFile)
-			}
-			tc.RootCAs = pool
-		}
-		if cfg.TLSCertFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-			if err != nil {
-				return "", fmt.Errorf("HWCAUDIT_KAFKA_TLS_CERT_FILE/HWCAUDIT_KAFKA_TLS_KEY_FILE: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
-		}
-		d.TLS = tc
+	if err := kafkasink.Check(ctx, cfg); err != nil {
+		return "", err
 	}
-	var err error
-	var mech sasl.Mechanism
-	switch strings.ToUpper(cfg.SASLMechanism) {
-	case "PLAIN":
-		mech = plain.Mechanism{Username: cfg.SASLUsername, Password: cfg.SASLPassword}
-	case "SCRAM-SHA-256":
-		mech, err = scram.Mechanism(scram.SHA256, cfg.SASLUsername, cfg.SASLPassword)
-	case "SCRAM-SHA-512":
-		mech, err = scram.Mechanism(scram.SHA512, cfg.SASLUsername, cfg.SASLPassword)
-	}
-	if err != nil {
-		return "", fmt.Errorf("HWCAUDIT_KAFKA_SASL_MECHANISM: %w", err)
-	}
-	d.SASLMechanism = mech
-	var errs []error
-	for _, b := range cfg.Brokers {
-		b = strings.TrimSpace(b)
-		if b == "" {
-			continue
-		}
-		conn, err := d.DialContext(ctx, "tcp", b)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if dl, ok := ctx.Deadline(); ok {
-			conn.SetDeadline(dl)
-		}
-		brokers, err := conn.Brokers()
-		if err == nil {
-			var parts []kafka.Partition
-			parts, err = conn.ReadPartitions()
-			conn.Close()
-			if err == nil {
-				topics := map[string]bool{}
-				for _, p := range parts {
-					topics[p.Topic] = true
-				}
-				return fmt.Sprintf("%s answered: %d broker(s), %d topic(s)", b, len(brokers), len(topics)), nil
-			}
-		}
-		conn.Close()
-		errs = append(errs, fmt.Errorf("%s: metadata: %w", b, err))
-	}
-	if len(errs) == 0 {
-		return "", errors.New("HWCAUDIT_KAFKA_BROKERS: no broker configured")
-	}
-	return "", errors.Join(errs...)
+	return strings.Join(cfg.Brokers, ",") + " answered with the cluster's metadata", nil
 }
 
 func checkES(ctx context.Context, cfg essink.Config) (string, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if cfg.CAFile != "" || cfg.TLSInsecureSkipVerify {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSInsecureSkipVerify} //nolint:gosec // opt-in, documented
-		if cfg.CAFile != "" {
-			pem, err := os.ReadFile(cfg.CAFile)
-			if err != nil {
-				return "", fmt.Errorf("HWCAUDIT_ELASTICSEARCH_CA_FILE: %w", err)
-			}
-			pool, err := x509.SystemCertPool()
-			if err != nil || pool == nil {
-				pool = x509.NewCertPool()
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return "", fmt.Errorf("HWCAUDIT_ELASTICSEARCH_CA_FILE: %s holds no PEM certificate", cfg.CAFile)
-			}
-			tc.RootCAs = pool
-		}
-		tr.TLSClientConfig = tc
-	}
-	urls := make([]string, len(cfg.URLs))
-	for i, u := range cfg.URLs {
-		urls[i] = strings.TrimSpace(u)
-	}
-	client, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses: urls, APIKey: cfg.APIKey, Username: cfg.Username, Password: cfg.Password,
-		Transport: tr, DisableRetry: true,
-	})
-	if err != nil {
+	if err := essink.Check(ctx, cfg); err != nil {
 		return "", err
 	}
-	res, err := client.Info(client.Info.WithContext(ctx))
-	if err != nil {
-		return "", err
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-	if res.IsError() {
-		return "", fmt.Errorf("GET / answered %s", res.Status())
-	}
-	var info struct {
-		ClusterName string `json:"cluster_name"`
-		Version     struct {
-			Number string `json:"number"`
-		} `json:"version"`
-	}
-	_ = json.Unmarshal(body, &info)
-	return fmt.Sprintf("cluster %q, version %s", info.ClusterName, info.Version.Number), nil
+	return "the cluster answered GET / with the configured credentials", nil
 }
 
+// checkS3 asks for the bucket (HeadBucket) with the sink's client: the
+// store answers, the bucket exists and the credentials are accepted; write
+// permission is not tested.
 func checkS3(ctx context.Context, cfg s3sink.Config) (string, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(cfg.Region))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	client, err := s3sink.NewClient(ctx, cfg)
 	if err != nil {
-		return "", fmt.Errorf("load AWS configuration: %w", err)
+		return "", err
 	}
-	if awsCfg.Region == "" {
-		awsCfg.Region = "us-east-1"
-	}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-		o.UsePathStyle = cfg.ForcePathStyle
-	})
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(cfg.Bucket)}); err != nil {
-		return "", fmt.Errorf("HeadBucket %s: %w", cfg.Bucket, err)
+		return "", client.Classify(fmt.Errorf("HeadBucket %s: %w", cfg.Bucket, err))
 	}
 	return "bucket " + cfg.Bucket + " is reachable", nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
 	"github.com/hwcaudit/hwcaudit/sinks/essink"
 	"github.com/hwcaudit/hwcaudit/sinks/filesink"
 	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
@@ -86,6 +87,13 @@ type Config struct {
 	// Shard is index/count: this process exports only the streams whose
 	// key hashes (FNV-1a 32) to index modulo count. Default: every stream.
 	Shard string `env:"HWCAUDIT_SHARD"`
+	// AllowInsecure is the one opt-in to plain-text transport: it sets
+	// every sink's own AllowInsecure (Elasticsearch, S3 and the S3 dead
+	// letters, Kafka SASL without TLS) and accepts http:// Huawei Cloud API
+	// endpoint overrides (and a Pushgateway URL with a password) on hosts
+	// that are not on loopback. Every insecure setting in force is logged
+	// at start and shown by `exporter check`. Default false.
+	AllowInsecure bool `env:"HWCAUDIT_ALLOW_INSECURE,default=false"`
 
 	Checkpoint checkpoint.Config
 	DeadLetter deadletter.Config
@@ -108,6 +116,14 @@ type Config struct {
 	shard shardSpec
 	// backfill is set by `exporter backfill`.
 	backfill *backfillRange
+	// fileSecrets are the secret variables read from NAME_FILE.
+	fileSecrets map[string]string
+	// secrets is every configured secret, which every log line, report
+	// and check line is redacted of; the API client adds the credentials
+	// it signs with.
+	secrets *egress.Secrets
+	// warned is set once the insecure settings were logged.
+	warned bool
 }
 
 var knownSinks = []string{"file", "stdout", "kafka", "elasticsearch", "s3"}
@@ -116,10 +132,18 @@ var knownSinks = []string{"file", "stdout", "kafka", "elasticsearch", "s3"}
 // error names the variable at fault.
 func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time) (*Config, error) {
 	var cfg Config
+	fromFiles, err := readSecretFiles(lookup)
+	if err != nil {
+		return nil, err
+	}
+	cfg.fileSecrets = fromFiles
+	if len(fromFiles) > 0 {
+		lookup = envconfig.MultiLookuper(envconfig.MapLookuper(fromFiles), lookup)
+	}
 	// envconfig reports a bad value by struct field; remember which
 	// variable was read last so that the message can name it instead.
 	var lastKey string
-	err := envconfig.ProcessWith(ctx, &envconfig.Config{
+	err = envconfig.ProcessWith(ctx, &envconfig.Config{
 		Target:   &cfg,
 		Lookuper: lookup,
 		Mutators: []envconfig.Mutator{envconfig.MutatorFunc(func(_ context.Context, key, _, _, v string) (string, bool, error) {
@@ -137,6 +161,9 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time) (
 	if cfg.API.ProjectID == "" {
 		cfg.API.ProjectID, _ = lookup.Lookup("HUAWEICLOUD_SDK_PROJECT_ID")
 	}
+	applyAllowInsecure(&cfg)
+	cfg.secrets = collectSecrets(&cfg, lookup)
+	cfg.API.Secrets = cfg.secrets
 	if err := cfg.validate(now); err != nil {
 		return nil, err
 	}
@@ -197,6 +224,9 @@ func (c *Config) validate(now time.Time) error {
 	if err := validatePushgatewayURL(c.PushgatewayURL); err != nil {
 		return err
 	}
+	if err := validateAPIEndpoints(c); err != nil {
+		return err
+	}
 	validators := []interface{ Validate() error }{c.Checkpoint, c.DeadLetter, &c.API}
 	// A sink's settings are checked only when the sink is used: an unused
 	// sink's required variables are not required.
@@ -237,6 +267,10 @@ func (c *Config) validate(now time.Time) error {
 	}
 	if c.API.ProjectID == "" {
 		return errors.New("HWCAUDIT_PROJECT_ID: required (or HUAWEICLOUD_SDK_PROJECT_ID): the project whose audit logs are read")
+	}
+	if !huaweiapi.ValidProjectID(c.API.ProjectID) {
+		// It goes into every request path.
+		return fmt.Errorf("HWCAUDIT_PROJECT_ID: a project id is 32 letters or digits, got %q (or fix HUAWEICLOUD_SDK_PROJECT_ID)", c.API.ProjectID)
 	}
 	return nil
 }

@@ -175,13 +175,15 @@ func TestParseStart(t *testing.T) {
 // TestLoadConfigProjectFallback checks the one variable the table in help
 // documents as a fallback: HWCAUDIT_PROJECT_ID wins over the SDK's.
 func TestLoadConfigProjectFallback(t *testing.T) {
+	// Project ids are 32 letters or digits.
+	const sdkProject, ownProject = "5dc0000000000000000000000000000a", "0e70000000000000000000000000000b"
 	now := time.Now()
 	for _, tc := range []struct {
 		env  map[string]string
 		want string
 	}{
-		{map[string]string{"HUAWEICLOUD_SDK_PROJECT_ID": "sdk"}, "sdk"},
-		{map[string]string{"HUAWEICLOUD_SDK_PROJECT_ID": "sdk", "HWCAUDIT_PROJECT_ID": "own"}, "own"},
+		{map[string]string{"HUAWEICLOUD_SDK_PROJECT_ID": sdkProject}, sdkProject},
+		{map[string]string{"HUAWEICLOUD_SDK_PROJECT_ID": sdkProject, "HWCAUDIT_PROJECT_ID": ownProject}, ownProject},
 	} {
 		env := map[string]string{"HWCAUDIT_SWR_INSTANCES": "ins-1", "HWCAUDIT_REGION": "cn-north-4"}
 		for k, v := range tc.env {

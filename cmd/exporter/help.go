@@ -101,6 +101,7 @@ var variables = []variable{
 	{"HWCAUDIT_RETRY_MAX_ELAPSED", "5m", "give up on one operation after retrying this long; the stream fails, its checkpoint stays"},
 	{"HWCAUDIT_SHARD", "", "index/count: export only the streams whose key hashes (FNV-1a) to index mod count (run and backfill)"},
 	{"HWCAUDIT_PUSHGATEWAY_URL", "", "Prometheus Pushgateway (http:// or https://) to push metrics to at the end of each run (job hwcaudit, grouped by shard and mode)"},
+	{"HWCAUDIT_ALLOW_INSECURE", "false", "accept plain http:// endpoints (API overrides, sinks, dead letters, a Pushgateway URL with a password) and Kafka SASL without TLS off loopback; sets every sink's own *_ALLOW_INSECURE; each insecure setting is logged at start"},
 	{"HWCAUDIT_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"HWCAUDIT_LOG_FORMAT", "auto", "json, text, or auto (text on a terminal, JSON otherwise)"},
 }

@@ -96,21 +96,30 @@ func cmdRun(metricsAddr string, stdout, stderr io.Writer) int {
 // reportWriter is where the human-readable report goes: stdout, unless the
 // stdout sink writes events there, whose readers expect NDJSON and nothing
 // else.
+// It is redacted of every configured secret.
 func reportWriter(cfg *Config, stdout, stderr io.Writer) io.Writer {
+	w := stdout
 	if slices.Contains(cfg.Sinks, "stdout") {
-		return stderr
+		w = stderr
 	}
-	return stdout
+	return redactingWriter{w: w, secrets: cfg.secrets}
 }
 
+// configError prints err, with the user information of any URL in it
+// removed (a value quoted in a message may be http://user:password@host).
 func configError(w io.Writer, err error) int {
-	fmt.Fprintf(w, "exporter: configuration error: %v\n(run 'exporter help' for every variable and its default)\n", err)
+	fmt.Fprintf(w, "exporter: configuration error: %s\n(run 'exporter help' for every variable and its default)\n", redactText(nil, err.Error()))
 	return exitUsage
 }
 
 // authorizer picks the static token when one is configured, and AK/SK
 // signing from the SDK's environment variables otherwise.
+// Secrets read from NAME_FILE that the SDKs read from the environment are
+// exported to it first.
 func authorizer(cfg *Config) (huaweiapi.Authorizer, error) {
+	if err := exportSecretFiles(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.API.AuthToken != "" {
 		return huaweiapi.TokenAuth{Token: cfg.API.AuthToken}, nil
 	}
@@ -129,7 +138,15 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return ctx, stop
 }
 
+// Every record is redacted of the configured secrets (and of those the API
+// client learns), and the insecure settings in force are logged once.
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	log := slog.New(redactingHandler{h: newHandler(cfg, w), secrets: cfg.secrets})
+	warnInsecure(cfg, log)
+	return log
+}
+
+func newHandler(cfg *Config, w io.Writer) slog.Handler {
 	level, _ := parseLevel(cfg.LogLevel)
 	opts := &slog.HandlerOptions{Level: level}
 	format := cfg.LogFormat
@@ -140,9 +157,9 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 		}
 	}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.NewJSONHandler(w, opts)
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/push"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 )
 
@@ -368,7 +369,10 @@ func (mr *metricsRun) pushMetrics(ctx context.Context, g prometheus.Gatherer) {
 	redacted := u.Redacted()
 	user := u.User
 	u.User = nil
-	p := push.New(u.String(), pushJob).Gatherer(g).Client(&http.Client{Timeout: 10 * time.Second})
+	// Redirects only on the Pushgateway's own origin: Go would forward
+	// the basic-auth header to another port of the same host, and follow
+	// https to http.
+	p := push.New(u.String(), pushJob).Gatherer(g).Client(egress.HTTPClient(10*time.Second, nil))
 	for _, kv := range mr.grouping {
 		p = p.Grouping(kv[0], kv[1])
 	}

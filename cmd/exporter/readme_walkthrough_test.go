@@ -645,7 +645,16 @@ func (w *walk) lookup(name string) string {
 	if strings.ToUpper(name) != name {
 		w.errorf("shell variable $%s is used before the walkthrough assigns it", name)
 	}
-	return "example-" + strings.ToLower(name)
+	return exampleValue(name, "example-"+strings.ToLower(name))
+}
+
+// exampleValue is def, or for a project id one of the documented shape (32
+// letters or digits), which the exporter checks.
+func exampleValue(name, def string) string {
+	if strings.HasSuffix(name, "PROJECT_ID") {
+		return "0123456789abcdef0123456789abcdef"
+	}
+	return def
 }
 
 func (w *walk) line(line string) {
@@ -1019,7 +1028,7 @@ func (w *walk) secretKeys(r *release, name string) (map[string]string, error) {
 	}
 	m := map[string]string{}
 	for k := range keys {
-		m[k] = "example"
+		m[k] = exampleValue(k, "example")
 	}
 	return m, nil
 }

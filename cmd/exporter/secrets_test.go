@@ -380,12 +380,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}{
 			{"API key and password", "HWCAUDIT_ELASTICSEARCH_API_KEY", map[string]string{
 				"HWCAUDIT_SINKS":                  "elasticsearch",
+				"ELASTICSEARCH_URL":               "http://127.0.0.1:9",
 				"HWCAUDIT_ELASTICSEARCH_API_KEY":  leakESAPIKey,
 				"HWCAUDIT_ELASTICSEARCH_USERNAME": leakESUser,
 				"HWCAUDIT_ELASTICSEARCH_PASSWORD": leakESPass,
 			}},
 			{"password without user", "HWCAUDIT_ELASTICSEARCH_USERNAME", map[string]string{
 				"HWCAUDIT_SINKS":                  "elasticsearch",
+				"ELASTICSEARCH_URL":               "http://127.0.0.1:9",
 				"HWCAUDIT_ELASTICSEARCH_PASSWORD": leakESPass,
 			}},
 			{"URL with credentials but no host", "ELASTICSEARCH_URL", map[string]string{

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/newestfirst"
 )
 
@@ -96,7 +98,7 @@ func (c *Config) Validate(region string) error {
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("HWCAUDIT_ARTIFACT_ENDPOINT: want an http(s) URL such as https://cloudartifacts-ext.cn-north-4.myhuaweicloud.com, got %q", c.Endpoint)
+			return fmt.Errorf("HWCAUDIT_ARTIFACT_ENDPOINT: want an http(s) URL such as https://cloudartifacts-ext.cn-north-4.myhuaweicloud.com, got %s", egress.RedactURL(c.Endpoint))
 		}
 		return nil
 	}
@@ -117,8 +119,8 @@ func splitRepo(s string) (module, repo string, err error) {
 		return "", "", fmt.Errorf("%q is not module/repo", s)
 	case module != ModuleFile && module != ModuleRepository:
 		return "", "", fmt.Errorf("%q: module must be %s or %s", s, ModuleFile, ModuleRepository)
-	case repo == "" || strings.ContainsAny(repo, "/?#% "):
-		return "", "", fmt.Errorf("%q: %q is not a repository id", s, repo)
+	case !huaweiapi.ValidID(repo):
+		return "", "", fmt.Errorf("%q: %q is not a repository id (1 to 128 letters, digits, '-' and '_')", s, repo)
 	}
 	return module, repo, nil
 }

@@ -108,7 +108,7 @@ func (s *Stream) fetch(ctx context.Context, offset, limit int64) ([]record, int6
 	body, err := s.api.Do(ctx, huaweiapi.Request{
 		Method:   http.MethodGet,
 		Endpoint: s.endpoint,
-		Path:     "/cloudartifact/v5/" + s.tenant + "/" + s.project + "/" + s.module + "/" + s.repo + "/audit",
+		Path:     "/cloudartifact/v5/" + url.PathEscape(s.tenant) + "/" + url.PathEscape(s.project) + "/" + url.PathEscape(s.module) + "/" + url.PathEscape(s.repo) + "/audit",
 		Query:    q,
 	})
 	if err != nil {

@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 )
 
 // MaxPageSize is the largest "size" the reader asks for.
@@ -27,8 +30,8 @@ type Config struct {
 // Validate reports the first invalid setting, naming its variable.
 func (c *Config) Validate(region string) error {
 	for _, id := range c.Instances {
-		if id == "" || strings.ContainsAny(id, "/?#% ") {
-			return fmt.Errorf("HWCAUDIT_DBSS_INSTANCES: %q is not an instance id", id)
+		if !huaweiapi.ValidID(id) {
+			return fmt.Errorf("HWCAUDIT_DBSS_INSTANCES: %q is not an instance id (1 to 128 letters, digits, '-' and '_')", id)
 		}
 	}
 	if c.PageSize < 1 || c.PageSize > MaxPageSize {
@@ -40,7 +43,7 @@ func (c *Config) Validate(region string) error {
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("HWCAUDIT_DBSS_ENDPOINT: want an http(s) URL such as https://dbss.cn-north-4.myhuaweicloud.com, got %q", c.Endpoint)
+			return fmt.Errorf("HWCAUDIT_DBSS_ENDPOINT: want an http(s) URL such as https://dbss.cn-north-4.myhuaweicloud.com, got %s", egress.RedactURL(c.Endpoint))
 		}
 	} else if region == "" {
 		return fmt.Errorf("HWCAUDIT_REGION: required to build the DBSS endpoint (or set HWCAUDIT_DBSS_ENDPOINT)")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -31,11 +32,11 @@ type request struct {
 }
 
 func (s *Stream) currentPath() string {
-	return "/v1/" + s.project + "/audit/" + s.instance + "/operation-log"
+	return "/v1/" + url.PathEscape(s.project) + "/audit/" + url.PathEscape(s.instance) + "/operation-log"
 }
 
 func (s *Stream) legacyPath() string {
-	return "/v1/" + s.project + "/" + s.instance + "/dbss/audit/operate-log"
+	return "/v1/" + url.PathEscape(s.project) + "/" + url.PathEscape(s.instance) + "/dbss/audit/operate-log"
 }
 
 // fetch reads one page of the operation logs of [from, to].

@@ -135,6 +135,18 @@ func (s *SDKSigner) Refresh() bool {
 	return true
 }
 
+// secrets are the AK, SK and security token the signer signs with now.
+func (s *SDKSigner) secrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.cred.(*auth.BasicCredentials); ok {
+		return []string{c.AK, c.SK, c.SecurityToken}
+	}
+	return nil
+}
+
+func (t TokenAuth) secrets() []string { return []string{t.Token} }
+
 func sameCredentials(a, b auth.ICredential) bool {
 	x, ok1 := a.(*auth.BasicCredentials)
 	y, ok2 := b.(*auth.BasicCredentials)

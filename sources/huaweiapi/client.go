@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
 	"github.com/hwcaudit/hwcaudit/sources/jsonscan"
 )
 
@@ -61,6 +63,14 @@ type Config struct {
 	// counts what went over the wire, for metrics. It is called from many
 	// goroutines at once and must not block.
 	OnResponse func(endpoint string, status int)
+
+	// Secrets, when not nil, is the set of secrets the rest of the program
+	// redacts from what it prints: the client adds to it every credential
+	// it sends or signs with (IAM token, AK, SK, security token, the
+	// Authorization header and its signature), as it uses them, so that
+	// temporary credentials fetched later are known too. When nil the
+	// client keeps a set of its own. Its errors are always redacted.
+	Secrets *egress.Secrets
 }
 
 // Validate reports the first invalid setting, naming its variable.
@@ -120,12 +130,39 @@ func NewClient(cfg Config, auth Authorizer) *Client {
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
 	}
+	if cfg.Secrets == nil {
+		cfg.Secrets = &egress.Secrets{}
+	}
 	return &Client{
 		cfg:   cfg,
 		auth:  auth,
-		http:  &http.Client{Transport: tr, Timeout: cfg.Timeout},
+		http:  &http.Client{Transport: tr, Timeout: cfg.Timeout, CheckRedirect: checkRedirect},
 		rates: make(map[string]*rate.Limiter),
 	}
+}
+
+// checkRedirect follows a redirect only to the scheme, host and port the
+// request was sent to (egress.CheckRedirect): Go would otherwise forward
+// X-Auth-Token and X-Security-Token to any host, and follow https to http.
+// A redirect that would turn a POST into a GET without its body is
+// returned as the answer (an error status) instead of followed.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if err := egress.CheckRedirect(req, via); err != nil {
+		return err
+	}
+	if m := via[0].Method; m != http.MethodGet && m != http.MethodHead && req.Response != nil {
+		switch req.Response.StatusCode {
+		case http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		default:
+			return http.ErrUseLastResponse
+		}
+	}
+	return nil
+}
+
+// secretHolder is an Authorizer that knows the secrets it signs with.
+type secretHolder interface {
+	secrets() []string
 }
 
 // ProjectID is the project the client reads.
@@ -215,7 +252,9 @@ func (c *Client) do(ctx context.Context, req Request) ([]byte, error) {
 	if err := c.limiter(u.Host).Wait(ctx); err != nil {
 		return nil, err
 	}
-	u.Path = req.Path
+	if err := setPath(u, req.Path); err != nil {
+		return nil, pipeline.Permanent(err)
+	}
 	u.RawQuery = encodeQuery(req.Query)
 
 	var rd io.Reader
@@ -230,20 +269,29 @@ func (c *Client) do(ctx context.Context, req Request) ([]byte, error) {
 	hr.Header.Set("Accept", "application/json")
 	hr.Header.Set("User-Agent", "hwcaudit")
 	if err := c.auth.Authorize(hr, req.Body); err != nil {
-		return nil, pipeline.Permanent(fmt.Errorf("sign request: %w", err))
+		return nil, pipeline.Permanent(c.cfg.Secrets.Error(fmt.Errorf("sign request: %w", err)))
 	}
+	c.learnSecrets(hr.Header)
 
 	resp, err := c.http.Do(hr)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.observe(req.Endpoint, 0)
 		}
+		err = c.cfg.Secrets.Error(fmt.Errorf("%s %s: %w", req.Method, req.Path, err))
+		if errors.Is(err, egress.ErrRedirect) {
+			return nil, pipeline.Permanent(err)
+		}
+		if cerr := egress.CertError(err, req.Method+" "+req.Path, egress.Origin(u),
+			"add the CA that signed it to the system trust store (or SSL_CERT_FILE), or fix the endpoint variable"); cerr != nil {
+			return nil, cerr
+		}
 		// Transport errors (refused, reset, timeout) heal on their own.
-		return nil, fmt.Errorf("%s %s: %w", req.Method, req.Path, err)
+		return nil, err
 	}
 	c.observe(req.Endpoint, resp.StatusCode)
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
+	data, err := readBody(resp, c.cfg.MaxBodyBytes+1)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: read body: %w", req.Method, req.Path, err)
 	}
@@ -259,7 +307,54 @@ func (c *Client) do(ctx context.Context, req Request) ([]byte, error) {
 	if tooLarge {
 		data = data[:c.cfg.MaxBodyBytes]
 	}
-	return nil, classify(resp, data, sentSecrets(hr.Header))
+	return nil, classify(resp, data, c.cfg.Secrets)
+}
+
+// setPath sets u's path from an escaped API path. A path with an empty,
+// "." or ".." segment (once unescaped) is refused: an id from
+// configuration must never move a signed request to another API.
+func setPath(u *url.URL, escaped string) error {
+	p, err := url.PathUnescape(escaped)
+	if err != nil || !strings.HasPrefix(p, "/") {
+		return fmt.Errorf("request path %q is not an escaped absolute path", escaped)
+	}
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("request path %q has an empty, \".\" or \"..\" segment; an id in it is not valid", escaped)
+		}
+	}
+	u.Path, u.RawPath = p, escaped
+	return nil
+}
+
+// learnSecrets adds the credentials a request carries, and those its
+// authorizer signs with, to the secrets every message is redacted of.
+// Gateways quote them back: a failed AK/SK signature's message holds the
+// canonical request, X-Security-Token included.
+func (c *Client) learnSecrets(h http.Header) {
+	var out []string
+	for _, k := range []string{"X-Auth-Token", "X-Security-Token", "Authorization"} {
+		if v := h.Get(k); v != "" {
+			out = append(out, v)
+		}
+	}
+	// The AK and the signature of "SDK-HMAC-SHA256 Access=…,
+	// SignedHeaders=…, Signature=…", each echoed alone too.
+	if a := h.Get("Authorization"); a != "" {
+		for _, part := range strings.Split(a, ",") {
+			part = strings.TrimSpace(part)
+			if i := strings.LastIndex(part, " "); i >= 0 {
+				part = part[i+1:]
+			}
+			if k, v, ok := strings.Cut(part, "="); ok && (k == "Access" || k == "Signature") {
+				out = append(out, v)
+			}
+		}
+	}
+	if s, ok := c.auth.(secretHolder); ok {
+		out = append(out, s.secrets()...)
+	}
+	c.cfg.Secrets.Add(out...)
 }
 
 // contentType is the Content-Type the official SDK sends for req, and
@@ -281,20 +376,7 @@ func (c *Client) observe(endpoint string, status int) {
 	}
 }
 
-// sentSecrets returns the credentials a request carried in clear. Gateways
-// quote them back: a failed AK/SK signature's message holds the canonical
-// request, X-Security-Token included, and errors end up in logs.
-func sentSecrets(h http.Header) []string {
-	var out []string
-	for _, k := range []string{"X-Auth-Token", "X-Security-Token"} {
-		if v := h.Get(k); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-func classify(resp *http.Response, body []byte, secrets []string) error {
+func classify(resp *http.Response, body []byte, secrets *egress.Secrets) error {
 	e := &APIError{Status: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id")}
 	if v, err := jsonscan.Parse(body); err == nil {
 		e.Code, e.Message = errorFields(v, 0)
@@ -303,10 +385,8 @@ func classify(resp *http.Response, body []byte, secrets []string) error {
 	if raw {
 		e.Message = string(body)
 	}
-	for _, s := range secrets {
-		e.Code = redact(e.Code, s)
-		e.Message = redact(e.Message, s)
-	}
+	e.Code = secrets.Redact(e.Code)
+	e.Message = secrets.Redact(e.Message)
 	if raw {
 		// Truncated after redaction, so no prefix of a secret survives.
 		e.Message = truncate(e.Message, 200)
@@ -423,29 +503,31 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// redact replaces every occurrence of secret in text by [REDACTED]. Each
-// occurrence is widened to whole characters, so that a secret that begins
-// or ends inside a multi-byte character leaves no broken half of it.
-func redact(text, secret string) string {
-	if secret == "" || !strings.Contains(text, secret) {
-		return text
+// readBody reads up to limit bytes of resp's body. A body that announces
+// its length is read into one buffer of that size: growing a buffer by
+// doubling, as io.ReadAll does, leaves up to twice a large page behind as
+// garbage, and pages near the body cap come four streams at a time.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n < limit {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(resp.Body, buf)
+		return buf, err
 	}
-	var b strings.Builder
-	for {
-		i := strings.Index(text, secret)
-		if i < 0 {
-			b.WriteString(text)
-			return b.String()
-		}
-		start, end := i, i+len(secret)
-		for start > 0 && !utf8.RuneStart(text[start]) {
-			start--
-		}
-		for end < len(text) && !utf8.RuneStart(text[end]) {
-			end++
-		}
-		b.WriteString(text[:start])
-		b.WriteString("[REDACTED]")
-		text = text[end:]
-	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
 }
+
+var (
+	projectIDRE = regexp.MustCompile(`^[A-Za-z0-9]{32}$`)
+	idRE        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
+)
+
+// ValidProjectID reports whether id has the documented shape of a project
+// id: 32 letters or digits.
+func ValidProjectID(id string) bool { return projectIDRE.MatchString(id) }
+
+// ValidID reports whether id can be an instance or repository id for APIs
+// whose documents give no shape (SWR, DBSS, CodeArts Artifact
+// repositories): 1 to 128 letters, digits, '-' and '_', starting with a
+// letter or digit. Nothing in it needs escaping in a path, and it can be
+// neither "." nor "..".
+func ValidID(id string) bool { return idRE.MatchString(id) }

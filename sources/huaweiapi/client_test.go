@@ -22,6 +22,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
 )
 
@@ -718,8 +719,9 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// go-envconfig allocates the untagged Secrets pointer; an empty set.
 	want := Config{MaxRPS: 10, Timeout: 30 * time.Second, MaxBodyBytes: 16 << 20,
-		Credentials: []string{"env", "profile", "metadata", "pod-identity"}}
+		Credentials: []string{"env", "profile", "metadata", "pod-identity"}, Secrets: &egress.Secrets{}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults %+v, want %+v", c, want)
 	}

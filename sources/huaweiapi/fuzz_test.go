@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
 )
 
 // FuzzClassify feeds error answers: any status outside 2xx, any body, any
@@ -40,7 +41,7 @@ func FuzzClassify(f *testing.F) {
 		if checkSecret {
 			secrets = []string{secret}
 		}
-		err := classify(resp, body, secrets)
+		err := classify(resp, body, egress.NewSecrets(secrets...))
 		var apiErr *APIError
 		if !errors.As(err, &apiErr) || apiErr.Status != status {
 			t.Fatalf("classify(%d) = %v, not an APIError with the status", status, err)
@@ -66,7 +67,7 @@ func FuzzClassify(f *testing.F) {
 		// The wait of an HTTP-date Retry-After depends on the clock; the
 		// error itself must not.
 		var againErr *APIError
-		if errors.As(classify(resp, body, secrets), &againErr) && againErr.Error() != apiErr.Error() {
+		if errors.As(classify(resp, body, egress.NewSecrets(secrets...)), &againErr) && againErr.Error() != apiErr.Error() {
 			t.Errorf("classify is not deterministic: %q, then %q", apiErr.Error(), againErr.Error())
 		}
 	})

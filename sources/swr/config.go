@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/newestfirst"
 )
 
@@ -41,8 +43,8 @@ type Config struct {
 // Validate reports the first invalid setting, naming its variable.
 func (c *Config) Validate(region string) error {
 	for _, id := range c.Instances {
-		if id == "" || strings.ContainsAny(id, "/?#% ") {
-			return fmt.Errorf("HWCAUDIT_SWR_INSTANCES: %q is not an instance id", id)
+		if !huaweiapi.ValidID(id) {
+			return fmt.Errorf("HWCAUDIT_SWR_INSTANCES: %q is not an instance id (1 to 128 letters, digits, '-' and '_')", id)
 		}
 	}
 	if len(c.Operations) == 0 {
@@ -62,7 +64,7 @@ func (c *Config) Validate(region string) error {
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("HWCAUDIT_SWR_ENDPOINT: want an http(s) URL such as https://swr-api.cn-north-4.myhuaweicloud.com, got %q", c.Endpoint)
+			return fmt.Errorf("HWCAUDIT_SWR_ENDPOINT: want an http(s) URL such as https://swr-api.cn-north-4.myhuaweicloud.com, got %s", egress.RedactURL(c.Endpoint))
 		}
 	} else if region == "" {
 		return fmt.Errorf("HWCAUDIT_REGION: required to build the SWR endpoint (or set HWCAUDIT_SWR_ENDPOINT)")

@@ -7,8 +7,11 @@ package taurusdb
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
+
+	"github.com/hwcaudit/hwcaudit/sinks/egress"
 )
 
 // MaxPageSize is the API's upper bound for "limit".
@@ -59,11 +62,15 @@ var defaultHosts = map[string]string{
 	"tr-west-1":      "gaussdbformysql",
 }
 
+// instanceRE is the documented shape of a TaurusDB instance id: 36
+// letters or digits, the last four "in07".
+var instanceRE = regexp.MustCompile(`^[A-Za-z0-9]{32}in07$`)
+
 // Validate reports the first invalid setting, naming its variable.
 func (c *Config) Validate(region string) error {
 	for _, id := range c.Instances {
-		if id == "" || strings.ContainsAny(id, "/?#% ") {
-			return fmt.Errorf("HWCAUDIT_GAUSSDB_INSTANCES: %q is not an instance id", id)
+		if !instanceRE.MatchString(id) {
+			return fmt.Errorf("HWCAUDIT_GAUSSDB_INSTANCES: %q is not an instance id (36 letters or digits ending in in07)", id)
 		}
 	}
 	if c.PageSize < 1 || c.PageSize > MaxPageSize {
@@ -78,7 +85,7 @@ func (c *Config) Validate(region string) error {
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("HWCAUDIT_GAUSSDB_ENDPOINT: want an http(s) URL such as https://gaussdb.cn-north-4.myhuaweicloud.com, got %q", c.Endpoint)
+			return fmt.Errorf("HWCAUDIT_GAUSSDB_ENDPOINT: want an http(s) URL such as https://gaussdb.cn-north-4.myhuaweicloud.com, got %s", egress.RedactURL(c.Endpoint))
 		}
 		return nil
 	}

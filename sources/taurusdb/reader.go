@@ -29,7 +29,7 @@ func (s *Stream) fetch(ctx context.Context, from, to time.Time, offset, limit in
 	body, err := s.api.Do(ctx, huaweiapi.Request{
 		Method:   http.MethodGet,
 		Endpoint: s.endpoint,
-		Path:     "/v3/" + s.project + "/instances/" + s.instance + "/audit-logs",
+		Path:     "/v3/" + url.PathEscape(s.project) + "/instances/" + url.PathEscape(s.instance) + "/audit-logs",
 		Query:    q,
 	})
 	if err != nil {
