@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -43,6 +46,7 @@ const (
 	leakS3Secret  = "S3SecretLeakProbe/q8Rm2Tz5Wx+Kv7Nb4Pj"
 	leakS3Session = "S3SessionLeakProbe/Hy6Gt3Fr9De2Ws5+Qa"
 	leakPushPass  = "PushPassLeakProbe9Hd3Fs6Jk1Lq4"
+	leakS3Key     = "S3KEYLEAKPROBE7QW2ER"
 )
 
 // secret is one value that must never be written anywhere, with the user
@@ -52,6 +56,9 @@ type secret struct {
 }
 
 var leakSecrets = []secret{
+	// The AK too: it is not a secret on its own, but it is half of the
+	// pair and names the account; the exporter redacts it like the rest.
+	{"HUAWEICLOUD_SDK_AK", leakAK, ""},
 	{"HUAWEICLOUD_SDK_SK", leakSK, ""},
 	{"HUAWEICLOUD_SDK_SK (wrong)", leakWrongSK, ""},
 	{"HUAWEICLOUD_SDK_SECURITY_TOKEN", leakSecToken, ""},
@@ -62,6 +69,7 @@ var leakSecrets = []secret{
 	{"HWCAUDIT_ELASTICSEARCH_API_KEY", leakESAPIKey, ""},
 	{"ELASTICSEARCH_URL password", leakESURLPass, leakESUser},
 	{"AWS_SECRET_ACCESS_KEY", leakS3Secret, ""},
+	{"AWS_ACCESS_KEY_ID", leakS3Key, ""},
 	{"AWS_SESSION_TOKEN", leakS3Session, ""},
 	{"HWCAUDIT_PUSHGATEWAY_URL password", leakPushPass, "probe-push-user"},
 }
@@ -300,11 +308,18 @@ func TestSecretsNeverLeak(t *testing.T) {
 	t.Run("Pushgateway refuses the credentials", func(t *testing.T) {
 		t.Parallel()
 		var gotAuth atomic.Bool
+		var pushedMu sync.Mutex
+		var pushed []byte
 		pg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// The credentials of the URL still go out, as basic auth.
 			if u, p, ok := r.BasicAuth(); ok && u == "probe-push-user" && p == leakPushPass {
 				gotAuth.Store(true)
 			}
+			// The metrics themselves are written output too.
+			body, _ := io.ReadAll(r.Body)
+			pushedMu.Lock()
+			pushed = append(pushed, body...)
+			pushedMu.Unlock()
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 		}))
 		t.Cleanup(pg.Close)
@@ -313,6 +328,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 		r := h.mustRun(exitOK, "run")
 		mustContain(t, r, stream, "cannot push metrics", "401")
 		checkNoLeaks(t, h, r)
+		pushedMu.Lock()
+		if leaks := findLeaks("pushed metrics", string(pushed)); len(leaks) > 0 || len(pushed) == 0 {
+			t.Errorf("pushed %d bytes of metrics; leaks: %v", len(pushed), leaks)
+		}
+		pushedMu.Unlock()
 		if !gotAuth.Load() {
 			t.Error("the Pushgateway never received the URL's credentials as basic auth")
 		}
@@ -353,6 +373,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		useS3(h, srv, bucket)
 		h.env["HWCAUDIT_SINKS"] = "file,s3"
 		h.env["HWCAUDIT_CHECKPOINT_URL"] = "file://./state"
+		h.env["AWS_ACCESS_KEY_ID"] = leakS3Key
 		h.env["AWS_SECRET_ACCESS_KEY"] = leakS3Secret
 		h.env["AWS_SESSION_TOKEN"] = leakS3Session
 		for _, cmd := range []string{"run", "check"} {
@@ -370,6 +391,89 @@ func TestSecretsNeverLeak(t *testing.T) {
 			mustContain(t, r, "checkpoint")
 			checkNoLeaks(t, h, r)
 		}
+	})
+
+	t.Run("hostile API echoes the credentials", func(t *testing.T) {
+		t.Parallel()
+		// A second server that records what reaches it: a redirect must
+		// bring it no credential.
+		var stolen atomic.Int32
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for _, k := range []string{"X-Auth-Token", "X-Security-Token", "Authorization"} {
+				if r.Header.Get(k) != "" {
+					stolen.Add(1)
+				}
+			}
+		}))
+		t.Cleanup(other.Close)
+		// Each operation's stream meets another failure: a 200 HTML page
+		// quoting the credentials, a 400 quoting them JSON-escaped (with
+		// "\/"), URL-encoded and base64, a redirect to the other server.
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			echo := []string{r.Header.Get("X-Auth-Token"), r.Header.Get("X-Security-Token"), r.Header.Get("Authorization")}
+			var forms []string
+			for _, e := range echo {
+				if e == "" {
+					continue
+				}
+				j, _ := json.Marshal(e)
+				forms = append(forms, e, strings.ReplaceAll(string(j), "/", `\/`), url.QueryEscape(e), base64.StdEncoding.EncodeToString([]byte(e)))
+			}
+			switch r.URL.Query().Get("operation") {
+			case "pull":
+				w.Header().Set("Content-Type", "text/html")
+				fmt.Fprintf(w, "<html>%s</html>", strings.Join(forms, " "))
+			case "create":
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprintf(w, `{"detail":"%s"}`, strings.Join(forms[1:], " "))
+			default:
+				http.Redirect(w, r, other.URL+r.URL.RequestURI(), http.StatusFound)
+			}
+		}))
+		t.Cleanup(api.Close)
+		for _, mode := range []string{"AK/SK with a security token", "IAM token"} {
+			h := leakHarness(t)
+			h.env["HWCAUDIT_SWR_ENDPOINT"] = api.URL
+			if mode == "IAM token" {
+				h.env["HWCAUDIT_AUTH_TOKEN"] = leakIAMToken
+			}
+			r := h.mustRun(exitFailed, "run")
+			mustContain(t, r, "body starts", "HTTP 400", "redirect refused", "[REDACTED]")
+			checkNoLeaks(t, h, r)
+			// check stops at the first answer without reading it.
+			r = h.mustRun(exitFailed, "check")
+			mustContain(t, r, "HTTP 400", "redirect refused", "[REDACTED]")
+			checkNoLeaks(t, h, r)
+		}
+		if n := stolen.Load(); n != 0 {
+			t.Errorf("the redirect target received %d credential header(s)", n)
+		}
+	})
+
+	t.Run("secrets from files", func(t *testing.T) {
+		t.Parallel()
+		// The files live outside the scanned directory; the values must
+		// not show anywhere the exporter writes, on success or failure.
+		dir := t.TempDir()
+		file := func(name, v string) string {
+			p := filepath.Join(dir, name)
+			if err := os.WriteFile(p, []byte(v+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		h := leakHarness(t)
+		for name, v := range map[string]string{"HUAWEICLOUD_SDK_AK": leakAK, "HUAWEICLOUD_SDK_SK": leakSK, "HUAWEICLOUD_SDK_SECURITY_TOKEN": leakSecToken} {
+			delete(h.env, name)
+			h.env[name+"_FILE"] = file(name, v)
+		}
+		r := h.mustRun(exitOK, "run")
+		mustContain(t, r, stream)
+		checkNoLeaks(t, h, r)
+		h.env["HUAWEICLOUD_SDK_SK_FILE"] = file("wrong", leakWrongSK)
+		r = h.mustRun(exitFailed, "check")
+		mustContain(t, r, "canonicalRequest", "[REDACTED]")
+		checkNoLeaks(t, h, r)
 	})
 
 	t.Run("configuration errors", func(t *testing.T) {

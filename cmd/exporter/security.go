@@ -140,11 +140,23 @@ var userinfoRE = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]*:(?://|\\/\\/))[^/\
 // information of every URL, from text.
 func redactText(s *egress.Secrets, text string) string {
 	text = s.Redact(text)
+	if strings.Contains(text, `\`) {
+		// A message that quotes a body with %q doubles the backslash of a
+		// JSON-escaped secret ("\/" becomes "\\/") and escapes its
+		// quotes. When the unquoted view holds a secret, it is printed
+		// redacted instead: a little less exact, never the secret.
+		un := goUnquoter.Replace(text)
+		if red := s.Redact(un); red != un {
+			text = red
+		}
+	}
 	if strings.Contains(text, "@") {
 		text = userinfoRE.ReplaceAllString(text, "${1}"+egress.Redacted+"@")
 	}
 	return text
 }
+
+var goUnquoter = strings.NewReplacer(`\\`, `\`, `\"`, `"`)
 
 // redactingWriter redacts what is written to w. Each Write is redacted on
 // its own: the command writes whole lines.
