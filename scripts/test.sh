@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: static checks, then every test with the race
 # detector. CI (.ci/run) calls exactly this. It needs only Go (and gcc for
-# -race): it installs the outside programs the tests need (an S3 server and
-# Helm, pinned, cached per machine), and the tests start what they use on
+# -race): it installs the outside programs the tests need (an S3 server,
+# Helm and staticcheck, pinned, cached per machine), and the tests start what they use on
 # loopback (the simulator, a Kafka-protocol broker, the S3 server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,8 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+# staticcheck, pinned and installed once per machine like helm.
+"$(scripts/staticcheck.sh)" ./...
 
 # Every fuzz target, briefly (FUZZTIME, default 2s each): inputs beyond the
 # committed corpora must not break a parser of outside data.

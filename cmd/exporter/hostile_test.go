@@ -475,17 +475,6 @@ func (w *cursorWatch) observe(cps []checkpoint.Checkpoint, when string) {
 	}
 }
 
-// snapshot returns the last cursors seen.
-func (w *cursorWatch) snapshot() map[string]string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	m := map[string]string{}
-	for s, c := range w.last {
-		m[s] = string(c)
-	}
-	return m
-}
-
 // listCheckpoints reads every checkpoint through the store's own List.
 func listCheckpoints(t *testing.T, store checkpoint.Store) []checkpoint.Checkpoint {
 	t.Helper()

@@ -256,19 +256,6 @@ func (m *metrics) runDone(sum *pipeline.Summary, elapsed time.Duration, code int
 	}
 }
 
-// metricNames lists the names of every metric family the registry holds.
-func (m *metrics) metricNames() ([]string, error) {
-	mfs, err := m.reg.Gather()
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(mfs))
-	for _, mf := range mfs {
-		names = append(names, mf.GetName())
-	}
-	return names, nil
-}
-
 // runSkipped records a run that exported nothing because another run held
 // the lock. It stands apart from runDone: that run is still working, and
 // a last-success time or zeroed stream counts from this one would make a

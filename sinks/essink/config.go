@@ -198,8 +198,10 @@ func validateName(name string) error {
 	case name != strings.ToLower(name):
 		return errors.New("must be lowercase")
 	case strings.ContainsAny(name, "\\/*?\"<>| ,#:"):
+		//lint:ignore ST1005 the message ends with the characters it lists
 		return errors.New(`must not contain \ / * ? " < > | space , # :`)
 	case name[0] == '-' || name[0] == '_' || name[0] == '+' || name == "." || name == "..":
+		//lint:ignore ST1005 the message ends with the names "." and ".."
 		return errors.New("must not start with -, _ or +, nor be . or ..")
 	case len(name) > 255:
 		return errors.New("must be at most 255 bytes")

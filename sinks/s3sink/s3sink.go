@@ -29,6 +29,8 @@
 // the condition, which the content-derived names make safe.
 package s3sink
 
+//lint:file-ignore SA1019 manager.Uploader is deprecated for feature/s3/transfermanager; moving to it is its own change (multipart behaviour, tests against versitygw)
+
 import (
 	"bytes"
 	"compress/gzip"

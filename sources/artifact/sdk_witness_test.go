@@ -74,6 +74,7 @@ func TestSDKWitnessArtifact(t *testing.T) {
 				t.Fatalf("our streams sent %d requests, want several pages of each repository", len(ours))
 			}
 
+			//lint:ignore SA1019 the witness builds the client as the SDK's own examples do
 			client := artifactsdk.NewCodeArtsArtifactClient(artifactsdk.CodeArtsArtifactClientBuilder().
 				WithEndpoints([]string{rec.URL}).
 				WithCredential(sdkwitness.Credentials(sdkwitness.AK, sdkwitness.SK, sdkwitness.ProjectID)).

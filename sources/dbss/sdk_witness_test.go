@@ -79,6 +79,7 @@ func TestSDKWitnessDBSS(t *testing.T) {
 				t.Fatalf("our stream sent %d requests, want several pages", len(ours))
 			}
 
+			//lint:ignore SA1019 the witness builds the client as the SDK's own examples do
 			client := dbsssdk.NewDbssClient(dbsssdk.DbssClientBuilder().
 				WithEndpoints([]string{rec.URL}).
 				WithCredential(sdkwitness.Credentials(sdkwitness.AK, sdkwitness.SK, sdkwitness.ProjectID)).
@@ -101,6 +102,7 @@ func TestSDKWitnessDBSS(t *testing.T) {
 						total, logs = resp.TotalNum, resp.OperateLog
 					}
 				case legacy:
+					//lint:ignore SA1019 the legacy path is the deprecated API, witnessed on purpose
 					resp, err := client.ListAuditOperateLogs(&model.ListAuditOperateLogsRequest{InstanceId: witnessInstance, Body: body})
 					sdkErr, respModel = err, new(model.ListAuditOperateLogsResponse)
 					if err == nil {

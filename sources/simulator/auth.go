@@ -177,7 +177,7 @@ func parseAuthorization(v string) (authorization, error) {
 		}
 	}
 	if a.access == "" || signed == "" || sig == "" {
-		return a, errors.New("Authorization must carry Access, SignedHeaders and Signature")
+		return a, errors.New("the Authorization header must carry Access, SignedHeaders and Signature")
 	}
 	a.signedHeaders = strings.Split(signed, ";")
 	b, err := hex.DecodeString(sig)

@@ -93,7 +93,11 @@ func credential(ak, sk, project, secToken string) *auth.BasicCredentials {
 	if secToken != "" {
 		b = b.WithSecurityToken(secToken)
 	}
-	return b.Build()
+	c, err := b.SafeBuild()
+	if err != nil {
+		panic(err)
+	}
+	return c
 }
 
 // send performs r and returns the status and the decoded error, if any.

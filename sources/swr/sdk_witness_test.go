@@ -67,6 +67,7 @@ func TestSDKWitnessSWR(t *testing.T) {
 				t.Fatalf("our streams sent %d requests, want several pages of each operation", len(ours))
 			}
 
+			//lint:ignore SA1019 the witness builds the client as the SDK's own examples do
 			client := swrsdk.NewSwrClient(swrsdk.SwrClientBuilder().
 				WithEndpoints([]string{rec.URL}).
 				WithCredential(sdkwitness.Credentials(sdkwitness.AK, sdkwitness.SK, sdkwitness.ProjectID)).

@@ -51,8 +51,13 @@ const (
 // Credentials returns the SDK credentials for AK/SK. The project id is
 // set, so that the SDK fills {project_id} itself and never asks IAM for
 // it.
+// It panics on credentials the SDK refuses: the witnesses pass constants.
 func Credentials(ak, sk, projectID string) auth.ICredential {
-	return basic.NewCredentialsBuilder().WithAk(ak).WithSk(sk).WithProjectId(projectID).Build()
+	c, err := basic.NewCredentialsBuilder().WithAk(ak).WithSk(sk).WithProjectId(projectID).SafeBuild()
+	if err != nil {
+		panic("sdkwitness: " + err.Error())
+	}
+	return c
 }
 
 // HTTPConfig is the SDK's HTTP configuration for a test server: TLS
