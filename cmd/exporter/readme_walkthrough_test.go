@@ -361,7 +361,7 @@ func splitShell(s string, lookup func(string) string) (shellLine, error) {
 // no longer match the chart or the exporter, and wants each refused for
 // its reason.
 func TestWalkthroughCatchesDrift(t *testing.T) {
-	const install = "helm install audit charts/hwcaudit -n security --set config.HWCAUDIT_REGION=cn-north-4 --set config.HWCAUDIT_PROJECT_ID=p1 --set config.HWCAUDIT_SWR_INSTANCES=swr-1"
+	const install = "helm install audit charts/hwcaudit -n security --set config.HWCAUDIT_REGION=cn-north-4 --set config.HWCAUDIT_PROJECT_ID=0123456789abcdef0123456789abcdef --set config.HWCAUDIT_SWR_INSTANCES=swr-1"
 	setup := []string{"kubectl create namespace security", install}
 	for _, tc := range []struct{ line, want string }{
 		{"kubectl -n security get cronjob audit-hwcaudit-typo", "cronjob audit-hwcaudit-typo does not exist"},
