@@ -1,3 +1,10 @@
+// The walkthrough tag keeps the Helm SDK and the Kubernetes API out of
+// the package's other test builds, the fuzz targets' instrumented ones
+// above all (their compile took five minutes); scripts/test.sh runs these
+// tests with -tags walkthrough.
+
+//go:build walkthrough
+
 package main
 
 import (

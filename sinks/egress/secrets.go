@@ -67,6 +67,24 @@ func (s *Secrets) Add(secrets ...string) {
 	}
 }
 
+// With returns a new set holding s's secrets and extra, for what one
+// request alone carries (a signature): adding those to s would grow it
+// with every request, and every redaction with it.
+func (s *Secrets) With(extra ...string) *Secrets {
+	out := &Secrets{}
+	if s != nil {
+		s.mu.RLock()
+		out.seen = make(map[string]bool, len(s.seen)+len(extra))
+		for k := range s.seen {
+			out.seen[k] = true
+		}
+		out.forms = slices.Clone(s.forms)
+		s.mu.RUnlock()
+	}
+	out.Add(extra...)
+	return out
+}
+
 // AddBasic adds password, user:password, and the base64 user:password of
 // an HTTP basic Authorization header as a secret of its own (so that an
 // echoed header is removed in every form too).

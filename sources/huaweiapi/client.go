@@ -271,14 +271,16 @@ func (c *Client) do(ctx context.Context, req Request) ([]byte, error) {
 	if err := c.auth.Authorize(hr, req.Body); err != nil {
 		return nil, pipeline.Permanent(c.cfg.Secrets.Error(fmt.Errorf("sign request: %w", err)))
 	}
-	c.learnSecrets(hr.Header)
+	// The set this request's errors are redacted of: the shared one, and
+	// the signature that only this request carries.
+	sec := c.cfg.Secrets.With(c.learnSecrets(hr.Header)...)
 
 	resp, err := c.http.Do(hr)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.observe(req.Endpoint, 0)
 		}
-		err = c.cfg.Secrets.Error(fmt.Errorf("%s %s: %w", req.Method, req.Path, err))
+		err = sec.Error(fmt.Errorf("%s %s: %w", req.Method, req.Path, err))
 		if errors.Is(err, egress.ErrRedirect) {
 			return nil, pipeline.Permanent(err)
 		}
@@ -307,7 +309,7 @@ func (c *Client) do(ctx context.Context, req Request) ([]byte, error) {
 	if tooLarge {
 		data = data[:c.cfg.MaxBodyBytes]
 	}
-	return nil, classify(resp, data, c.cfg.Secrets)
+	return nil, classify(resp, data, sec)
 }
 
 // setPath sets u's path from an escaped API path. A path with an empty,
@@ -328,15 +330,20 @@ func setPath(u *url.URL, escaped string) error {
 }
 
 // learnSecrets adds the credentials a request carries, and those its
-// authorizer signs with, to the secrets every message is redacted of.
+// authorizer signs with, to the secrets every message is redacted of, and
+// returns those only this request carries (the Authorization header and
+// its signature), which would grow the shared set with every request.
 // Gateways quote them back: a failed AK/SK signature's message holds the
 // canonical request, X-Security-Token included.
-func (c *Client) learnSecrets(h http.Header) {
+func (c *Client) learnSecrets(h http.Header) (once []string) {
 	var out []string
-	for _, k := range []string{"X-Auth-Token", "X-Security-Token", "Authorization"} {
+	for _, k := range []string{"X-Auth-Token", "X-Security-Token"} {
 		if v := h.Get(k); v != "" {
 			out = append(out, v)
 		}
+	}
+	if v := h.Get("Authorization"); v != "" {
+		once = append(once, v)
 	}
 	// The AK and the signature of "SDK-HMAC-SHA256 Access=…,
 	// SignedHeaders=…, Signature=…", each echoed alone too.
@@ -346,8 +353,11 @@ func (c *Client) learnSecrets(h http.Header) {
 			if i := strings.LastIndex(part, " "); i >= 0 {
 				part = part[i+1:]
 			}
-			if k, v, ok := strings.Cut(part, "="); ok && (k == "Access" || k == "Signature") {
+			switch k, v, _ := strings.Cut(part, "="); k {
+			case "Access":
 				out = append(out, v)
+			case "Signature":
+				once = append(once, v)
 			}
 		}
 	}
@@ -355,6 +365,7 @@ func (c *Client) learnSecrets(h http.Header) {
 		out = append(out, s.secrets()...)
 	}
 	c.cfg.Secrets.Add(out...)
+	return once
 }
 
 // contentType is the Content-Type the official SDK sends for req, and

@@ -258,3 +258,37 @@ func TestPathRefusesDotSegments(t *testing.T) {
 		t.Errorf("%d request(s) were sent", hits)
 	}
 }
+
+// TestSharedSecretsDoNotGrowPerRequest: each request's signature is
+// redacted from that request's errors only. Added to the shared set, it
+// grew the set by one secret per request: a backfill's thousands of
+// requests made every redaction, and every further request, slower (the
+// exporter's CPU per record doubled) and held them all in memory.
+func TestSharedSecretsDoNotGrowPerRequest(t *testing.T) {
+	var mu sync.Mutex
+	var sigs []string
+	base := fakeServer(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sigs = append(sigs, r.Header.Get("Authorization"))
+		mu.Unlock()
+		_, _ = w.Write([]byte(`{"total":0}`))
+	})
+	cfg := testConfig()
+	cfg.Secrets = &egress.Secrets{}
+	c := NewClient(cfg, newSigner(t, basicCred(slashAK, slashSK, slashSecToken)))
+	for range 20 {
+		if _, err := c.Do(context.Background(), auditLogs(base, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sigs) != 20 {
+		t.Fatalf("%d requests reached the server", len(sigs))
+	}
+	// The AK stays a secret; a past request's whole Authorization value
+	// is not kept (its AK part is still removed).
+	if got := cfg.Secrets.Redact(sigs[0]); got == egress.Redacted || !strings.Contains(got, "Signature=") {
+		t.Errorf("the shared set holds request 1's Authorization header: %q", got)
+	}
+}
