@@ -85,6 +85,7 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 	}
 	closers = append(closers, dl)
 	var outputs []pipeline.Output
+	letters := redactingLetters{w: dl, secrets: cfg.secrets}
 	for _, name := range cfg.Sinks {
 		var s pipeline.Sink
 		switch name {
@@ -136,7 +137,7 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 	prog := newBackfillProgress(cfg, log)
 	p, err := pipeline.New(pipeline.Config{
 		Outputs:       outputs,
-		DeadLetter:    dl,
+		DeadLetter:    letters,
 		Store:         store,
 		Backoff:       cfg.backoff(),
 		MaxBatch:      cfg.BatchSize,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sinks/egress"
 )
 
@@ -175,6 +176,22 @@ func (r redactingWriter) Write(p []byte) (int, error) {
 // redactingHandler redacts the message and every attribute of each log
 // record (strings, errors, Stringers and any value whose printed form
 // holds a secret) before w's handler sees it.
+// redactingLetters stores dead letters with their reasons redacted like
+// every log line: a reason quotes what an API or a sink answered.
+type redactingLetters struct {
+	w       pipeline.DeadLetterWriter
+	secrets *egress.Secrets
+}
+
+func (r redactingLetters) Put(ctx context.Context, letters []pipeline.DeadLetter) error {
+	out := make([]pipeline.DeadLetter, len(letters))
+	for i, l := range letters {
+		l.Reason = redactText(r.secrets, l.Reason)
+		out[i] = l
+	}
+	return r.w.Put(ctx, out)
+}
+
 type redactingHandler struct {
 	h       slog.Handler
 	secrets *egress.Secrets
