@@ -833,8 +833,12 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 	}
 
 	if i, found := r.firstDelivered(recs, offset+n >= total); found {
-		if i > 0 || offset == 0 {
-			// The record above it is new (or there is none): g is exact.
+		if offset == 0 || r.isMark(recs[i]) || r.newAbove(recs[:i]) {
+			// The record above it is new (or there is none), or it is the
+			// mark itself, with the records Skip counts above it: g is
+			// exact. Key-less records alone above a delivered one prove
+			// nothing: they may be delivered ones of a page deep below
+			// the boundary.
 			r.exact, r.b = true, offset+int64(i)-int64(r.skip)
 			switch {
 			case r.b > offset:
@@ -916,7 +920,10 @@ func (r *Reader[K]) firstDelivered(recs []Record[K], atEnd bool) (int, bool) {
 		if _, yes := delivered(rec); !yes {
 			continue
 		}
-		confirmed := atEnd
+		// The mark itself needs no witness: keys are unique. (A page the
+		// list's growth pushed down so that the mark is its last record
+		// would otherwise send the search below it.)
+		confirmed := atEnd || r.isMark(rec)
 		for _, below := range recs[i+1:] {
 			if judged, yes := delivered(below); judged {
 				confirmed = yes
@@ -928,6 +935,25 @@ func (r *Reader[K]) firstDelivered(recs []Record[K], atEnd bool) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// isMark reports whether rec is the high-water record itself.
+func (r *Reader[K]) isMark(rec Record[K]) bool {
+	return r.hasMark && rec.HasKey && r.cfg.Compare(rec.Key, r.mark) == 0
+}
+
+// newAbove reports whether recs, above a delivered record, hold a record
+// whose key shows it new.
+func (r *Reader[K]) newAbove(recs []Record[K]) bool {
+	for _, rec := range recs {
+		switch {
+		case r.hasMark && rec.HasKey:
+			return true // above a delivered record, a key is above the mark
+		case !r.hasMark && rec.HasTime && !rec.Time.Before(r.cfg.Start):
+			return true
+		}
+	}
+	return false
 }
 
 // emit turns the new records of a response (newest first, resp[0] at

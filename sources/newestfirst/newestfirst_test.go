@@ -38,6 +38,8 @@ type listAPI struct {
 	// their id says, as a misbehaving API might.
 	oddKey  map[int64]int64
 	oddTime map[int64]time.Time
+	// keyless says a record is served without a usable key.
+	keyless func(id int64) bool
 }
 
 func newListAPI(n int, base time.Time) *listAPI {
@@ -114,6 +116,9 @@ func (a *listAPI) fetch(ctx context.Context, offset, limit int64) ([]Record[int6
 		}
 		if t, ok := a.oddTime[id]; ok {
 			rec.Time = t
+		}
+		if a.keyless != nil && a.keyless(id) {
+			rec.HasKey = false
 		}
 		recs = append(recs, rec)
 	}
