@@ -25,26 +25,29 @@ func TestKilledRunsLoseNothing(t *testing.T) {
 	for seed := range uint64(400) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 99))
+			// The list's own randomness, used under its lock: requests a
+			// finished run cancelled may still be running.
+			lrng := rand.New(rand.NewPCG(seed, 98))
 			a := newListAPI(200+rng.IntN(800), base)
 			keyless := map[int64]bool{}
 			a.keyless = func(id int64) bool {
 				if v, ok := keyless[id]; ok {
 					return v
 				}
-				keyless[id] = rng.IntN(20) == 0
+				keyless[id] = lrng.IntN(20) == 0
 				return keyless[id]
 			}
-			a.insert = func(int) int { return rng.IntN(6) }
+			a.insert = func(int) int { return lrng.IntN(6) }
 			odd := map[int64]bool{}
 			if seed%3 == 0 {
 				// Keys far above or below their neighbours, now or later.
 				a.oddKey = map[int64]int64{}
-				for _, id := range []int64{a.ids[rng.IntN(len(a.ids))], a.nextID + 40} {
+				for _, id := range []int64{a.ids[rng.IntN(len(a.ids))], a.nextID + 40} { // before any request
 					a.oddKey[id] = []int64{1 << 40, -5}[rng.IntN(2)]
 					odd[id] = true
 				}
 			}
-			a.fail = func(int) bool { return rng.IntN(9) == 0 }
+			a.fail = func(int) bool { return lrng.IntN(9) == 0 }
 			conc := []int{1, 2, 4, 8}[seed%4]
 			page := []int{20, 37, 100}[seed%3]
 			delivered := map[int64]int{}
