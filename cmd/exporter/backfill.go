@@ -39,7 +39,7 @@ type backfillRange struct {
 	metricsAddr string
 }
 
-var knownSources = []string{"swr", "artifact", "taurusdb", "dbss"}
+var knownSources = sourceNames()
 
 func cmdBackfill(args []string, stdout, stderr io.Writer) int {
 	br, err := parseBackfillArgs(args, time.Now(), stderr)

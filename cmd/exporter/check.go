@@ -21,11 +21,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/sinks/essink"
 	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
 	"github.com/hwcaudit/hwcaudit/sinks/s3sink"
-	"github.com/hwcaudit/hwcaudit/sources/artifact"
-	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
-	"github.com/hwcaudit/hwcaudit/sources/swr"
-	"github.com/hwcaudit/hwcaudit/sources/taurusdb"
 )
 
 // checkTimeout bounds each sink and store check.
@@ -112,16 +108,7 @@ func checkSources(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, c
 		}
 	}
 	probe(func(d *probeDoer) (out []probeStream) {
-		for _, s := range swr.Streams(cfg.SWR, d, cfg.Region, cfg.API.ProjectID, cfg.start, now) {
-			out = append(out, s)
-		}
-		for _, s := range artifact.Streams(cfg.Artifact, d, cfg.Region, cfg.API.ProjectID, cfg.start, now) {
-			out = append(out, s)
-		}
-		for _, s := range taurusdb.Streams(cfg.TaurusDB, cfg.Window, d, cfg.Region, cfg.API.ProjectID, cfg.start, now) {
-			out = append(out, s)
-		}
-		for _, s := range dbss.Streams(cfg.DBSS, cfg.Window, d, cfg.Region, cfg.API.ProjectID, cfg.start, now) {
+		for _, s := range allStreams(cfg, d, now) {
 			out = append(out, s)
 		}
 		return out

@@ -21,11 +21,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/sinks/filesink"
 	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
 	"github.com/hwcaudit/hwcaudit/sinks/s3sink"
-	"github.com/hwcaudit/hwcaudit/sources/artifact"
-	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
-	"github.com/hwcaudit/hwcaudit/sources/swr"
-	"github.com/hwcaudit/hwcaudit/sources/taurusdb"
 	"github.com/hwcaudit/hwcaudit/sources/window"
 )
 
@@ -102,11 +98,8 @@ type Config struct {
 	S3         s3sink.Config
 	ES         essink.Config
 	API        huaweiapi.Config
-	SWR        swr.Config
-	Artifact   artifact.Config
-	TaurusDB   taurusdb.Config
-	DBSS       dbss.Config
 	Window     window.Config
+	SourcesConfig
 
 	// start is StartFrom resolved against the clock at load time.
 	start time.Time
@@ -247,23 +240,18 @@ func (c *Config) validate(now time.Time) error {
 			return err
 		}
 	}
-	if err := c.SWR.Validate(c.Region); err != nil {
-		return err
-	}
-	if err := c.Artifact.Validate(c.Region); err != nil {
-		return err
-	}
-	if err := c.TaurusDB.Validate(c.Region); err != nil {
-		return err
-	}
-	if err := c.DBSS.Validate(c.Region); err != nil {
-		return err
+	configured := false
+	for _, src := range sourceTable {
+		if err := src.validate(c); err != nil {
+			return err
+		}
+		configured = configured || src.configured(c)
 	}
 	if err := c.Window.Validate(); err != nil {
 		return err
 	}
-	if len(c.SWR.Instances)+len(c.Artifact.Repos)+len(c.TaurusDB.Instances)+len(c.DBSS.Instances) == 0 {
-		return errors.New("HWCAUDIT_SWR_INSTANCES, HWCAUDIT_ARTIFACT_REPOS, HWCAUDIT_GAUSSDB_INSTANCES, HWCAUDIT_DBSS_INSTANCES: no source is configured; name at least one instance or repository to read")
+	if !configured {
+		return errors.New(sourceVariables() + ": no source is configured; name at least one instance or repository to read")
 	}
 	if c.API.ProjectID == "" {
 		return errors.New("HWCAUDIT_PROJECT_ID: required (or HUAWEICLOUD_SDK_PROJECT_ID): the project whose audit logs are read")

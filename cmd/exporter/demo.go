@@ -17,12 +17,8 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/pipeline"
-	"github.com/hwcaudit/hwcaudit/sources/artifact"
-	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
-	"github.com/hwcaudit/hwcaudit/sources/swr"
-	"github.com/hwcaudit/hwcaudit/sources/taurusdb"
 )
 
 // cmdDemo runs a real export against the embedded simulator: the same
@@ -121,8 +117,8 @@ func startOver(ctx context.Context, w io.Writer, cfg *Config, store checkpoint.S
 	}
 	removed := 0
 	var dirs []string
-	for _, ds := range []string{swr.Dataset, artifact.Dataset, taurusdb.Dataset, dbss.Dataset} {
-		dirs = append(dirs, filepath.Join(cfg.File.Dir, ds))
+	for _, src := range sourceTable {
+		dirs = append(dirs, filepath.Join(cfg.File.Dir, src.dataset))
 	}
 	if d, ok := strings.CutPrefix(cfg.DeadLetter.URL, "file://"); ok {
 		dirs = append(dirs, d)

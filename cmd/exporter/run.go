@@ -18,11 +18,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
 	"github.com/hwcaudit/hwcaudit/sinks/s3sink"
 	"github.com/hwcaudit/hwcaudit/sinks/stdoutsink"
-	"github.com/hwcaudit/hwcaudit/sources/artifact"
-	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
-	"github.com/hwcaudit/hwcaudit/sources/swr"
-	"github.com/hwcaudit/hwcaudit/sources/taurusdb"
 )
 
 // Exit codes.
@@ -111,21 +107,7 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 	apiCfg := cfg.API
 	apiCfg.OnResponse = mx.m.apiResponse // every HTTP attempt, for hwcaudit_api_requests_total
 	api := huaweiapi.NewClient(apiCfg, auth)
-	var all []rangedStream
-	for _, s := range swr.Streams(cfg.SWR, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
-		all = append(all, s)
-	}
-	for _, s := range artifact.Streams(cfg.Artifact, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
-		all = append(all, s)
-	}
-	for _, s := range taurusdb.Streams(cfg.TaurusDB, cfg.Window, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
-		all = append(all, s)
-	}
-	for _, s := range dbss.Streams(cfg.DBSS, cfg.Window, api, cfg.Region, cfg.API.ProjectID, cfg.start, time.Now) {
-		all = append(all, s)
-	}
-
-	streams := selectStreams(cfg, all, log)
+	streams := selectStreams(cfg, allStreams(cfg, api, time.Now), log)
 
 	if reset != nil {
 		if err := reset(ctx, store, streams); err != nil {

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/sources/artifact"
+	"github.com/hwcaudit/hwcaudit/sources/dbss"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+	"github.com/hwcaudit/hwcaudit/sources/swr"
+	"github.com/hwcaudit/hwcaudit/sources/taurusdb"
+)
+
+// The audit sources the exporter reads. Adding one is a package under
+// sources/ and this file: its Config in SourcesConfig and its row in
+// sourceTable (plus its variables' rows in help.go, which a test checks).
+// run, backfill, check and demo all take their sources from here.
+
+// SourcesConfig is every source's configuration; Config embeds it, so
+// the fields read as cfg.SWR and so on.
+type SourcesConfig struct {
+	SWR      swr.Config
+	Artifact artifact.Config
+	TaurusDB taurusdb.Config
+	DBSS     dbss.Config
+}
+
+// apiDoer sends one API request: the signing client in a run, the probe
+// that shrinks pages in `exporter check`.
+type apiDoer interface {
+	Do(ctx context.Context, req huaweiapi.Request) ([]byte, error)
+}
+
+// source wires one audit API.
+type source struct {
+	// name is the source in --sources and the first part of its streams'
+	// keys.
+	name string
+	// dataset is the event.dataset of its events (the file sink's
+	// directory).
+	dataset string
+	// configured reports whether any stream is to be read.
+	configured func(c *Config) bool
+	// variable names what to set to read the source, for the error when
+	// no source is configured.
+	variable string
+	// validate checks the source's settings, naming the variable at fault.
+	validate func(c *Config) error
+	// streams builds the source's streams on api; now is the clock.
+	streams func(c *Config, api apiDoer, now func() time.Time) []rangedStream
+}
+
+var sourceTable = []source{
+	{
+		name: "swr", dataset: swr.Dataset, variable: "HWCAUDIT_SWR_INSTANCES",
+		configured: func(c *Config) bool { return len(c.SWR.Instances) > 0 },
+		validate:   func(c *Config) error { return c.SWR.Validate(c.Region) },
+		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+			return ranged(swr.Streams(c.SWR, api, c.Region, c.API.ProjectID, c.start, now))
+		},
+	},
+	{
+		name: "artifact", dataset: artifact.Dataset, variable: "HWCAUDIT_ARTIFACT_REPOS",
+		configured: func(c *Config) bool { return len(c.Artifact.Repos) > 0 },
+		validate:   func(c *Config) error { return c.Artifact.Validate(c.Region) },
+		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+			return ranged(artifact.Streams(c.Artifact, api, c.Region, c.API.ProjectID, c.start, now))
+		},
+	},
+	{
+		name: "taurusdb", dataset: taurusdb.Dataset, variable: "HWCAUDIT_GAUSSDB_INSTANCES",
+		configured: func(c *Config) bool { return len(c.TaurusDB.Instances) > 0 },
+		validate:   func(c *Config) error { return c.TaurusDB.Validate(c.Region) },
+		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+			return ranged(taurusdb.Streams(c.TaurusDB, c.Window, api, c.Region, c.API.ProjectID, c.start, now))
+		},
+	},
+	{
+		name: "dbss", dataset: dbss.Dataset, variable: "HWCAUDIT_DBSS_INSTANCES",
+		configured: func(c *Config) bool { return len(c.DBSS.Instances) > 0 },
+		validate:   func(c *Config) error { return c.DBSS.Validate(c.Region) },
+		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+			return ranged(dbss.Streams(c.DBSS, c.Window, api, c.Region, c.API.ProjectID, c.start, now))
+		},
+	},
+}
+
+// ranged is streams as the exporter handles them.
+func ranged[S rangedStream](streams []S) []rangedStream {
+	out := make([]rangedStream, len(streams))
+	for i, s := range streams {
+		out[i] = s
+	}
+	return out
+}
+
+// allStreams is every configured source's streams, in table order.
+func allStreams(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+	var out []rangedStream
+	for _, src := range sourceTable {
+		out = append(out, src.streams(c, api, now)...)
+	}
+	return out
+}
+
+// sourceNames are the names --sources accepts.
+func sourceNames() []string {
+	names := make([]string, len(sourceTable))
+	for i, src := range sourceTable {
+		names[i] = src.name
+	}
+	return names
+}
+
+// sourceVariables joins what to set to read any source.
+func sourceVariables() string {
+	var v []string
+	for _, src := range sourceTable {
+		v = append(v, src.variable)
+	}
+	return strings.Join(v, ", ")
+}
