@@ -120,7 +120,7 @@ func TestUsageErrors(t *testing.T) {
 		args   []string
 		stderr string
 	}{
-		{nil, "Usage:"},
+		{nil, "usage: exporter <command>"},
 		{[]string{"rnu"}, `unknown command "rnu"`},
 		{[]string{"run", "--now"}, `unexpected argument "--now"`},
 		{[]string{"demo", "--bogus"}, "flag provided but not defined: -bogus"},

@@ -26,10 +26,9 @@ import (
 // pointed at loopback. Sinks and directories still come from the
 // environment, so the demo also shows how they are configured.
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fresh := fl.Bool("fresh", false, "forget the demo's checkpoints and output and start over")
-	latency := fl.Duration("latency", 0, "simulated API latency per request, e.g. 20ms")
+	fl := demoFlags(stderr)
+	fresh := fl.Lookup("fresh").Value.(flag.Getter)
+	latency := fl.Lookup("latency").Value.(flag.Getter)
 	if err := fl.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -42,7 +41,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	now := time.Now()
 	demo := simulator.DemoConfig(now)
-	demo.Faults.Latency = *latency
+	demo.Faults.Latency = latency.Get().(time.Duration)
 	sim := simulator.New(demo)
 	url, err := sim.Start("127.0.0.1:0")
 	if err != nil {
@@ -94,7 +93,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		strings.Join(cfg.Sinks, ","), cfg.File.Dir, cfg.DeadLetter.URL, cfg.Checkpoint.URL)
 
 	var reset func(context.Context, checkpoint.Store, []pipeline.Stream) error
-	if *fresh {
+	if fresh.Get().(bool) {
 		reset = func(ctx context.Context, store checkpoint.Store, streams []pipeline.Stream) error {
 			return startOver(ctx, stdout, cfg, store, streams)
 		}
@@ -143,4 +142,13 @@ func artifactRepos(repos []simulator.ArtifactRepo) string {
 		parts = append(parts, r.Module+"/"+r.Repo)
 	}
 	return strings.Join(parts, ",")
+}
+
+// demoFlags is the demo's flag set, its usage written to w.
+func demoFlags(w io.Writer) *flag.FlagSet {
+	fl := flag.NewFlagSet("exporter demo", flag.ContinueOnError)
+	fl.SetOutput(w)
+	fl.Bool("fresh", false, "forget the demo's checkpoints and output and start over")
+	fl.Duration("latency", 0, "simulated API latency per request, e.g. 20ms")
+	return fl
 }

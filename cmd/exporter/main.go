@@ -42,8 +42,14 @@ func main() {
 
 func realMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		printHelp(stderr)
+		fmt.Fprint(stderr, shortUsage)
 		return exitUsage
+	}
+	if len(args) > 1 && slices.ContainsFunc(args[1:], isHelpFlag) {
+		if usage, ok := commandUsage(args[0]); ok {
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
 	}
 	switch args[0] {
 	case "help", "-h", "--help":
@@ -75,6 +81,52 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "exporter: unknown command %q; run 'exporter help'\n", args[0])
 		return exitUsage
 	}
+}
+
+// shortUsage is what `exporter` alone prints.
+const shortUsage = `usage: exporter <command> [flags]
+
+commands:
+  run          export what is new since the last run (the CronJob's command)
+  backfill     export a past range: backfill --from TIME [--to TIME]
+  check        check the configuration, the credentials and every destination
+  checkpoints  list, show or reset stream checkpoints
+  demo         run against the embedded simulator, no account needed
+  help         every environment variable and its default
+  version      print the version
+
+Configuration comes from the environment; 'exporter help' lists it.
+'exporter COMMAND --help' shows a command's flags.
+`
+
+func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// commandUsage is a command's usage, for -h and --help.
+func commandUsage(cmd string) (string, bool) {
+	var b strings.Builder
+	switch cmd {
+	case "run":
+		b.WriteString("usage: exporter run [--metrics-addr HOST:PORT]\n\n" +
+			"Exports what is new since each stream's checkpoint and exits: 0 when every\n" +
+			"stream caught up (or HWCAUDIT_MAX_RUN_DURATION stopped it cleanly), 1 when a\n" +
+			"stream failed, 2 on a configuration error, 3 when a signal cut it short.\n\n" +
+			"  --metrics-addr HOST:PORT  serve Prometheus /metrics while the run lasts\n\n" +
+			"Configuration comes from the environment; 'exporter help' lists it.\n")
+	case "check":
+		b.WriteString("usage: exporter check\n\n" +
+			"Checks the configuration, the credentials, the first page of every stream\n" +
+			"(through the requests a run sends) and every destination, and exits 1 when\n" +
+			"anything fails. Configuration comes from the environment; see 'exporter help'.\n")
+	case "backfill":
+		_, _ = parseBackfillArgs([]string{"-h"}, time.Now(), &b)
+	case "demo":
+		demoFlags(&b).Usage()
+	case "checkpoints":
+		b.WriteString(checkpointsUsage)
+	default:
+		return "", false
+	}
+	return b.String(), true
 }
 
 func cmdRun(metricsAddr string, stdout, stderr io.Writer) int {

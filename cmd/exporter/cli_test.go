@@ -1,0 +1,47 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// Every command answers -h and --help with its usage on stdout and exit
+// 0; `exporter` alone prints a short usage and exits 2. Before, run and
+// check said "unexpected argument", backfill and demo exited 2, and
+// `exporter` alone printed the whole variable table to stderr.
+func TestHelpFlags(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string // in stdout, or in stderr for a non-zero code
+	}{
+		{nil, exitUsage, "usage: exporter <command> [flags]"},
+		{[]string{"run", "-h"}, exitOK, "usage: exporter run [--metrics-addr HOST:PORT]"},
+		{[]string{"run", "--help"}, exitOK, "usage: exporter run"},
+		{[]string{"check", "--help"}, exitOK, "usage: exporter check"},
+		{[]string{"check", "-h"}, exitOK, "usage: exporter check"},
+		{[]string{"backfill", "--help"}, exitOK, "-from string"},
+		{[]string{"backfill", "--from", "1h", "-h"}, exitOK, "-sources string"},
+		{[]string{"demo", "-h"}, exitOK, "Usage of exporter demo:"},
+		{[]string{"checkpoints", "--help"}, exitOK, "usage: exporter checkpoints list"},
+		{[]string{"help"}, exitOK, "HWCAUDIT_SINKS"},
+		{[]string{"run", "--bogus"}, exitUsage, `unexpected argument "--bogus"`},
+		{[]string{"nonsense", "-h"}, exitUsage, `unknown command "nonsense"`},
+	} {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := realMain(c.args, &out, &errOut)
+			where := out.String()
+			if c.code != exitOK {
+				where = errOut.String()
+			}
+			if code != c.code || !strings.Contains(where, c.want) {
+				t.Errorf("exit %d, want %d with %q\nstdout: %s\nstderr: %s", code, c.code, c.want, out.String(), errOut.String())
+			}
+			if c.code == exitOK && errOut.Len() > 0 {
+				t.Errorf("stderr not empty: %s", errOut.String())
+			}
+		})
+	}
+}
