@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every command answers -h and --help with its usage on stdout and exit
@@ -43,5 +45,15 @@ func TestHelpFlags(t *testing.T) {
 				t.Errorf("stderr not empty: %s", errOut.String())
 			}
 		})
+	}
+}
+
+// Durations in logs read as durations: "wait":"343ms", not 343000000.
+func TestLogDurationsReadable(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(newHandler(&Config{LogLevel: "info", LogFormat: "json"}, &buf))
+	log.Info("retrying", "wait", 343*time.Millisecond, slog.Group("g", "elapsed", 90*time.Second))
+	if got := buf.String(); !strings.Contains(got, `"wait":"343ms"`) || !strings.Contains(got, `"elapsed":"1m30s"`) {
+		t.Errorf("log line %s", got)
 	}
 }

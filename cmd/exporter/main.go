@@ -200,7 +200,7 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 
 func newHandler(cfg *Config, w io.Writer) slog.Handler {
 	level, _ := parseLevel(cfg.LogLevel)
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: readableDurations}
 	format := cfg.LogFormat
 	if format == "auto" {
 		format = "json"
@@ -212,6 +212,15 @@ func newHandler(cfg *Config, w io.Writer) slog.Handler {
 		return slog.NewTextHandler(w, opts)
 	}
 	return slog.NewJSONHandler(w, opts)
+}
+
+// readableDurations writes durations as Go writes them ("343ms", "1m30s"):
+// the JSON handler would print nanoseconds.
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 func parseLevel(s string) (slog.Level, error) {
