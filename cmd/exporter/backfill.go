@@ -99,6 +99,9 @@ func parseBackfillArgs(args []string, now time.Time, stderr io.Writer) (*backfil
 	if addrSet && *metricsAddr == "" {
 		return nil, errors.New("--metrics-addr needs a host:port, e.g. 127.0.0.1:9464")
 	}
+	if err := checkMetricsAddr(*metricsAddr); err != nil {
+		return nil, err
+	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}

@@ -30,6 +30,10 @@ func TestHelpFlags(t *testing.T) {
 		{[]string{"help"}, exitOK, "HWCAUDIT_SINKS"},
 		{[]string{"run", "--bogus"}, exitUsage, `unexpected argument "--bogus"`},
 		{[]string{"nonsense", "-h"}, exitUsage, `unknown command "nonsense"`},
+		// An address that cannot be listened on is a usage error before
+		// any work starts (it used to be logged while the run went on).
+		{[]string{"run", "--metrics-addr", "nonsense"}, exitUsage, `--metrics-addr "nonsense": want HOST:PORT`},
+		{[]string{"backfill", "--from", "1h", "--metrics-addr", "host:99999"}, exitUsage, "port out of range"},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer

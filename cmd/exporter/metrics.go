@@ -396,5 +396,24 @@ func runArgs(args []string) (metricsAddr string, err error) {
 			return "", fmt.Errorf("unexpected argument %q (configuration comes from the environment; see 'exporter help')", a)
 		}
 	}
-	return metricsAddr, nil
+	return metricsAddr, checkMetricsAddr(metricsAddr)
+}
+
+// checkMetricsAddr refuses a --metrics-addr that cannot be listened on as
+// written, before any work starts: "" (none) or HOST:PORT.
+func checkMetricsAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		var n int
+		if n, err = strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+			err = errors.New("port out of range")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("--metrics-addr %q: want HOST:PORT, e.g. 127.0.0.1:9464 (%v)", addr, err)
+	}
+	return nil
 }
