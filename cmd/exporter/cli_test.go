@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sethvargo/go-envconfig"
 )
 
 // Every command answers -h and --help with its usage on stdout and exit
@@ -59,5 +61,31 @@ func TestLogDurationsReadable(t *testing.T) {
 	log.Info("retrying", "wait", 343*time.Millisecond, slog.Group("g", "elapsed", 90*time.Second))
 	if got := buf.String(); !strings.Contains(got, `"wait":"343ms"`) || !strings.Contains(got, `"elapsed":"1m30s"`) {
 		t.Errorf("log line %s", got)
+	}
+}
+
+// Every configuration error is reported at once, each naming its
+// variable; before, a run reported one and the next run the next.
+func TestConfigErrorsAllAtOnce(t *testing.T) {
+	env := validEnv()
+	env["HWCAUDIT_BATCH_SIZE"] = "0"
+	env["HWCAUDIT_LOG_FORMAT"] = "yaml"
+	env["HWCAUDIT_MAX_RUN_DURATION"] = "-1s"
+	delete(env, "HWCAUDIT_SWR_INSTANCES")
+	_, err := loadConfig(t.Context(), envconfig.MapLookuper(env), time.Now())
+	if err == nil {
+		t.Fatal("no error")
+	}
+	var out bytes.Buffer
+	if code := configError(&out, err); code != exitUsage {
+		t.Errorf("exit %d", code)
+	}
+	for _, v := range []string{"HWCAUDIT_BATCH_SIZE", "HWCAUDIT_LOG_FORMAT", "HWCAUDIT_MAX_RUN_DURATION", "HWCAUDIT_SWR_INSTANCES"} {
+		if !strings.Contains(out.String(), v) {
+			t.Errorf("%s not named in:\n%s", v, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "4 configuration errors:") {
+		t.Errorf("report:\n%s", out.String())
 	}
 }

@@ -166,59 +166,69 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time) (
 	return &cfg, nil
 }
 
+// validate checks every setting and reports every one at fault at once,
+// each error naming its variable.
 func (c *Config) validate(now time.Time) error {
+	var errs []error
 	if len(c.Sinks) == 0 {
-		return fmt.Errorf("HWCAUDIT_SINKS: name at least one of %s", strings.Join(knownSinks, ","))
+		errs = append(errs, fmt.Errorf("HWCAUDIT_SINKS: name at least one of %s", strings.Join(knownSinks, ",")))
 	}
 	seen := map[string]bool{}
 	for _, s := range c.Sinks {
 		if !slices.Contains(knownSinks, s) {
-			return fmt.Errorf("HWCAUDIT_SINKS: unknown sink %q (known: %s)", s, strings.Join(knownSinks, ", "))
+			errs = append(errs, fmt.Errorf("HWCAUDIT_SINKS: unknown sink %q (known: %s)", s, strings.Join(knownSinks, ", ")))
 		}
 		if seen[s] {
-			return fmt.Errorf("HWCAUDIT_SINKS: %q is listed twice", s)
+			errs = append(errs, fmt.Errorf("HWCAUDIT_SINKS: %q is listed twice", s))
 		}
 		seen[s] = true
 	}
 	start, err := parseStart(c.StartFrom, now)
 	if err != nil {
-		return fmt.Errorf("HWCAUDIT_START_FROM: %w", err)
+		errs = append(errs, fmt.Errorf("HWCAUDIT_START_FROM: %w", err))
 	}
 	c.start = start
 	if c.shard, err = parseShard(c.Shard); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
-		return fmt.Errorf("HWCAUDIT_LOG_LEVEL: %w", err)
+		errs = append(errs, fmt.Errorf("HWCAUDIT_LOG_LEVEL: %w", err))
 	}
 	if !slices.Contains([]string{"auto", "json", "text"}, c.LogFormat) {
-		return fmt.Errorf("HWCAUDIT_LOG_FORMAT: want auto, json or text, got %q", c.LogFormat)
+		errs = append(errs, fmt.Errorf("HWCAUDIT_LOG_FORMAT: want auto, json or text, got %q", c.LogFormat))
 	}
-	switch {
-	case c.BatchSize < 1:
-		return fmt.Errorf("HWCAUDIT_BATCH_SIZE: must be at least 1, got %d", c.BatchSize)
-	case c.ParallelStreams < 1:
-		return fmt.Errorf("HWCAUDIT_PARALLEL_STREAMS: must be at least 1, got %d", c.ParallelStreams)
-	case c.Concurrency < 1 || c.Concurrency > 64:
-		return fmt.Errorf("HWCAUDIT_CONCURRENCY: must be 1..64, got %d", c.Concurrency)
-	case c.ShutdownGrace <= 0:
-		return fmt.Errorf("HWCAUDIT_SHUTDOWN_GRACE: must be positive, got %s", c.ShutdownGrace)
-	case c.MaxRunDuration < 0:
-		return fmt.Errorf("HWCAUDIT_MAX_RUN_DURATION: must not be negative (0 disables it), got %s", c.MaxRunDuration)
-	case c.MemoryBudget < 1<<20:
-		return fmt.Errorf("HWCAUDIT_MEMORY_BUDGET: must be at least 1048576 (1 MiB), got %d", c.MemoryBudget)
-	case c.RetryInitial <= 0:
-		return fmt.Errorf("HWCAUDIT_RETRY_INITIAL: must be positive, got %s", c.RetryInitial)
-	case c.RetryMax < c.RetryInitial:
-		return fmt.Errorf("HWCAUDIT_RETRY_MAX: must be at least HWCAUDIT_RETRY_INITIAL (%s), got %s", c.RetryInitial, c.RetryMax)
-	case c.RetryMaxElapsed < c.RetryMax:
-		return fmt.Errorf("HWCAUDIT_RETRY_MAX_ELAPSED: must be at least HWCAUDIT_RETRY_MAX (%s), got %s", c.RetryMax, c.RetryMaxElapsed)
+	if c.BatchSize < 1 {
+		errs = append(errs, fmt.Errorf("HWCAUDIT_BATCH_SIZE: must be at least 1, got %d", c.BatchSize))
+	}
+	if c.ParallelStreams < 1 {
+		errs = append(errs, fmt.Errorf("HWCAUDIT_PARALLEL_STREAMS: must be at least 1, got %d", c.ParallelStreams))
+	}
+	if c.Concurrency < 1 || c.Concurrency > 64 {
+		errs = append(errs, fmt.Errorf("HWCAUDIT_CONCURRENCY: must be 1..64, got %d", c.Concurrency))
+	}
+	if c.ShutdownGrace <= 0 {
+		errs = append(errs, fmt.Errorf("HWCAUDIT_SHUTDOWN_GRACE: must be positive, got %s", c.ShutdownGrace))
+	}
+	if c.MaxRunDuration < 0 {
+		errs = append(errs, fmt.Errorf("HWCAUDIT_MAX_RUN_DURATION: must not be negative (0 disables it), got %s", c.MaxRunDuration))
+	}
+	if c.MemoryBudget < 1<<20 {
+		errs = append(errs, fmt.Errorf("HWCAUDIT_MEMORY_BUDGET: must be at least 1048576 (1 MiB), got %d", c.MemoryBudget))
+	}
+	if c.RetryInitial <= 0 {
+		errs = append(errs, fmt.Errorf("HWCAUDIT_RETRY_INITIAL: must be positive, got %s", c.RetryInitial))
+	}
+	if c.RetryMax < c.RetryInitial {
+		errs = append(errs, fmt.Errorf("HWCAUDIT_RETRY_MAX: must be at least HWCAUDIT_RETRY_INITIAL (%s), got %s", c.RetryInitial, c.RetryMax))
+	}
+	if c.RetryMaxElapsed < c.RetryMax {
+		errs = append(errs, fmt.Errorf("HWCAUDIT_RETRY_MAX_ELAPSED: must be at least HWCAUDIT_RETRY_MAX (%s), got %s", c.RetryMax, c.RetryMaxElapsed))
 	}
 	if err := validatePushgatewayURL(c.PushgatewayURL); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	if err := validateAPIEndpoints(c); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	validators := []interface{ Validate() error }{c.Checkpoint, c.DeadLetter, &c.API}
 	// A sink's settings are checked only when the sink is used: an unused
@@ -237,30 +247,30 @@ func (c *Config) validate(now time.Time) error {
 	}
 	for _, v := range validators {
 		if err := v.Validate(); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
 	configured := false
 	for _, src := range sourceTable {
 		if err := src.validate(c); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 		configured = configured || src.configured(c)
 	}
 	if err := c.Window.Validate(); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	if !configured {
-		return errors.New(sourceVariables() + ": no source is configured; name at least one instance or repository to read")
+		errs = append(errs, errors.New(sourceVariables()+": no source is configured; name at least one instance or repository to read"))
 	}
-	if c.API.ProjectID == "" {
-		return errors.New("HWCAUDIT_PROJECT_ID: required (or HUAWEICLOUD_SDK_PROJECT_ID): the project whose audit logs are read")
-	}
-	if !huaweiapi.ValidProjectID(c.API.ProjectID) {
+	switch {
+	case c.API.ProjectID == "":
+		errs = append(errs, errors.New("HWCAUDIT_PROJECT_ID: required (or HUAWEICLOUD_SDK_PROJECT_ID): the project whose audit logs are read"))
+	case !huaweiapi.ValidProjectID(c.API.ProjectID):
 		// It goes into every request path.
-		return fmt.Errorf("HWCAUDIT_PROJECT_ID: a project id is 32 letters or digits, got %q (or fix HUAWEICLOUD_SDK_PROJECT_ID)", c.API.ProjectID)
+		errs = append(errs, fmt.Errorf("HWCAUDIT_PROJECT_ID: a project id is 32 letters or digits, got %q (or fix HUAWEICLOUD_SDK_PROJECT_ID)", c.API.ProjectID))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // validatePushgatewayURL checks the URL at start, since the push happens

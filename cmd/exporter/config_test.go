@@ -97,9 +97,18 @@ func TestConfigErrors(t *testing.T) {
 			if r.code != exitUsage {
 				t.Fatalf("want exit %d, got\n%v", exitUsage, r)
 			}
+			// One error, or several (every setting at fault is reported at
+			// once): the line naming the variable.
 			first, _, _ := strings.Cut(r.stderr, "\n")
 			if want := "exporter: configuration error: " + tc.varName + ":"; !strings.HasPrefix(first, want) {
-				t.Errorf("stderr does not start with %q:\n%s", want, r.stderr)
+				for _, l := range strings.Split(r.stderr, "\n") {
+					if strings.HasPrefix(l, "  "+tc.varName+":") {
+						first = l
+					}
+				}
+				if !strings.HasPrefix(strings.TrimSpace(first), tc.varName+":") && !strings.HasPrefix(first, want) {
+					t.Errorf("stderr names %s on no line of its own:\n%s", tc.varName, r.stderr)
+				}
 			}
 			if !strings.Contains(first, tc.detail) {
 				t.Errorf("message does not contain %q: %s", tc.detail, first)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -160,7 +161,17 @@ func reportWriter(cfg *Config, stdout, stderr io.Writer) io.Writer {
 // configError prints err, with the user information of any URL in it
 // removed (a value quoted in a message may be http://user:password@host).
 func configError(w io.Writer, err error) int {
-	fmt.Fprintf(w, "exporter: configuration error: %s\n(run 'exporter help' for every variable and its default)\n", redactText(nil, err.Error()))
+	// Every setting at fault at once, one each (see Config.validate).
+	var all interface{ Unwrap() []error }
+	if errors.As(err, &all) && len(all.Unwrap()) > 1 {
+		fmt.Fprintf(w, "exporter: %d configuration errors:\n", len(all.Unwrap()))
+		for _, e := range all.Unwrap() {
+			fmt.Fprintf(w, "  %s\n", redactText(nil, e.Error()))
+		}
+	} else {
+		fmt.Fprintf(w, "exporter: configuration error: %s\n", redactText(nil, err.Error()))
+	}
+	fmt.Fprintln(w, "(run 'exporter help' for every variable and its default)")
 	return exitUsage
 }
 
