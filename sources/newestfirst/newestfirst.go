@@ -176,6 +176,7 @@ type Reader[K any] struct {
 	started bool // total is known
 	total   int64
 	exact   bool  // g is known: b is the boundary to walk up from
+	proven  bool  // with exact: keys proved b (not a hint or a search's narrowing)
 	b       int64 // with exact: index of the newest delivered record
 	lo, hi  int64 // without exact: g lies in [lo, hi]
 	hint    int64 // position of the mark counted from the end, from the checkpoint; -1 none
@@ -371,7 +372,10 @@ func (r *Reader[K]) refill(ctx context.Context) {
 		}
 		return
 	}
-	if !r.hasMark {
+	if !r.hasMark || !r.proven {
+		// Pages ahead are planned from b; one that keys have not proven
+		// (a checkpoint's position hint, a search's narrowing) may be
+		// stale, and a page ending right above it would prove nothing.
 		return
 	}
 	lmax := int64(r.cfg.MaxPageSize)
@@ -775,11 +779,19 @@ func (r *Reader[K]) plan() (offset, limit int64) {
 	// confirm that no page holds them all: take the full page above b (the
 	// whole head when b is shorter than a page) and accept it only if the
 	// list did not change since b was established.
-	r.blind = true
-	if r.b < lmax {
-		return 0, r.b
+	if !r.proven {
+		// Only keys may prove b first: the aligned page holding the mark.
+		return g - g%lmax, lmax
 	}
-	return r.b - lmax, lmax
+	r.blind = true
+	// The largest limit whose page ends right at b: offsets must be a
+	// multiple of the limit.
+	for l := min(lmax, r.b); l >= 1; l-- {
+		if r.b%l == 0 {
+			return r.b - l, l
+		}
+	}
+	return 0, r.b // not reached: 1 divides b
 }
 
 // margin is the room a page leaves below the boundary for records that
@@ -827,7 +839,7 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 	n := int64(len(recs))
 	g := r.b + int64(r.skip) // the estimate, when exact
 	if abut {
-		if _, found := r.firstDelivered(recs, offset+n >= total); !found && r.exact && r.growth == 0 && offset+n == r.b {
+		if _, found := r.firstDelivered(recs, offset+n >= total); !found && r.exact && r.proven && r.growth == 0 && offset+n == r.b {
 			return r.emit(recs, len(recs), offset, 0), true
 		}
 	}
@@ -839,7 +851,7 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 			// exact. Key-less records alone above a delivered one prove
 			// nothing: they may be delivered ones of a page deep below
 			// the boundary.
-			r.exact, r.b = true, offset+int64(i)-int64(r.skip)
+			r.exact, r.b, r.proven = true, offset+int64(i)-int64(r.skip), true
 			switch {
 			case r.b > offset:
 				return r.emit(recs, int(r.b-offset), offset, int64(len(recs))-(r.b-offset)), true
@@ -883,7 +895,7 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 		}
 		if r.hint >= 0 {
 			// Try the checkpoint's position once before searching.
-			r.exact, r.b = true, min(max(total-1-r.hint, offset+n-int64(r.skip)), total)
+			r.exact, r.b, r.proven = true, min(max(total-1-r.hint, offset+n-int64(r.skip)), total), false
 			r.hint = -1
 			return Page[K]{}, false
 		}
@@ -893,7 +905,7 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 		r.lo = max(r.lo, offset+n)
 	}
 	if r.lo >= r.hi {
-		r.exact, r.b = true, r.hi-int64(r.skip)
+		r.exact, r.b, r.proven = true, r.hi-int64(r.skip), false
 	}
 	return Page[K]{}, false
 }
@@ -942,18 +954,18 @@ func (r *Reader[K]) isMark(rec Record[K]) bool {
 	return r.hasMark && rec.HasKey && r.cfg.Compare(rec.Key, r.mark) == 0
 }
 
-// newAbove reports whether recs, above a delivered record, hold a record
-// whose key shows it new.
+// newAbove reports whether recs, above a delivered record, hold two
+// records whose keys (times, on a first run) show them new. One is not
+// enough: an odd key at the top of a page deep in the list, with nothing
+// above it to contradict it, would pass an old page off as the boundary.
 func (r *Reader[K]) newAbove(recs []Record[K]) bool {
+	n := 0
 	for _, rec := range recs {
-		switch {
-		case r.hasMark && rec.HasKey:
-			return true // above a delivered record, a key is above the mark
-		case !r.hasMark && rec.HasTime && !rec.Time.Before(r.cfg.Start):
-			return true
+		if (r.hasMark && rec.HasKey) || (!r.hasMark && rec.HasTime && !rec.Time.Before(r.cfg.Start)) {
+			n++
 		}
 	}
-	return false
+	return n >= 2
 }
 
 // emit turns the new records of a response (newest first, resp[0] at
@@ -1011,11 +1023,6 @@ func (r *Reader[K]) emit(resp []Record[K], fresh int, offset, skipped int64) Pag
 		}
 		first = i
 	}
-	if markAt < 0 && !r.hasMark && first >= 0 {
-		// Nothing to confirm with and nothing to fall back on: a single
-		// keyed record is all a first run has.
-		markAt = first
-	}
 	switch {
 	case markAt >= 0:
 		rec := resp[markAt]
@@ -1026,13 +1033,16 @@ func (r *Reader[K]) emit(resp []Record[K], fresh int, offset, skipped int64) Pag
 	case r.hasMark:
 		r.skip += len(recs)
 	}
-	r.exact, r.b = true, offset
+	r.exact, r.b, r.proven = true, offset, true
 	page.Remaining = offset
 	if !r.hasMark {
-		// A first page of records that all lack a key leaves nothing to
-		// compare the rest of the list with; stop here, the next run resumes
-		// from the start time again.
-		r.done = true
+		// No key confirmed yet (a first run whose new records so far lack
+		// keys, or hold one): nothing to checkpoint. The walk goes on by
+		// times, delivering these again with the next page; a run that
+		// ends so resumes from the start time.
+		if offset == 0 {
+			r.done = true
+		}
 		return page
 	}
 	if offset == 0 || r.pastEnd >= 2 || r.reachedHead(recs) {

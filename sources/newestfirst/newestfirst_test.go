@@ -162,7 +162,8 @@ func drainConcurrently(t *testing.T, a *listAPI, pageSize, concurrency int, star
 			}
 			ids = append(ids, id)
 		}
-		if len(p.Records) > 0 && p.Mark == nil {
+		if len(p.Records) > 1 && p.Mark == nil {
+			// One keyed record alone cannot be confirmed as a mark.
 			t.Fatal("a page of keyed records carries no mark")
 		}
 		if p.Mark != nil {
@@ -217,6 +218,12 @@ func readerScenario(t *testing.T, base time.Time, seed uint64) {
 	concurrency := []int{1, 4, 1, 8}[seed%4]
 	for run := 0; run < 3; run++ {
 		ids, m := drainConcurrently(t, api, pageSize, concurrency, start, mark)
+		if mark == nil {
+			// Until a key is confirmed (two keyed records), a first run
+			// has no mark: what it delivered before comes again, as a
+			// run without a checkpoint starts from the start time.
+			ids = withoutRepeats(got, ids)
+		}
 		got, mark = append(got, ids...), m
 		if run == 1 {
 			api.still()
@@ -533,4 +540,20 @@ func head10(ids []int64) []int64 {
 		return ids[:10]
 	}
 	return ids
+}
+
+// withoutRepeats is ids less those already in got.
+func withoutRepeats(got, ids []int64) []int64 {
+	seen := map[int64]bool{}
+	for _, id := range got {
+		seen[id] = true
+	}
+	var out []int64
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }

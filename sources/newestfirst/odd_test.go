@@ -19,6 +19,10 @@ import (
 type outcome struct {
 	delivered map[int64]int
 	invalid   map[int64]int
+	// unmarked are records a page without a mark delivered: until a key
+	// is confirmed a first run has nothing to resume from, so they may
+	// come again.
+	unmarked map[int64]bool
 	before    int64
 	after     int64
 	requests  int
@@ -28,7 +32,7 @@ type outcome struct {
 // records arriving between runs by insert. No error may be permanent.
 func runAll(t *testing.T, a *listAPI, cfg Config[int64], runs int, between func(run int)) outcome {
 	t.Helper()
-	o := outcome{delivered: map[int64]int{}, invalid: map[int64]int{}}
+	o := outcome{delivered: map[int64]int{}, invalid: map[int64]int{}, unmarked: map[int64]bool{}}
 	var mark *Mark[int64]
 	for run := range runs {
 		c := cfg
@@ -48,6 +52,9 @@ func runAll(t *testing.T, a *listAPI, cfg Config[int64], runs int, between func(
 			for _, raw := range p.Records {
 				id, _ := strconv.ParseInt(string(raw), 10, 64)
 				o.delivered[id]++
+				if p.Mark == nil {
+					o.unmarked[id] = true
+				}
 			}
 			for _, inv := range p.Invalid {
 				id, _ := strconv.ParseInt(string(inv.Raw), 10, 64)
@@ -114,6 +121,7 @@ func TestOddKeysNeverDecideOtherRecords(t *testing.T) {
 					if o.delivered[id]+o.invalid[id] == 0 {
 						t.Errorf("odd record %d neither delivered nor dead-lettered", id)
 					}
+				case o.unmarked[id] && o.delivered[id] >= 1 && o.invalid[id] == 0:
 				case o.delivered[id] != 1 || o.invalid[id] != 0:
 					t.Errorf("record %d delivered %d times, dead-lettered %d (odd: %v)", id, o.delivered[id], o.invalid[id], a.oddKey)
 				}

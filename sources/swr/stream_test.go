@@ -141,7 +141,8 @@ func readAll(t *testing.T, s *Stream, cursor []byte) run {
 			r.errs = append(r.errs, err)
 			continue
 		}
-		if len(p.Records) > 0 && p.Cursor == nil {
+		if len(p.Records) > 1 && p.Cursor == nil {
+			// One record alone cannot confirm its key as a mark.
 			t.Fatalf("%s: a page of %d records has no cursor", s.Key(), len(p.Records))
 		}
 		r.records = append(r.records, p.Records...)
@@ -493,7 +494,14 @@ func TestStreamStartTime(t *testing.T) {
 			}
 			cat = newCatalog(sim.SWRRecords(simInsA, "pull"))
 			next := readAll(t, s, r.last)
-			cat.checkExactly(t, "next run", next.records, perOp, perOp+5)
+			from := perOp
+			if r.last == nil && len(r.records) == 1 {
+				// A first run that found one record has no key confirmed
+				// to resume from: the next run starts at the start time
+				// again and delivers it once more.
+				from = perOp - 1
+			}
+			cat.checkExactly(t, "next run", next.records, from, perOp+5)
 		})
 	}
 }

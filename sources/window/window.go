@@ -518,11 +518,15 @@ func (r *Reader) list(ctx context.Context, from, to time.Time) (listing, error) 
 				if rec.ID == "" {
 					rec.ID = rawID(rec.Raw)
 				}
-				if ids[rec.ID] {
+				// The same id in two seconds is two records (ids are only
+				// documented unique per time, if at all); in one second, a
+				// listing that repeated itself.
+				at := rec.ID + "@" + rec.Time.UTC().Truncate(time.Second).Format(time.RFC3339)
+				if ids[at] {
 					l.problem = fmt.Sprintf("id %q listed twice", rec.ID)
 					return l, nil
 				}
-				ids[rec.ID] = true
+				ids[at] = true
 				rec.Raw = slices.Clone(rec.Raw) // the page body is not kept alive
 				bytes += len(rec.Raw)
 				l.kept = append(l.kept, rec)
