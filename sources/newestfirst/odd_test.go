@@ -23,9 +23,9 @@ type outcome struct {
 	// is confirmed a first run has nothing to resume from, so they may
 	// come again.
 	unmarked map[int64]bool
-	before    int64
-	after     int64
-	requests  int
+	before   int64
+	after    int64
+	requests int
 }
 
 // runAll drains the list in runs, each resuming from the last mark, with
