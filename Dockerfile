@@ -27,11 +27,11 @@ WORKDIR /src
 # No separate `go mod download`: go.mod also lists the chart tests' Helm and
 # Kubernetes modules, which the binary does not need.
 COPY . .
-ARG TARGETOS TARGETARCH VERSION=dev
+ARG TARGETOS TARGETARCH VERSION=dev COMMIT=unknown
 # -buildvcs=false: the copied .git may be absent or owned by another user.
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -buildvcs=false -ldflags "-s -w -X main.buildVersion=${VERSION}" -o /exporter ./cmd/exporter
+    go build -trimpath -buildvcs=false -ldflags "-s -w -X main.buildVersion=${VERSION} -X main.buildCommit=${COMMIT}" -o /exporter ./cmd/exporter
 
 FROM ${RUNTIME_IMAGE}
 COPY --from=build /exporter /exporter

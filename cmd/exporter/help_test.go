@@ -136,7 +136,9 @@ func TestVersionCommand(t *testing.T) {
 	t.Parallel()
 	for _, arg := range []string{"version", "--version"} {
 		r := startExporter(t, t.TempDir(), nil, arg).wait(t, 30*time.Second)
-		if r.code != exitOK || !regexp.MustCompile(`^hwcaudit exporter \S+\n$`).MatchString(r.stdout) {
+		// Version, commit and Go version: "hwcaudit exporter dev (commit
+		// 5e78416c0a1b+dirty, go1.26.8)".
+		if r.code != exitOK || !regexp.MustCompile(`^hwcaudit exporter \S+ \(commit \S+, go\d+\.\d+\S*\)\n$`).MatchString(r.stdout) {
 			t.Errorf("%s: %v", arg, r)
 		}
 	}

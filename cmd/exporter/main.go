@@ -21,8 +21,11 @@ import (
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 )
 
-// buildVersion is set at link time (-ldflags "-X main.buildVersion=v1.2.3").
-var buildVersion = ""
+// buildVersion and buildCommit are set at link time (-ldflags "-X
+// main.buildVersion=v1.2.3 -X main.buildCommit=$(git rev-parse HEAD)");
+// without them the version is the module's and the commit the one Go
+// stamped from the work tree (-buildvcs).
+var buildVersion, buildCommit = "", ""
 
 func version() string {
 	if buildVersion != "" {
@@ -32,6 +35,32 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// versionLine is what `exporter version` prints: the version, the commit
+// it was built from (with "+dirty" for uncommitted changes) and the Go
+// version, e.g. "hwcaudit exporter v0.2.0 (commit 5e78416c0a1b, go1.26.8)".
+func versionLine() string {
+	commit, dirty := "unknown", false
+	goVersion := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				commit = s.Value[:min(12, len(s.Value))]
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	if dirty {
+		commit += "+dirty"
+	}
+	if buildCommit != "" {
+		commit = buildCommit[:min(12, len(buildCommit))]
+	}
+	return fmt.Sprintf("hwcaudit exporter %s (commit %s, %s)", version(), commit, goVersion)
 }
 
 func main() {
@@ -57,7 +86,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		printHelp(stdout)
 		return exitOK
 	case "version", "--version":
-		fmt.Fprintln(stdout, "hwcaudit exporter", version())
+		fmt.Fprintln(stdout, versionLine())
 		return exitOK
 	case "run":
 		metricsAddr, err := runArgs(args[1:])
