@@ -8,6 +8,7 @@ package charts
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,7 +60,7 @@ func renderValues(c *chart.Chart, vals map[string]any) (chartutil.Values, error)
 
 func render(t *testing.T, c *chart.Chart, vals map[string]any) (manifests, string) {
 	t.Helper()
-	rv, err := renderValues(c, vals)
+	rv, err := renderValues(c, withSource(vals))
 	if err != nil {
 		t.Fatalf("values: %v", err)
 	}
@@ -680,4 +681,66 @@ func TestSecretsAsFiles(t *testing.T) {
 // withoutGoMemLimit is env less the GOMEMLIMIT every pod gets (see checkPod).
 func withoutGoMemLimit(env []corev1.EnvVar) []corev1.EnvVar {
 	return slices.DeleteFunc(slices.Clone(env), func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
+}
+
+// withSource is vals with an SWR instance to read when they name no
+// source and leave validateConfig on: an install without a source is
+// refused (TestRefusesInstallsThatCannotRun), and the other tests are
+// about other things.
+func withSource(vals map[string]any) map[string]any {
+	if v, ok := vals["validateConfig"].(bool); ok && !v {
+		return vals
+	}
+	out := maps.Clone(vals)
+	if out == nil {
+		out = map[string]any{}
+	}
+	cfg, _ := out["config"].(map[string]any)
+	cfg = maps.Clone(cfg)
+	if cfg == nil {
+		cfg = map[string]any{}
+	}
+	for _, k := range []string{"HWCAUDIT_SWR_INSTANCES", "HWCAUDIT_ARTIFACT_REPOS", "HWCAUDIT_GAUSSDB_INSTANCES", "HWCAUDIT_DBSS_INSTANCES"} {
+		if cfg[k] != nil {
+			return vals
+		}
+	}
+	cfg["HWCAUDIT_SWR_INSTANCES"] = "5d1f0c2e-7a43-4b8e-9f10-2c3d4e5f6a7b"
+	out["config"] = cfg
+	return out
+}
+
+// An install with which every run would exit 2 is refused by helm
+// install/template, saying what to set; before, the chart installed a
+// CronJob that could never succeed.
+func TestRefusesInstallsThatCannotRun(t *testing.T) {
+	c := loadChart(t)
+	for _, tc := range []struct {
+		name string
+		vals map[string]any
+		want string
+	}{
+		{"no source", map[string]any{}, "no audit source is configured: set at least one of config.HWCAUDIT_SWR_INSTANCES"},
+		{"kafka without brokers", map[string]any{"config": map[string]any{"HWCAUDIT_SWR_INSTANCES": "a", "HWCAUDIT_SINKS": "file,kafka"}}, "sink kafka needs config.HWCAUDIT_KAFKA_BROKERS"},
+		{"elasticsearch without a URL", map[string]any{"config": map[string]any{"HWCAUDIT_DBSS_INSTANCES": "a", "HWCAUDIT_SINKS": "elasticsearch"}}, "sink elasticsearch needs config.ELASTICSEARCH_URL"},
+		{"s3 without a bucket", map[string]any{"config": map[string]any{"HWCAUDIT_ARTIFACT_REPOS": "file/r", "HWCAUDIT_SINKS": "s3"}}, "sink s3 needs config.HWCAUDIT_S3_BUCKET"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rv, err := renderValues(c, tc.vals)
+			if err == nil {
+				_, err = engine.Engine{Strict: true}.Render(c, rv)
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("render error %v, want one saying %q", err, tc.want)
+			}
+		})
+	}
+	// The check can be turned off for settings given another way.
+	rv, err := renderValues(c, map[string]any{"validateConfig": false})
+	if err == nil {
+		_, err = engine.Engine{Strict: true}.Render(c, rv)
+	}
+	if err != nil {
+		t.Fatalf("validateConfig=false: %v", err)
+	}
 }

@@ -71,7 +71,7 @@ func (s *Stream) newReader(raw []byte) (*reader, error) {
 		return nil, pipeline.Permanent(fmt.Errorf("checkpoint of %s is not an Artifact cursor: %w", s.Key(), err))
 	}
 	id, ok := normalizeID(c.ID)
-	if !ok || c.Skip < 0 {
+	if !ok || c.Skip < 0 || c.Skip > newestfirst.MaxSkip {
 		return nil, pipeline.Permanent(fmt.Errorf("checkpoint of %s has id %q skip %d", s.Key(), c.ID, c.Skip))
 	}
 	m := &newestfirst.Mark[string]{Key: id, Skip: c.Skip, FromEnd: c.FromEnd}

@@ -54,6 +54,11 @@ import (
 	"github.com/hwcaudit/hwcaudit/pipeline"
 )
 
+// MaxSkip bounds Mark.Skip in a checkpoint: it counts records above the
+// mark that a run delivered, and no list holds more. Sources refuse a
+// checkpoint beyond it (only a hand-edited one can carry it).
+const MaxSkip = 1 << 40
+
 // MinPageSize is the smallest MaxPageSize the Reader accepts: below it the
 // reader could not always choose a page that overlaps what it delivered.
 const MinPageSize = 20
@@ -1009,7 +1014,9 @@ func (r *Reader[K]) emit(resp []Record[K], fresh int, offset, skipped int64) Pag
 	// Above the old mark: the new records, then those Skip counted.
 	above := fresh
 	if r.hasMark {
-		above = min(fresh+r.skip, len(resp))
+		// Written so that no Skip, however large a checkpoint says it is,
+		// overflows.
+		above = fresh + min(r.skip, len(resp)-fresh)
 	}
 	markAt := -1 // the newest record whose key a greater key above confirms
 	first := -1

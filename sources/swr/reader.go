@@ -67,10 +67,11 @@ func (s *Stream) newReader(raw []byte) (*reader, error) {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, pipeline.Permanent(fmt.Errorf("checkpoint of %s is not an SWR cursor: %w", s.Key(), err))
 	}
-	if c.Skip < 0 {
+	if c.Skip < 0 || c.Skip > newestfirst.MaxSkip {
 		// A negative skip would place the boundary above the record that
-		// proves it; only a hand-edited checkpoint can carry one.
-		return nil, pipeline.Permanent(fmt.Errorf("checkpoint of %s has skip %d; it counts records and cannot be negative", s.Key(), c.Skip))
+		// proves it, a huge one below the list; only a hand-edited
+		// checkpoint can carry one.
+		return nil, pipeline.Permanent(fmt.Errorf("checkpoint of %s has skip %d; it counts records above the mark, 0..%d", s.Key(), c.Skip, newestfirst.MaxSkip))
 	}
 	m := &newestfirst.Mark[int64]{Key: c.ID, Skip: c.Skip, FromEnd: c.FromEnd}
 	// op_time is informational; one that does not parse is left out of the
