@@ -38,7 +38,8 @@ func TestNotesPodIdentity(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vals := map[string]any{}
-			for _, s := range tc.set {
+			// An install names a source (the chart refuses one without).
+			for _, s := range append([]string{"config.HWCAUDIT_SWR_INSTANCES=swr-1"}, tc.set...) {
 				if err := strvals.ParseInto(s, vals); err != nil {
 					t.Fatal(err)
 				}
