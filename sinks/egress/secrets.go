@@ -172,6 +172,26 @@ func (s *Secrets) Redact(text string) string {
 	for _, f := range s.forms {
 		text = replace(text, f)
 	}
+	if strings.Contains(text, `"`) {
+		for _, f := range s.forms {
+			text = replaceCut(text, f)
+		}
+	}
+	return text
+}
+
+// minCut is the shortest beginning of a secret that replaceCut removes.
+const minCut = 8
+
+// replaceCut removes a secret that an excerpt cut short: messages quote
+// the first bytes of a body (`body starts "…"`), and a secret straddling
+// the cut would leave its beginning, right before the closing quote.
+func replaceCut(text, secret string) string {
+	for k := len(secret) - 1; k >= minCut; k-- {
+		if cut := secret[:k] + `"`; strings.Contains(text, cut) {
+			text = strings.ReplaceAll(text, cut, Redacted+`"`)
+		}
+	}
 	return text
 }
 
