@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -176,7 +178,7 @@ func parseS3URL(raw string, u *url.URL) (S3Config, error) {
 	}
 	c := S3Config{Bucket: u.Host, Prefix: strings.Trim(u.Path, "/")}
 	q := u.Query()
-	for k := range q {
+	for _, k := range slices.Sorted(maps.Keys(q)) { // the same error every time
 		switch k {
 		case "endpoint", "region", "path_style", "lease_ttl":
 		default:
