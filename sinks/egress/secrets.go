@@ -186,8 +186,16 @@ const minCut = 8
 // replaceCut removes a secret that an excerpt cut short: messages quote
 // the first bytes of a body (`body starts "…"`), and a secret straddling
 // the cut would leave its beginning, right before the closing quote.
+//
+// Only beginnings longer than half the secret, and past the user of a
+// "user:password" form, are taken: a shorter one is mostly not the
+// secret (a user name quoted alone is not one).
 func replaceCut(text, secret string) string {
-	for k := len(secret) - 1; k >= minCut; k-- {
+	least := max(minCut, len(secret)/2+1)
+	if i := strings.IndexByte(secret, ':'); i >= 0 {
+		least = max(least, i+2)
+	}
+	for k := len(secret) - 1; k >= least; k-- {
 		if cut := secret[:k] + `"`; strings.Contains(text, cut) {
 			text = strings.ReplaceAll(text, cut, Redacted+`"`)
 		}
