@@ -384,7 +384,10 @@ func (r *streamRun) run(fetchCtx, writeCtx context.Context) error {
 			defer dwg.Done()
 			for u := range units {
 				if r.failed() || writeCtx.Err() != nil {
-					continue // drain: nothing after a failure may be committed
+					// Drain: nothing after a failure may be committed, and
+					// its bytes go back to the budget the streams share.
+					r.budget.Release(u.bytes)
+					continue
 				}
 				r.deliver(writeCtx, u)
 			}
