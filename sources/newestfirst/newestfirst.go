@@ -180,14 +180,18 @@ type Reader[K any] struct {
 
 	started bool // total is known
 	total   int64
-	exact   bool  // g is known: b is the boundary to walk up from
-	proven  bool  // with exact: keys proved b (not a hint or a search's narrowing)
-	b       int64 // with exact: index of the newest delivered record
-	lo, hi  int64 // without exact: g lies in [lo, hi]
-	hint    int64 // position of the mark counted from the end, from the checkpoint; -1 none
-	growth  int64 // how much the list grew between the last two responses
-	blind   bool  // the planned page cannot contain g; see plan
-	done    bool
+	exact   bool // g is known: b is the boundary to walk up from
+	proven  bool // with exact: keys proved b (not a hint or a search's narrowing)
+	// positional: a first run delivered records down to b without a key
+	// to mark them; positions, not keys, say what is new above b.
+	positional bool
+	moved      int64 // how the total changed between the last two responses
+	b          int64 // with exact: index of the newest delivered record
+	lo, hi     int64 // without exact: g lies in [lo, hi]
+	hint       int64 // position of the mark counted from the end, from the checkpoint; -1 none
+	growth     int64 // how much the list grew between the last two responses
+	blind      bool  // the planned page cannot contain g; see plan
+	done       bool
 
 	// moving: two responses of this run reported different totals. From
 	// then on pages ahead overlap the page before them (see refill).
@@ -832,6 +836,7 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 	if r.started {
 		// Records arrive at the head: every index shifts by the growth.
 		d := total - r.total
+		r.moved = d
 		r.b, r.lo, r.hi = max(0, r.b+d), max(0, r.lo+d), max(0, r.hi+d)
 		r.growth = max(0, d)
 		if d != 0 {
@@ -849,6 +854,21 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 		}
 	}
 
+	if r.positional && !r.hasMark {
+		// A first run that delivered records without a key to mark them
+		// walks on by positions: those at and below b were delivered, the
+		// ones above are new. Positions hold only while the list stands
+		// still (a total that moved may be records arriving at the head
+		// or leaving at the tail, and only keys could tell which): then
+		// the run ends, and the next starts from the start time again.
+		if r.moved != 0 {
+			r.done = true
+			return Page[K]{}, false
+		}
+		if r.exact && offset < r.b && r.b <= offset+n {
+			return r.emit(recs, int(r.b-offset), offset, n-(r.b-offset)), true
+		}
+	}
 	if i, found := r.firstDelivered(recs, offset+n >= total); found {
 		if offset == 0 || r.isMark(recs[i]) || r.newAbove(recs[:i]) {
 			// The record above it is new (or there is none), or it is the
@@ -885,7 +905,20 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 				r.exact, r.lo, r.hi = false, 0, total
 				return Page[K]{}, false
 			}
-			return r.emit(recs, len(recs), offset, 0), true
+			if !r.hasMark || offset == 0 || hasKey(recs) {
+				return r.emit(recs, len(recs), offset, 0), true
+			}
+			// Key-less records alone at the list's end prove nothing: they
+			// may be old ones below the mark, which a search after
+			// retention lands on. The boundary is at or above them.
+			if r.exact {
+				r.exact, r.lo = false, 0
+			}
+			r.hi = min(r.hi, offset)
+			if r.lo >= r.hi {
+				r.exact, r.b, r.proven = true, r.hi-int64(r.skip), false
+			}
+			return Page[K]{}, false
 		}
 		if r.exact && g < offset+n && r.growth == 0 {
 			// The page spans where g should be and holds no delivered
@@ -952,6 +985,16 @@ func (r *Reader[K]) firstDelivered(recs []Record[K], atEnd bool) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// hasKey reports whether any of recs has a key.
+func hasKey[K any](recs []Record[K]) bool {
+	for _, rec := range recs {
+		if rec.HasKey {
+			return true
+		}
+	}
+	return false
 }
 
 // isMark reports whether rec is the high-water record itself.
@@ -1041,6 +1084,7 @@ func (r *Reader[K]) emit(resp []Record[K], fresh int, offset, skipped int64) Pag
 		r.skip += len(recs)
 	}
 	r.exact, r.b, r.proven = true, offset, true
+	r.positional = !r.hasMark
 	page.Remaining = offset
 	if !r.hasMark {
 		// No key confirmed yet (a first run whose new records so far lack
