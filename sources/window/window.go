@@ -643,8 +643,11 @@ func (r *Reader) dropPages() {
 
 // classify reports whether rec is a record of the window [from, to) that
 // can be delivered; otherwise it counts it in t: invalid, excluded by the
-// start or end, or skipped as another window's. A record ahead of the
-// window whose span exceeds the look-back raises it.
+// start or end, or skipped as another window's. Any record whose span
+// exceeds the look-back raises it: one ahead of the window, so that its
+// own window's query reaches back to its begin; one inside it, so that a
+// run resuming from a cursor in the middle of this window does too (the
+// cursors of its pages carry the raised look-back).
 func (r *Reader) classify(rec *Record, from, to time.Time, t *tally) bool {
 	if why := r.implausible(rec.Time); why != "" {
 		t.invalid = append(t.invalid, pipeline.Invalid{Raw: slices.Clone(rec.Raw), Reason: why})
@@ -652,9 +655,9 @@ func (r *Reader) classify(rec *Record, from, to time.Time, t *tally) bool {
 	}
 	rec.Time = rec.Time.UTC()
 	sec := rec.Time.Truncate(time.Second)
+	r.learn(rec)
 	switch {
 	case !sec.Before(to):
-		r.learn(rec)
 		if !r.end.IsZero() && !rec.Time.Before(r.end) && !to.Before(r.target) {
 			t.excluded.AfterEnd++
 			return false
@@ -676,8 +679,9 @@ func (r *Reader) classify(rec *Record, from, to time.Time, t *tally) bool {
 	return true
 }
 
-// learn raises the look-back to rec's span when rec, ahead of the window
-// read, spans longer: its own window's query must reach back to its begin.
+// learn raises the look-back to rec's span when it spans longer: the
+// query of any window holding its end must reach back to its begin,
+// whichever time the API filters on (see classify).
 func (r *Reader) learn(rec *Record) {
 	if rec.Begin.IsZero() || rec.Begin.Before(plausibleFrom) || !rec.Begin.Before(rec.Time) {
 		return
