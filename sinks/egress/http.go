@@ -19,10 +19,13 @@ func HTTPClient(timeout time.Duration, tc *tls.Config) *http.Client {
 	if tc != nil {
 		tr.TLSClientConfig = tc
 	}
-	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: checkRedirectKeepMethod}
+	return &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: CheckRedirectKeepMethod}
 }
 
-func checkRedirectKeepMethod(req *http.Request, via []*http.Request) error {
+// CheckRedirectKeepMethod is CheckRedirect for a client that also sends
+// POST and PUT: a redirect that would turn one into a GET without its body
+// is returned as the answer (an error status) instead of followed.
+func CheckRedirectKeepMethod(req *http.Request, via []*http.Request) error {
 	if err := CheckRedirect(req, via); err != nil {
 		return err
 	}

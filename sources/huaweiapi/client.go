@@ -134,30 +134,13 @@ func NewClient(cfg Config, auth Authorizer) *Client {
 		cfg.Secrets = &egress.Secrets{}
 	}
 	return &Client{
-		cfg:   cfg,
-		auth:  auth,
-		http:  &http.Client{Transport: tr, Timeout: cfg.Timeout, CheckRedirect: checkRedirect},
+		cfg:  cfg,
+		auth: auth,
+		// Go would otherwise forward X-Auth-Token and X-Security-Token to
+		// any host a redirect names, and follow https to http.
+		http:  &http.Client{Transport: tr, Timeout: cfg.Timeout, CheckRedirect: egress.CheckRedirectKeepMethod},
 		rates: make(map[string]*rate.Limiter),
 	}
-}
-
-// checkRedirect follows a redirect only to the scheme, host and port the
-// request was sent to (egress.CheckRedirect): Go would otherwise forward
-// X-Auth-Token and X-Security-Token to any host, and follow https to http.
-// A redirect that would turn a POST into a GET without its body is
-// returned as the answer (an error status) instead of followed.
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if err := egress.CheckRedirect(req, via); err != nil {
-		return err
-	}
-	if m := via[0].Method; m != http.MethodGet && m != http.MethodHead && req.Response != nil {
-		switch req.Response.StatusCode {
-		case http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
-		default:
-			return http.ErrUseLastResponse
-		}
-	}
-	return nil
 }
 
 // secretHolder is an Authorizer that knows the secrets it signs with.
