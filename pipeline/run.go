@@ -573,7 +573,7 @@ func (r *streamRun) deliver(ctx context.Context, u *unit) {
 	// Dead letters before the sinks' are the records that never became
 	// events; a record several sinks refused is one record.
 	records := len(u.letters)
-	refused := map[string]bool{}
+	var refused map[string]bool // event ids some sink refused
 	if len(u.batch.Events) > 0 {
 		outs := r.p.cfg.Outputs
 		errs := make([]error, len(outs))
@@ -593,6 +593,9 @@ func (r *streamRun) deliver(ctx context.Context, u *unit) {
 				return
 			}
 			for _, l := range rejected[i] {
+				if refused == nil {
+					refused = map[string]bool{}
+				}
 				refused[l.EventID] = true
 			}
 			u.letters = append(u.letters, rejected[i]...)

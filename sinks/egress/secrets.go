@@ -195,6 +195,9 @@ func replaceCut(text, secret string) string {
 	if i := strings.IndexByte(secret, ':'); i >= 0 {
 		least = max(least, i+2)
 	}
+	if least >= len(secret) || !strings.Contains(text, secret[:least]) {
+		return text // no longer beginning can be there either
+	}
 	for k := len(secret) - 1; k >= least; k-- {
 		if cut := secret[:k] + `"`; strings.Contains(text, cut) {
 			text = strings.ReplaceAll(text, cut, Redacted+`"`)
