@@ -492,93 +492,63 @@ func FuzzCursor(f *testing.F) {
 }
 
 func TestFailingPagesDoNotRestartTheWindow(t *testing.T) {
-	// Every third request fails (a 429, a 503), and a window holds 30
-	// pages. Before, each retry listed the window from its first page, so
-	// it failed at the third page every time and the stream never moved.
-	// Now answered pages are kept across the retries of one listing.
-	a := &fakeAPI{maxSpan: 30 * 24 * time.Hour}
-	for i := range 300 {
-		a.add(rec(fmt.Sprintf("r%03d", i), t0.Add(time.Duration(i)*time.Second)))
-	}
-	c := &clock{t: t0.Add(time.Hour)}
-	o := newOpts(a, c, 10, 5000)
-	fetch := o.Fetch
-	calls := 0
-	o.Fetch = func(ctx context.Context, from, to time.Time, offset, limit int) ([]Record, int64, error) {
-		calls++
-		if calls%3 == 0 {
-			return nil, 0, errors.New("HTTP 503 APIG.0201: Backend unavailable")
-		}
-		return fetch(ctx, from, to, offset, limit)
-	}
-	r, err := NewReader(o, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := 0
-	for attempt := 0; ; attempt++ {
-		if attempt > 100 {
-			t.Fatalf("no end after %d calls of Next (%d records, %d requests)", attempt, got, calls)
-		}
-		p, err := r.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if pipeline.IsPermanent(err) {
+	for _, tc := range []struct {
+		name                string
+		records, maxRecords int
+		failEvery           int
+		maxNext             int // calls of Next allowed
+	}{
+		// A window holds 30 pages and every third request fails (a 429, a
+		// 503). Before, each retry listed the window from its first page,
+		// failed at the third every time, and the stream never moved. Now
+		// answered pages are kept across the retries of one listing.
+		{"one wide window", 300, 5000, 3, 100},
+		// 1,000 records where a window may hold 100, and every ninth
+		// request fails. Before, a failure undid the splitting done so
+		// far: every retry began with the widest window again, needed more
+		// than eight pages to learn it was too wide, and never moved.
+		{"a split learnt before a failure", 1000, 100, 9, 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &fakeAPI{maxSpan: 30 * 24 * time.Hour}
+			for i := range tc.records {
+				a.add(rec(fmt.Sprintf("r%04d", i), t0.Add(time.Duration(i)*time.Second)))
+			}
+			c := &clock{t: t0.Add(2 * time.Hour)}
+			o := newOpts(a, c, 10, tc.maxRecords)
+			fetch := o.Fetch
+			calls := 0
+			o.Fetch = func(ctx context.Context, from, to time.Time, offset, limit int) ([]Record, int64, error) {
+				calls++
+				if calls%tc.failEvery == 0 {
+					return nil, 0, errors.New("HTTP 503 APIG.0201: Backend unavailable")
+				}
+				return fetch(ctx, from, to, offset, limit)
+			}
+			r, err := NewReader(o, nil)
+			if err != nil {
 				t.Fatal(err)
 			}
-			continue // the pipeline backs off and calls Next again
-		}
-		got += len(p.Records)
-	}
-	if got != 300 {
-		t.Fatalf("delivered %d records, want 300", got)
-	}
-}
-
-func TestSplitSurvivesFailingPages(t *testing.T) {
-	// 1,000 records where a window may hold 100, and every ninth request
-	// fails. Before, a failure undid the splitting done so far: every
-	// retry began with the widest window again, needed more than eight
-	// pages to learn it was too wide, and the stream never moved.
-	a := &fakeAPI{maxSpan: 30 * 24 * time.Hour}
-	for i := range 1000 {
-		a.add(rec(fmt.Sprintf("r%04d", i), t0.Add(time.Duration(i)*time.Second)))
-	}
-	c := &clock{t: t0.Add(2 * time.Hour)}
-	o := newOpts(a, c, 10, 100)
-	fetch := o.Fetch
-	calls := 0
-	o.Fetch = func(ctx context.Context, from, to time.Time, offset, limit int) ([]Record, int64, error) {
-		calls++
-		if calls%9 == 0 {
-			return nil, 0, errors.New("HTTP 429 APIG.0308: throttled")
-		}
-		return fetch(ctx, from, to, offset, limit)
-	}
-	r, err := NewReader(o, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := 0
-	for attempt := 0; ; attempt++ {
-		if attempt > 2000 {
-			t.Fatalf("no end after %d calls of Next (%d records, %d requests)", attempt, got, calls)
-		}
-		p, err := r.Next(context.Background())
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if pipeline.IsPermanent(err) {
-				t.Fatal(err)
+			got := 0
+			for attempt := 0; ; attempt++ {
+				if attempt > tc.maxNext {
+					t.Fatalf("no end after %d calls of Next (%d records, %d requests)", attempt, got, calls)
+				}
+				p, err := r.Next(context.Background())
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					if pipeline.IsPermanent(err) {
+						t.Fatal(err)
+					}
+					continue // the pipeline backs off and calls Next again
+				}
+				got += len(p.Records)
 			}
-			continue
-		}
-		got += len(p.Records)
-	}
-	if got != 1000 {
-		t.Fatalf("delivered %d records, want 1000", got)
+			if got != tc.records {
+				t.Fatalf("delivered %d records, want %d", got, tc.records)
+			}
+		})
 	}
 }
