@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"strconv"
 	"testing"
 	"time"
 
@@ -75,14 +74,7 @@ func TestKilledRunsLoseNothing(t *testing.T) {
 						continue
 					}
 					p++
-					for _, raw := range pg.Records {
-						id, _ := strconv.ParseInt(string(raw), 10, 64)
-						delivered[id]++
-					}
-					for _, inv := range pg.Invalid {
-						id, _ := strconv.ParseInt(string(inv.Raw), 10, 64)
-						delivered[id]++ // dead-lettered: accounted for
-					}
+					countPage(pg, delivered, delivered) // dead-lettered: accounted for
 					if pg.Mark != nil {
 						mark = pg.Mark
 					}

@@ -557,3 +557,16 @@ func withoutRepeats(got, ids []int64) []int64 {
 	}
 	return out
 }
+
+// countPage adds a page's delivered records to delivered and its refused
+// ones to invalid (which may be the same map), by id.
+func countPage(p Page[int64], delivered, invalid map[int64]int) {
+	for _, raw := range p.Records {
+		id, _ := strconv.ParseInt(string(raw), 10, 64)
+		delivered[id]++
+	}
+	for _, inv := range p.Invalid {
+		id, _ := strconv.ParseInt(string(inv.Raw), 10, 64)
+		invalid[id]++
+	}
+}

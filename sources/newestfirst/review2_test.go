@@ -175,14 +175,7 @@ func TestReview2DebugSeed(t *testing.T) {
 			}
 			p++
 			found += len(pg.Records) + len(pg.Invalid)
-			for _, raw := range pg.Records {
-				id, _ := strconv.ParseInt(string(raw), 10, 64)
-				res.delivered[id]++
-			}
-			for _, inv := range pg.Invalid {
-				id, _ := strconv.ParseInt(string(inv.Raw), 10, 64)
-				res.invalid[id]++
-			}
+			countPage(pg, res.delivered, res.invalid)
 			if run >= traceRun {
 				rv2Log(fmt.Sprintf("run %d page %d: recs %s..%s inv %d mark %+v", run, p, first(pg.Records), lastOf(pg.Records), len(pg.Invalid), pg.Mark))
 			}

@@ -140,14 +140,7 @@ func rvRun(t *testing.T, seed uint64, a *listAPI, c rvCase) rvResult {
 			}
 			p++
 			found += len(pg.Records) + len(pg.Invalid)
-			for _, raw := range pg.Records {
-				id, _ := strconv.ParseInt(string(raw), 10, 64)
-				res.delivered[id]++
-			}
-			for _, inv := range pg.Invalid {
-				id, _ := strconv.ParseInt(string(inv.Raw), 10, 64)
-				res.invalid[id]++
-			}
+			countPage(pg, res.delivered, res.invalid)
 			if pg.Mark != nil {
 				marks = append(marks, pg.Mark)
 			}
@@ -404,14 +397,7 @@ func rvDrainRuns2(t *testing.T, a *listAPI, cfg Config[int64], mark *Mark[int64]
 				}
 				continue
 			}
-			for _, raw := range p.Records {
-				id, _ := strconv.ParseInt(string(raw), 10, 64)
-				delivered[id]++
-			}
-			for _, inv := range p.Invalid {
-				id, _ := strconv.ParseInt(string(inv.Raw), 10, 64)
-				delivered[id]++
-			}
+			countPage(p, delivered, delivered)
 			if p.Mark != nil {
 				mark = p.Mark
 			}
