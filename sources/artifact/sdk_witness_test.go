@@ -1,10 +1,7 @@
 package artifact_test
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"testing"
 	"time"
@@ -55,20 +52,7 @@ func TestSDKWitnessArtifact(t *testing.T) {
 				t.Fatal(err)
 			}
 			api := sdkwitness.OurClient(t, sdkwitness.AK, sdkwitness.SK, sdkwitness.ProjectID)
-			ctx := context.Background()
-			for _, s := range artifact.Streams(cfg, api, "cn-north-4", sdkwitness.ProjectID, start.Add(-time.Hour), time.Now) {
-				r, err := s.Open(ctx, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for range 20 {
-					if _, err := r.Next(ctx); errors.Is(err, io.EOF) {
-						break
-					} else if err != nil {
-						t.Fatalf("%s: %v", s.Key(), err)
-					}
-				}
-			}
+			sdkwitness.Read(t, artifact.Streams(cfg, api, "cn-north-4", sdkwitness.ProjectID, start.Add(-time.Hour), time.Now), 20)
 			ours := rec.Take()
 			if len(ours) < 4 {
 				t.Fatalf("our streams sent %d requests, want several pages of each repository", len(ours))

@@ -1,10 +1,7 @@
 package dbss_test
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,19 +58,7 @@ func TestSDKWitnessDBSS(t *testing.T) {
 			}
 			api := sdkwitness.OurClient(t, sdkwitness.AK, sdkwitness.SK, sdkwitness.ProjectID)
 			win := window.Config{SettleDelay: time.Minute, MaxRecords: 100}
-			s := dbss.Streams(cfg, win, api, "cn-north-4", sdkwitness.ProjectID, first.Add(-time.Hour), time.Now)[0]
-			ctx := context.Background()
-			r, err := s.Open(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for range 100 {
-				if _, err := r.Next(ctx); errors.Is(err, io.EOF) {
-					break
-				} else if err != nil {
-					t.Fatal(err)
-				}
-			}
+			sdkwitness.Read(t, dbss.Streams(cfg, win, api, "cn-north-4", sdkwitness.ProjectID, first.Add(-time.Hour), time.Now), 100)
 			ours := rec.Take()
 			if len(ours) < 4 {
 				t.Fatalf("our stream sent %d requests, want several pages", len(ours))

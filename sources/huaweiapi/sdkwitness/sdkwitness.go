@@ -19,7 +19,9 @@ package sdkwitness
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -36,6 +38,7 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/basic"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/config"
 
+	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 )
 
@@ -340,4 +343,31 @@ func or(s, def string) string {
 // JoinDiffs formats differences for a test failure.
 func JoinDiffs(diffs []string) string {
 	return "\n\t" + strings.Join(diffs, "\n\t")
+}
+
+// Stream is what Read needs of a source's stream.
+type Stream interface {
+	Key() string
+	Open(ctx context.Context, cursor []byte) (pipeline.Reader, error)
+}
+
+// Read opens each stream from the start and reads up to pages pages of
+// it, as a run would, so that a Recorder in front of the API sees the
+// requests our code sends.
+func Read[S Stream](t testing.TB, streams []S, pages int) {
+	t.Helper()
+	ctx := context.Background()
+	for _, s := range streams {
+		r, err := s.Open(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range pages {
+			if _, err := r.Next(ctx); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatalf("%s: %v", s.Key(), err)
+			}
+		}
+	}
 }
