@@ -7,13 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/hwcaudit/hwcaudit/sinks/egress/egresstest"
 )
 
 const (
@@ -43,26 +44,12 @@ func fakeStore(t *testing.T, endpoint string, timeout time.Duration) *S3Store {
 func TestS3RedirectsStayOnEndpoint(t *testing.T) {
 	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusFound} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
-			var mu sync.Mutex
-			var got []http.Header
-			other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				got = append(got, r.Header.Clone())
-				mu.Unlock()
-				http.NotFound(w, r)
-			}))
-			defer other.Close()
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				http.Redirect(w, r, other.URL+r.URL.RequestURI(), code)
-			}))
-			defer srv.Close()
-			_, err := fakeStore(t, srv.URL, time.Minute).Load(context.Background(), "swr/a")
+			url, received := egresstest.Redirector(t, code, http.NotFound)
+			_, err := fakeStore(t, url, time.Minute).Load(context.Background(), "swr/a")
 			if err == nil {
 				t.Error("Load through a redirect to another server succeeded")
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(got) > 0 {
+			if got := received(); len(got) > 0 {
 				t.Errorf("the other server received %d request(s), first with headers %v", len(got), got[0])
 			}
 		})

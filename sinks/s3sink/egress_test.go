@@ -84,26 +84,14 @@ func TestConditionalPutFallback(t *testing.T) {
 func TestRedirectsStayOnEndpoint(t *testing.T) {
 	for _, code := range []int{http.StatusTemporaryRedirect, http.StatusFound, http.StatusPermanentRedirect} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
-			var mu sync.Mutex
-			var got []http.Header
-			other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				got = append(got, r.Header.Clone())
-				mu.Unlock()
+			url, received := egresstest.Redirector(t, code, func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("ETag", `"x"`)
-			}))
-			defer other.Close()
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				http.Redirect(w, r, other.URL+r.URL.RequestURI(), code)
-			}))
-			defer srv.Close()
-			err := fakeSink(t, srv.URL, nil).Write(context.Background(), oneEvent())
+			})
+			err := fakeSink(t, url, nil).Write(context.Background(), oneEvent())
 			if err == nil {
 				t.Error("Write through a redirect to another server succeeded")
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(got) > 0 {
+			if got := received(); len(got) > 0 {
 				t.Errorf("the other server received %d request(s), first with headers %v", len(got), got[0])
 			}
 		})
