@@ -3,7 +3,6 @@ package dbss
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -67,21 +66,7 @@ func TestMatrixCrashResume(t *testing.T) {
 			want := sim.DBSSRecords(simIns)
 			rep := windowtest.CrashRuns(t, s, windowtest.CrashConfig{Clock: clk, Step: 6 * time.Minute, Until: want[len(want)-1].VisibleAt.Add(20 * time.Minute),
 				Seed: uint64(i), CrashRate: 0.2, Retries: 3, ID: logID})
-			through := time.Time{}
-			if rep.Cursor != nil {
-				c, err := window.DecodeCursor(rep.Cursor)
-				if err != nil {
-					t.Fatal(err)
-				}
-				through = c.Through
-			}
-			if v.lies {
-				if rep.Failed == 0 || !strings.Contains(rep.LastErr.Error(), "dbss/"+simIns) {
-					t.Fatalf("a lying total: %d runs failed, last error %v; want failures naming the stream", rep.Failed, rep.LastErr)
-				}
-			} else if rep.Failed > 0 {
-				t.Fatalf("%d of %d runs failed: %v", rep.Failed, rep.Runs, rep.LastErr)
-			}
+			through := rep.Verdict(t, "dbss/"+simIns, v.lies)
 			for _, r := range want {
 				if rep.Delivered[r.ID] == 0 && (!v.lies || r.Time.Before(through)) {
 					t.Errorf("record %s at %s never delivered; cursor %s", r.ID, r.Time, rep.Cursor)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+	"github.com/hwcaudit/hwcaudit/sources/window"
 )
 
 // InProcess sends requests to a handler (the simulator) in process, with
@@ -192,4 +193,27 @@ func oneRun(t testing.TB, s pipeline.Stream, cfg CrashConfig, rng *rand.Rand, re
 		rep.Cursor = p.Cursor
 	}
 	return false, fmt.Errorf("run %d: no io.EOF", rep.Runs)
+}
+
+// Verdict checks how the runs ended: with a lying total (lies), some runs
+// failed with an error naming stream; otherwise none failed. It returns the
+// last cursor's time (zero without one): every record before it must have
+// been delivered, lying total or not.
+func (rep CrashReport) Verdict(t testing.TB, stream string, lies bool) (through time.Time) {
+	t.Helper()
+	if rep.Cursor != nil {
+		c, err := window.DecodeCursor(rep.Cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		through = c.Through
+	}
+	if lies {
+		if rep.Failed == 0 || !strings.Contains(rep.LastErr.Error(), stream) {
+			t.Fatalf("a lying total: %d runs failed, last error %v; want failures naming the stream", rep.Failed, rep.LastErr)
+		}
+	} else if rep.Failed > 0 {
+		t.Fatalf("%d of %d runs failed: %v", rep.Failed, rep.Runs, rep.LastErr)
+	}
+	return through
 }
