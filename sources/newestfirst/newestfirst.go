@@ -185,7 +185,6 @@ type Reader[K any] struct {
 	// positional: a first run delivered records down to b without a key
 	// to mark them; positions, not keys, say what is new above b.
 	positional bool
-	moved      int64 // how the total changed between the last two responses
 	b          int64 // with exact: index of the newest delivered record
 	lo, hi     int64 // without exact: g lies in [lo, hi]
 	hint       int64 // position of the mark counted from the end, from the checkpoint; -1 none
@@ -683,14 +682,13 @@ func (r *Reader[K]) sanitize(recs []Record[K]) error {
 		}
 	}
 	keep := decreasing(recs, r.cfg.Compare)
-	for i := range recs {
-		if recs[i].HasKey && !keep[i] {
-			recs[i].HasKey, recs[i].HasTime = false, false
-			recs[i].Invalid = fmt.Sprintf("key %v is out of order with the records around it (the list is newest first by key)", recs[i].Key)
-		}
-	}
 	refused, first := 0, ""
-	for _, rec := range recs {
+	for i := range recs {
+		rec := &recs[i]
+		if rec.HasKey && !keep[i] {
+			rec.HasKey, rec.HasTime = false, false
+			rec.Invalid = fmt.Sprintf("key %v is out of order with the records around it (the list is newest first by key)", rec.Key)
+		}
 		if rec.Invalid != "" {
 			refused++
 			if first == "" {
@@ -833,10 +831,10 @@ func (r *Reader[K]) overlap(b, skip, margin int64) (n, limit int64) {
 // exactly at b and the list's total did not change since the response
 // that established b, i.e. both responses listed the same records.
 func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (Page[K], bool) {
+	var d int64 // how the total changed since the last response
 	if r.started {
 		// Records arrive at the head: every index shifts by the growth.
-		d := total - r.total
-		r.moved = d
+		d = total - r.total
 		r.b, r.lo, r.hi = max(0, r.b+d), max(0, r.lo+d), max(0, r.hi+d)
 		r.growth = max(0, d)
 		if d != 0 {
@@ -861,7 +859,7 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 		// still (a total that moved may be records arriving at the head
 		// or leaving at the tail, and only keys could tell which): then
 		// the run ends, and the next starts from the start time again.
-		if r.moved != 0 {
+		if d != 0 {
 			r.done = true
 			return Page[K]{}, false
 		}
