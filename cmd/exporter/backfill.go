@@ -253,6 +253,7 @@ func selectStreams(cfg *Config, streams []rangedStream, log *slog.Logger) []pipe
 type rangedStream interface {
 	pipeline.Stream
 	EndAt(end time.Time)
+	prober
 }
 
 // printBackfillReport is the completeness report of a backfill: per stream,

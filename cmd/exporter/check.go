@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/hwcaudit/hwcaudit/checkpoint"
-	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
 	"github.com/hwcaudit/hwcaudit/sinks/essink"
 	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
@@ -85,137 +83,49 @@ func runChecks(ctx context.Context, cfg *Config, out io.Writer) int {
 	return exitOK
 }
 
-// probeStream is a source stream that check can open.
-type probeStream interface {
+// prober is a source stream that can ask its API for the first page a
+// run would read, shrunk to one record, through the stream's own request
+// code. total is the API's count of the records that page belongs to;
+// asked is false when there is nothing to ask yet.
+type prober interface {
 	Key() string
-	Open(ctx context.Context, cursor []byte) (pipeline.Reader, error)
+	Probe(ctx context.Context) (total int64, asked bool, err error)
 }
 
-// checkSources reads the smallest possible page of every stream: the
-// stream builds its first request as a run would, and probeDoer shrinks it
-// to one record and stops the reader after the answer.
+// checkSources probes every configured stream. The streams are built as a
+// run builds them, on a client that only counts the requests.
 func checkSources(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, c *checker) {
-	api := huaweiapi.NewClient(cfg.API, auth)
-	now := time.Now
-	probe := func(build func(d *probeDoer) []probeStream) {
-		d := &probeDoer{api: api}
-		for _, s := range build(d) {
-			d.reset()
-			cctx, cancel := context.WithTimeout(ctx, 2*cfg.API.Timeout)
-			detail, err := d.probe(cctx, s)
-			cancel()
-			c.report("source "+s.Key(), detail, err)
+	api := &countingDoer{api: huaweiapi.NewClient(cfg.API, auth)}
+	for _, s := range allStreams(cfg, api, time.Now) {
+		api.requests = 0
+		cctx, cancel := context.WithTimeout(ctx, 2*cfg.API.Timeout)
+		total, asked, err := s.Probe(cctx)
+		cancel()
+		switch {
+		case err != nil:
+			c.report("source "+s.Key(), "", err)
+		case !asked:
+			c.report("source "+s.Key(), "nothing to request yet (the start time is within the settle delay)", nil)
+		default:
+			detail := fmt.Sprintf("%d request", api.requests)
+			if api.requests != 1 {
+				detail += "s"
+			}
+			c.report("source "+s.Key(), detail+fmt.Sprintf(", total %d records", total), nil)
 		}
 	}
-	probe(func(d *probeDoer) (out []probeStream) {
-		for _, s := range allStreams(cfg, d, now) {
-			out = append(out, s)
-		}
-		return out
-	})
 }
 
-// errProbed stops a reader once its first request was answered.
-var errProbed = errors.New("probe answered")
-
-// probeDoer forwards a reader's requests with the page shrunk to one
-// record, and stops the reader after the first answer.
-type probeDoer struct {
-	api      *huaweiapi.Client
+// countingDoer counts the requests a probe sends (DBSS may fall back to
+// its older path).
+type countingDoer struct {
+	api      apiDoer
 	requests int
-	body     []byte
 }
 
-func (d *probeDoer) reset() { d.requests, d.body = 0, nil }
-
-func (d *probeDoer) Do(ctx context.Context, req huaweiapi.Request) ([]byte, error) {
-	if d.body != nil {
-		return nil, errProbed
-	}
-	if req.Query != nil {
-		q := make(map[string][]string, len(req.Query))
-		for k, v := range req.Query {
-			q[k] = v
-		}
-		for _, k := range []string{"limit", "page_size"} {
-			if _, ok := q[k]; ok {
-				q[k] = []string{"1"}
-			}
-		}
-		if _, ok := q["offset"]; ok {
-			q["offset"] = []string{"0"}
-		}
-		if _, ok := q["page_num"]; ok {
-			q["page_num"] = []string{"1"}
-		}
-		req.Query = q
-	}
-	if len(req.Body) > 0 {
-		var m map[string]any
-		if json.Unmarshal(req.Body, &m) == nil {
-			if _, ok := m["size"]; ok {
-				m["size"], m["page"] = "1", "1"
-				if b, err := json.Marshal(m); err == nil {
-					req.Body = b
-				}
-			}
-		}
-	}
+func (d *countingDoer) Do(ctx context.Context, req huaweiapi.Request) ([]byte, error) {
 	d.requests++
-	body, err := d.api.Do(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	d.body = body
-	return nil, errProbed
-}
-
-func (d *probeDoer) probe(ctx context.Context, s probeStream) (string, error) {
-	r, err := s.Open(ctx, nil)
-	if err != nil {
-		return "", err
-	}
-	_, err = r.Next(ctx)
-	if d.body == nil {
-		if err != nil {
-			return "", err
-		}
-		return "nothing to request yet (the start time is within the settle delay)", nil
-	}
-	detail := fmt.Sprintf("%d request", d.requests)
-	if d.requests != 1 {
-		detail += "s"
-	}
-	if total, ok := pageTotal(d.body); ok {
-		detail += fmt.Sprintf(", total %d records", total)
-	}
-	return detail, nil
-}
-
-// pageTotal finds the record count in an audit-log page: "total" (SWR),
-// "result.total" (CodeArts Artifact), "total_count" (TaurusDB) or
-// "total_num" (DBSS).
-func pageTotal(body []byte) (int64, bool) {
-	var p struct {
-		Total      *int64 `json:"total"`
-		TotalCount *int64 `json:"total_count"`
-		TotalNum   *int64 `json:"total_num"`
-		Result     *struct {
-			Total *int64 `json:"total"`
-		} `json:"result"`
-	}
-	if json.Unmarshal(body, &p) != nil {
-		return 0, false
-	}
-	for _, t := range []*int64{p.Total, p.TotalCount, p.TotalNum} {
-		if t != nil {
-			return *t, true
-		}
-	}
-	if p.Result != nil && p.Result.Total != nil {
-		return *p.Result.Total, true
-	}
-	return 0, false
+	return d.api.Do(ctx, req)
 }
 
 func checkSink(ctx context.Context, cfg *Config, name string) (string, error) {

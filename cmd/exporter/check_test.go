@@ -4,11 +4,16 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
 
 	"github.com/hwcaudit/hwcaudit/checkpoint"
+	"github.com/hwcaudit/hwcaudit/sources/simulator"
 )
 
 func TestCheckAllGood(t *testing.T) {
@@ -158,5 +163,66 @@ func TestCheckKafkaUp(t *testing.T) {
 	r := h.mustRun(exitOK, "check")
 	if !strings.Contains(r.stdout, "ok    sink kafka: "+b.addr()+" answered") {
 		t.Errorf("no ok line for the kafka sink:\n%v", r)
+	}
+}
+
+// TestCheckProbesEverySource runs check's source probes against the demo
+// simulator, which serves all four sources: each stream's own request code
+// asks for one record and reports the API's count.
+func TestCheckProbesEverySource(t *testing.T) {
+	now := time.Now()
+	demo := simulator.DemoConfig(now)
+	sim := simulator.New(demo)
+	url, err := sim.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	dir := t.TempDir()
+	// The SDK's credential provider reads the process environment.
+	t.Setenv("HUAWEICLOUD_SDK_AK", simulator.DemoAK)
+	t.Setenv("HUAWEICLOUD_SDK_SK", simulator.DemoSK)
+	env := map[string]string{
+		"HWCAUDIT_CREDENTIALS":        "env",
+		"HWCAUDIT_PROJECT_ID":         simulator.DemoProjectID,
+		"HWCAUDIT_REGION":             "cn-north-4",
+		"HWCAUDIT_SWR_INSTANCES":      strings.Join(demo.SWR.Instances, ","),
+		"HWCAUDIT_SWR_ENDPOINT":       url,
+		"HWCAUDIT_ARTIFACT_TENANT_ID": demo.Artifact.TenantID,
+		"HWCAUDIT_ARTIFACT_REPOS":     artifactRepos(demo.Artifact.Repos),
+		"HWCAUDIT_ARTIFACT_ENDPOINT":  url,
+		"HWCAUDIT_GAUSSDB_INSTANCES":  strings.Join(demo.TaurusDB.Instances, ","),
+		"HWCAUDIT_GAUSSDB_ENDPOINT":   url,
+		"HWCAUDIT_DBSS_INSTANCES":     strings.Join(demo.DBSS.Instances, ","),
+		"HWCAUDIT_DBSS_ENDPOINT":      url,
+		"HWCAUDIT_FILE_DIR":           filepath.Join(dir, "out"),
+		"HWCAUDIT_CHECKPOINT_URL":     "file://" + filepath.Join(dir, "state"),
+		"HWCAUDIT_DEADLETTER":         "file://" + filepath.Join(dir, "deadletter"),
+	}
+	cfg, err := loadConfig(t.Context(), envconfig.MapLookuper(env), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if code := runChecks(t.Context(), cfg, &out); code != exitOK {
+		t.Fatalf("check exited %d:\n%s", code, out.String())
+	}
+	probed := regexp.MustCompile(`(?m)^ok    source (\S+): 1 request, total ([0-9]+) records$`)
+	seen := map[string]bool{}
+	lines := probed.FindAllStringSubmatch(out.String(), -1)
+	// One page of one record per stream: the probes shrink their page.
+	if st := sim.Stats(); st.Pages != int64(len(lines)) || st.Records != int64(len(lines)) {
+		t.Errorf("%d streams probed, the simulator answered %d pages with %d records", len(lines), st.Pages, st.Records)
+	}
+	for _, m := range lines {
+		if m[2] == "0" {
+			t.Errorf("%s: the probe saw no records, the simulator holds some", m[1])
+		}
+		seen[strings.SplitN(m[1], "/", 2)[0]] = true
+	}
+	for _, src := range sourceNames() {
+		if !seen[src] {
+			t.Errorf("no probe line for source %s:\n%s", src, out.String())
+		}
 	}
 }

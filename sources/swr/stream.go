@@ -58,6 +58,14 @@ func (s *Stream) Key() string { return "swr/" + s.instance + "/" + s.operation }
 // cannot end the range early.
 func (s *Stream) EndAt(end time.Time) { s.end = end }
 
+// Probe asks for the newest record with the request code a run uses, so
+// that `exporter check` proves what a run needs; it returns the API's
+// count of the stream's records.
+func (s *Stream) Probe(ctx context.Context) (total int64, asked bool, err error) {
+	_, total, err = s.fetch(ctx, 0, 1)
+	return total, err == nil, err
+}
+
 // Open starts after cursor, or at the start time when cursor is nil.
 func (s *Stream) Open(_ context.Context, cursor []byte) (pipeline.Reader, error) {
 	return s.newReader(cursor)

@@ -30,3 +30,23 @@ func (s *Stream) Open(_ context.Context, cursor []byte) (pipeline.Reader, error)
 // EndAt bounds the stream's range (a backfill's --to): it sets
 // Options.End for the readers opened after it.
 func (s *Stream) EndAt(end time.Time) { s.o.End = end }
+
+// Probe asks the API for the first window a reader without cursor would
+// read, with the page shrunk to one record, through the stream's own
+// Fetch: `exporter check` proves the request a run makes. It returns the
+// API's count of records in that window; asked is false when there is
+// nothing to ask yet (the start lies within the settle delay).
+func (s *Stream) Probe(ctx context.Context) (total int64, asked bool, err error) {
+	r, err := NewReader(s.o, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	from := r.through
+	span := min(r.span, r.maxWindow(), r.target.Sub(from))
+	if span <= 0 {
+		return 0, false, nil
+	}
+	qFrom, qTo := r.query(from, from.Add(span))
+	_, total, err = s.o.Fetch(ctx, qFrom, qTo, 0, 1)
+	return total, err == nil, err
+}
