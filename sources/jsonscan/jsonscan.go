@@ -102,23 +102,6 @@ func Members(data []byte, fn func(name []byte, v Value) error) error {
 	return fmt.Errorf("want a JSON object, got %s", v.Kind)
 }
 
-// Elements calls fn with every element of the JSON array data, in order,
-// after checking that all of data is valid JSON. A null calls fn never.
-func Elements(data []byte, fn func(v Value) error) error {
-	v, err := Parse(data)
-	if err != nil {
-		return err
-	}
-	switch v.Kind {
-	case Null:
-		return nil
-	case Array:
-	default:
-		return fmt.Errorf("want a JSON array, got %s", v.Kind)
-	}
-	return v.EachElement(fn)
-}
-
 // Parse checks that data is one valid JSON value, with only whitespace
 // around it, and returns it.
 func Parse(data []byte) (Value, error) {

@@ -286,3 +286,21 @@ func TestID(t *testing.T) {
 		}
 	}
 }
+
+// Elements calls fn with every element of the JSON array data, in order,
+// after checking that all of data is valid JSON; a null calls fn never.
+// Only the tests read whole arrays this way.
+func Elements(data []byte, fn func(v Value) error) error {
+	v, err := Parse(data)
+	if err != nil {
+		return err
+	}
+	switch v.Kind {
+	case Null:
+		return nil
+	case Array:
+	default:
+		return fmt.Errorf("want a JSON array, got %s", v.Kind)
+	}
+	return v.EachElement(fn)
+}

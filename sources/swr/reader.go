@@ -131,17 +131,9 @@ func (s *Stream) fetch(ctx context.Context, offset, limit int64) ([]record, int6
 	return recs, total, nil
 }
 
-// decodePage splits a 200 response body into its records, which stay
-// slices of body, and returns its total, -1 when it has none.
-func decodePage(body []byte) (logs [][]byte, total int64, err error) {
-	vals, total, err := splitPage(body)
-	for _, v := range vals {
-		logs = append(logs, v.Raw)
-	}
-	return logs, total, err
-}
-
-// splitPage is decodePage with the records as validated JSON values.
+// splitPage splits a 200 response body into its records, validated JSON
+// values that stay slices of body, and returns its total, -1 when it has
+// none.
 func splitPage(body []byte) (logs []jsonscan.Value, total int64, err error) {
 	total = -1
 	err = jsonscan.Members(body, func(name []byte, v jsonscan.Value) error {
