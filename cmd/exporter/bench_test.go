@@ -138,7 +138,7 @@ func runExporterBench(b *testing.B, n int, latency time.Duration, concurrency in
 	if backfill {
 		args = []string{"backfill", "--from", start.Add(-time.Minute).Format(time.RFC3339), "--progress", "none"}
 	}
-	cmd := exec.Command(exporterBin, args...)
+	cmd := exec.Command(exporterBin(b), args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range env {

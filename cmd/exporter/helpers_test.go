@@ -23,38 +23,48 @@ import (
 	"github.com/hwcaudit/hwcaudit/sources/swr"
 )
 
-// exporterBin is the real binary, built once by TestMain.
-var exporterBin string
+// The real binary is built the first time a test asks for it, so that
+// the package's unit tests (and a `go test -run` of one of them) do not
+// wait for a build they do not use.
+var (
+	binOnce  sync.Once
+	binDir   string
+	binPath  string
+	binError error
+)
 
-func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
+// exporterBin is the path of the real binary, built once per test process.
+func exporterBin(tb testing.TB) string {
+	tb.Helper()
+	binOnce.Do(func() {
+		binDir, binError = os.MkdirTemp("", "hwcaudit-exporter-test-")
+		if binError != nil {
+			return
+		}
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			// go test runs with GOROOT set; its go is the one under test.
+			goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		}
+		binPath = filepath.Join(binDir, "exporter")
+		build := exec.Command(goTool, "build", "-o", binPath, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			binError = fmt.Errorf("building the exporter: %v\n%s", err, out)
+		}
+	})
+	if binError != nil {
+		tb.Fatal(binError)
+	}
+	return binPath
 }
 
-func buildAndRun(m *testing.M) int {
-	if slices.ContainsFunc(os.Args, func(a string) bool { return strings.HasPrefix(a, "-test.fuzzworker") }) {
-		// A fuzzing worker runs only fuzz targets, none of which starts the
-		// binary: spare each worker the build.
-		return m.Run()
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
 	}
-	dir, err := os.MkdirTemp("", "hwcaudit-exporter-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		// go test runs with GOROOT set; its go is the one under test.
-		goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-	}
-	exporterBin = filepath.Join(dir, "exporter")
-	build := exec.Command(goTool, "build", "-o", exporterBin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the exporter: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	os.Exit(code)
 }
 
 // The simulated SWR Enterprise instances every end-to-end test reads.
@@ -180,7 +190,7 @@ func (h *harness) start(args ...string) *proc {
 func startExporter(t *testing.T, dir string, env map[string]string, args ...string) *proc {
 	t.Helper()
 	p := &proc{done: make(chan struct{})}
-	p.cmd = exec.Command(exporterBin, args...)
+	p.cmd = exec.Command(exporterBin(t), args...)
 	p.cmd.Dir = dir
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range env {

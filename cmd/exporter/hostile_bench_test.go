@@ -251,7 +251,7 @@ func runHostile(b *testing.B, c hostileCase) hostileResult {
 			env[k] = v
 		}
 	}
-	cmd := exec.Command(exporterBin, "run")
+	cmd := exec.Command(exporterBin(b), "run")
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	for k, v := range env {
