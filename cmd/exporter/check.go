@@ -16,8 +16,6 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
-	"github.com/hwcaudit/hwcaudit/sinks/essink"
-	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
 	"github.com/hwcaudit/hwcaudit/sinks/s3sink"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 )
@@ -129,19 +127,11 @@ func (d *countingDoer) Do(ctx context.Context, req huaweiapi.Request) ([]byte, e
 }
 
 func checkSink(ctx context.Context, cfg *Config, name string) (string, error) {
-	switch name {
-	case "file":
-		return checkDirWritable(cfg.File.Dir)
-	case "stdout":
-		return "nothing to check", nil
-	case "kafka":
-		return checkKafka(ctx, cfg.Kafka)
-	case "elasticsearch":
-		return checkES(ctx, cfg.ES)
-	case "s3":
-		return checkS3(ctx, cfg.S3)
+	s, ok := sinkNamed(name)
+	if !ok {
+		return "", fmt.Errorf("unknown sink %q", name)
 	}
-	return "", fmt.Errorf("unknown sink %q", name)
+	return s.check(ctx, cfg)
 }
 
 // checkDirWritable creates dir if needed, then creates and removes a file.
@@ -200,23 +190,10 @@ func fileURLDir(raw string) (string, error) {
 	return rest, nil
 }
 
-// The sink checks call the sinks' own code (client construction, TLS,
-// SASL, credentials, redirect refusal, error classification and
-// redaction), so that check cannot pass where run would fail.
-
-func checkKafka(ctx context.Context, cfg kafkasink.Config) (string, error) {
-	if err := kafkasink.Check(ctx, cfg); err != nil {
-		return "", err
-	}
-	return strings.Join(cfg.Brokers, ",") + " answered with the cluster's metadata", nil
-}
-
-func checkES(ctx context.Context, cfg essink.Config) (string, error) {
-	if err := essink.Check(ctx, cfg); err != nil {
-		return "", err
-	}
-	return "the cluster answered GET / with the configured credentials", nil
-}
+// The sink checks (sinkTable) call the sinks' own code (client
+// construction, TLS, SASL, credentials, redirect refusal, error
+// classification and redaction), so that check cannot pass where run
+// would fail.
 
 // checkS3 asks for the bucket (HeadBucket) with the sink's client: the
 // store answers, the bucket exists and the credentials are accepted; write

@@ -119,8 +119,6 @@ type Config struct {
 	warned bool
 }
 
-var knownSinks = []string{"file", "stdout", "kafka", "elasticsearch", "s3"}
-
 // loadConfig reads the environment through lookup and validates it. Every
 // error names the variable at fault.
 func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time) (*Config, error) {
@@ -171,12 +169,12 @@ func loadConfig(ctx context.Context, lookup envconfig.Lookuper, now time.Time) (
 func (c *Config) validate(now time.Time) error {
 	var errs []error
 	if len(c.Sinks) == 0 {
-		errs = append(errs, fmt.Errorf("HWCAUDIT_SINKS: name at least one of %s", strings.Join(knownSinks, ",")))
+		errs = append(errs, fmt.Errorf("HWCAUDIT_SINKS: name at least one of %s", strings.Join(sinkNames(), ",")))
 	}
 	seen := map[string]bool{}
 	for _, s := range c.Sinks {
-		if !slices.Contains(knownSinks, s) {
-			errs = append(errs, fmt.Errorf("HWCAUDIT_SINKS: unknown sink %q (known: %s)", s, strings.Join(knownSinks, ", ")))
+		if !slices.Contains(sinkNames(), s) {
+			errs = append(errs, fmt.Errorf("HWCAUDIT_SINKS: unknown sink %q (known: %s)", s, strings.Join(sinkNames(), ", ")))
 		}
 		if seen[s] {
 			errs = append(errs, fmt.Errorf("HWCAUDIT_SINKS: %q is listed twice", s))
@@ -233,21 +231,16 @@ func (c *Config) validate(now time.Time) error {
 	validators := []interface{ Validate() error }{c.Checkpoint, c.DeadLetter, &c.API}
 	// A sink's settings are checked only when the sink is used: an unused
 	// sink's required variables are not required.
-	for _, s := range c.Sinks {
-		switch s {
-		case "file":
-			validators = append(validators, c.File)
-		case "kafka":
-			validators = append(validators, &c.Kafka)
-		case "s3":
-			validators = append(validators, c.S3)
-		case "elasticsearch":
-			validators = append(validators, c.ES)
-		}
-	}
 	for _, v := range validators {
 		if err := v.Validate(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	for _, name := range c.Sinks {
+		if s, ok := sinkNamed(name); ok && s.validate != nil {
+			if err := s.validate(c); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	configured := false

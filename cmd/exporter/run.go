@@ -13,11 +13,6 @@ import (
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
-	"github.com/hwcaudit/hwcaudit/sinks/essink"
-	"github.com/hwcaudit/hwcaudit/sinks/filesink"
-	"github.com/hwcaudit/hwcaudit/sinks/kafkasink"
-	"github.com/hwcaudit/hwcaudit/sinks/s3sink"
-	"github.com/hwcaudit/hwcaudit/sinks/stdoutsink"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 )
 
@@ -83,19 +78,8 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 	var outputs []pipeline.Output
 	letters := redactingLetters{w: dl, secrets: cfg.secrets}
 	for _, name := range cfg.Sinks {
-		var s pipeline.Sink
-		switch name {
-		case "file":
-			s, err = filesink.New(cfg.File)
-		case "stdout":
-			s = stdoutsink.New(nil)
-		case "kafka":
-			s, err = kafkasink.New(cfg.Kafka)
-		case "s3":
-			s, err = s3sink.New(ctx, cfg.S3)
-		case "elasticsearch":
-			s, err = essink.New(ctx, cfg.ES)
-		}
+		def, _ := sinkNamed(name) // loadConfig refused unknown names
+		s, err := def.open(ctx, cfg)
 		if err != nil {
 			log.Error("cannot open sink", "sink", name, "error", err)
 			return exitFailed

@@ -267,13 +267,8 @@ func insecureSettings(cfg *Config) []string {
 		out = append(out, "HWCAUDIT_PUSHGATEWAY_URL "+egress.Origin(u)+" is plain http://")
 	}
 	for _, name := range cfg.Sinks {
-		switch name {
-		case "kafka":
-			out = append(out, cfg.Kafka.InsecureSettings()...)
-		case "elasticsearch":
-			out = append(out, cfg.ES.InsecureSettings()...)
-		case "s3":
-			out = append(out, cfg.S3.InsecureSettings()...)
+		if s, ok := sinkNamed(name); ok && s.insecure != nil {
+			out = append(out, s.insecure(cfg)...)
 		}
 	}
 	if s3cfg, ok, err := cfg.DeadLetter.S3Location(); err == nil && ok && !slices.Contains(cfg.Sinks, "s3") {
@@ -289,14 +284,9 @@ type apiEndpoint struct{ variable, url string }
 
 func apiEndpoints(cfg *Config) []apiEndpoint {
 	var out []apiEndpoint
-	for _, e := range []apiEndpoint{
-		{"HWCAUDIT_SWR_ENDPOINT", cfg.SWR.Endpoint},
-		{"HWCAUDIT_ARTIFACT_ENDPOINT", cfg.Artifact.Endpoint},
-		{"HWCAUDIT_GAUSSDB_ENDPOINT", cfg.TaurusDB.Endpoint},
-		{"HWCAUDIT_DBSS_ENDPOINT", cfg.DBSS.Endpoint},
-	} {
-		if e.url != "" {
-			out = append(out, e)
+	for _, src := range sourceTable {
+		if variable, url := src.endpoint(cfg); url != "" {
+			out = append(out, apiEndpoint{variable, url})
 		}
 	}
 	return out

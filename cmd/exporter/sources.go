@@ -47,6 +47,10 @@ type source struct {
 	variable string
 	// validate checks the source's settings, naming the variable at fault.
 	validate func(c *Config) error
+	// endpoint is the variable that overrides the source's API endpoint,
+	// and the configured value ("" when none), which the exporter refuses
+	// as plain http:// off loopback.
+	endpoint func(c *Config) (variable, url string)
 	// streams builds the source's streams on api; now is the clock.
 	streams func(c *Config, api apiDoer, now func() time.Time) []rangedStream
 }
@@ -56,6 +60,7 @@ var sourceTable = []source{
 		name: "swr", dataset: swr.Dataset, variable: "HWCAUDIT_SWR_INSTANCES",
 		configured: func(c *Config) bool { return len(c.SWR.Instances) > 0 },
 		validate:   func(c *Config) error { return c.SWR.Validate(c.Region) },
+		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_SWR_ENDPOINT", c.SWR.Endpoint },
 		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
 			return ranged(swr.Streams(c.SWR, api, c.Region, c.API.ProjectID, c.start, now))
 		},
@@ -64,6 +69,7 @@ var sourceTable = []source{
 		name: "artifact", dataset: artifact.Dataset, variable: "HWCAUDIT_ARTIFACT_REPOS",
 		configured: func(c *Config) bool { return len(c.Artifact.Repos) > 0 },
 		validate:   func(c *Config) error { return c.Artifact.Validate(c.Region) },
+		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_ARTIFACT_ENDPOINT", c.Artifact.Endpoint },
 		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
 			return ranged(artifact.Streams(c.Artifact, api, c.Region, c.API.ProjectID, c.start, now))
 		},
@@ -72,6 +78,7 @@ var sourceTable = []source{
 		name: "taurusdb", dataset: taurusdb.Dataset, variable: "HWCAUDIT_GAUSSDB_INSTANCES",
 		configured: func(c *Config) bool { return len(c.TaurusDB.Instances) > 0 },
 		validate:   func(c *Config) error { return c.TaurusDB.Validate(c.Region) },
+		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_GAUSSDB_ENDPOINT", c.TaurusDB.Endpoint },
 		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
 			return ranged(taurusdb.Streams(c.TaurusDB, c.Window, api, c.Region, c.API.ProjectID, c.start, now))
 		},
@@ -80,6 +87,7 @@ var sourceTable = []source{
 		name: "dbss", dataset: dbss.Dataset, variable: "HWCAUDIT_DBSS_INSTANCES",
 		configured: func(c *Config) bool { return len(c.DBSS.Instances) > 0 },
 		validate:   func(c *Config) error { return c.DBSS.Validate(c.Region) },
+		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_DBSS_ENDPOINT", c.DBSS.Endpoint },
 		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
 			return ranged(dbss.Streams(c.DBSS, c.Window, api, c.Region, c.API.ProjectID, c.start, now))
 		},
