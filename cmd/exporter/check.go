@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/hwcaudit/hwcaudit/checkpoint"
@@ -195,16 +193,10 @@ func fileURLDir(raw string) (string, error) {
 // classification and redaction), so that check cannot pass where run
 // would fail.
 
-// checkS3 asks for the bucket (HeadBucket) with the sink's client: the
-// store answers, the bucket exists and the credentials are accepted; write
-// permission is not tested.
+// checkS3 asks for the bucket with the S3 sink's own client (s3sink.Check).
 func checkS3(ctx context.Context, cfg s3sink.Config) (string, error) {
-	client, err := s3sink.NewClient(ctx, cfg)
-	if err != nil {
+	if err := s3sink.Check(ctx, cfg); err != nil {
 		return "", err
-	}
-	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(cfg.Bucket)}); err != nil {
-		return "", client.Classify(fmt.Errorf("HeadBucket %s: %w", cfg.Bucket, err))
 	}
 	return "bucket " + cfg.Bucket + " is reachable", nil
 }
