@@ -310,6 +310,3 @@ func (f *File) Close(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Stats reports what was stored since NewFile.
-func (f *File) Stats() filesink.LogStats { return f.log.Stats() }

@@ -202,17 +202,3 @@ func (s *Sink) Close(ctx context.Context) error {
 	return nil
 }
 
-// Stats sums the counters of every dataset since New.
-func (s *Sink) Stats() LogStats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var st LogStats
-	for _, l := range s.logs {
-		ls := l.Stats()
-		st.FilesPublished += ls.FilesPublished
-		st.Bytes += ls.Bytes
-		st.Lines += ls.Lines
-		st.FailedAppends += ls.FailedAppends
-	}
-	return st
-}

@@ -90,26 +90,12 @@ type Log struct {
 	opened  time.Time
 	pending []pendingFile // files to publish that failed to publish earlier
 	buf     []byte
-
-	files  atomic.Int64 // files published
-	bytes  atomic.Int64 // bytes acknowledged
-	lines  atomic.Int64 // lines acknowledged
-	failed atomic.Int64 // appends that returned an error
 }
 
 type pendingFile struct {
 	name string   // in-progress base name
 	keep int64    // durable prefix to keep
 	f    *os.File // still open, so that its lock keeps recovery away
-}
-
-// LogStats counts what a Log (or a Sink, over all its Logs) has done since it
-// was opened.
-type LogStats struct {
-	FilesPublished int64 // files renamed to their visible name
-	Bytes          int64 // bytes acknowledged, newlines included
-	Lines          int64 // lines acknowledged
-	FailedAppends  int64 // Append calls that returned an error
 }
 
 // OpenLog prepares a Log writing files named prefix-… in dir, creating dir if
@@ -141,7 +127,6 @@ func OpenLog(dir, prefix string, maxBytes int64, maxAge time.Duration) (*Log, er
 // file I/O itself cannot be interrupted.
 func (l *Log) Append(ctx context.Context, lines [][]byte) error {
 	if err := l.append(ctx, lines); err != nil {
-		l.failed.Add(1)
 		return err
 	}
 	return nil
@@ -196,8 +181,6 @@ func (l *Log) append(ctx context.Context, lines [][]byte) error {
 		if err := l.writeLocked(l.buf); err != nil {
 			return err
 		}
-		l.lines.Add(int64(n))
-		l.bytes.Add(chunk)
 		lines = lines[n:]
 		if l.size >= l.maxBytes {
 			l.publishLocked()
@@ -283,7 +266,6 @@ func (l *Log) finishLocked(p pendingFile) {
 	if published {
 		// Renamed, though perhaps not yet durably: the in-progress name may
 		// come back after a power cut, and recovery handles that.
-		l.files.Add(1)
 		return
 	}
 	if err != nil {
@@ -316,16 +298,6 @@ func (l *Log) Close() error {
 		return fmt.Errorf("log %s: could not publish %s; the next run publishes them", l.dir, strings.Join(names, ", "))
 	}
 	return nil
-}
-
-// Stats returns counters since OpenLog.
-func (l *Log) Stats() LogStats {
-	return LogStats{
-		FilesPublished: l.files.Load(),
-		Bytes:          l.bytes.Load(),
-		Lines:          l.lines.Load(),
-		FailedAppends:  l.failed.Load(),
-	}
 }
 
 // Recover publishes the in-progress files that other processes (a crashed
