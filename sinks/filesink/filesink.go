@@ -201,4 +201,3 @@ func (s *Sink) Close(ctx context.Context) error {
 	}
 	return nil
 }
-
