@@ -75,10 +75,6 @@ func TestMapFields(t *testing.T) {
 	}
 }
 
-func TestMapECSFieldNames(t *testing.T) {
-	ecstest.MapECSFieldNames(t, pageRecords, goldenStream().Map)
-}
-
 func FuzzMap(f *testing.F) {
 	ecstest.FuzzMap(f, Dataset, pageRecords, goldenStream().Map, []byte(`{"id":"1","time":"0000-01-01 00:00:00"}`))
 }

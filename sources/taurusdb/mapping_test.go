@@ -66,10 +66,6 @@ func TestMapFields(t *testing.T) {
 	}
 }
 
-func TestMapECSFieldNames(t *testing.T) {
-	ecstest.MapECSFieldNames(t, pageRecords, goldenStream().Map)
-}
-
 func FuzzMap(f *testing.F) {
 	ecstest.FuzzMap(f, Dataset, pageRecords, goldenStream().Map, []byte(`{"id":"1","end_time":"0000-01-01T00:00:00+2359"}`))
 }
