@@ -117,8 +117,8 @@ func TestMapFields(t *testing.T) {
 			absent: []string{"huaweicloud.swr.digest", "related.hash"},
 		},
 		{
-			name:   "digest after a colon, as documented",
-			raw:    rec(t0, "pull", "library/ubuntu:"+digest, "admin"),
+			name: "digest after a colon, as documented",
+			raw:  rec(t0, "pull", "library/ubuntu:"+digest, "admin"),
 			want: map[string]any{"huaweicloud.swr.repository": "library/ubuntu", "huaweicloud.swr.digest": digest, "event.type": []any{"access"},
 				"related.hash": []any{digest, digest[len("sha256:"):]}},
 			absent: []string{"huaweicloud.swr.tag"},
