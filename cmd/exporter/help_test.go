@@ -44,10 +44,10 @@ func envTags(t reflect.Type, path string) []envTag {
 // entry describes what an unset variable means instead of showing "none".
 var documentedPlaceholders = map[string]string{
 	"HWCAUDIT_PROJECT_ID":        "$HUAWEICLOUD_SDK_PROJECT_ID",
-	"HWCAUDIT_SWR_ENDPOINT":      "https://swr-api.{region}.myhuaweicloud.com",
+	"HWCAUDIT_SWR_ENDPOINT":      "https://{swr host for the region}",
 	"HWCAUDIT_GAUSSDB_ENDPOINT":  "https://{gaussdb host for the region}",
 	"HWCAUDIT_ARTIFACT_ENDPOINT": "https://{artifact host for the region}",
-	"HWCAUDIT_DBSS_ENDPOINT":     "https://dbss.{region}.myhuaweicloud.com",
+	"HWCAUDIT_DBSS_ENDPOINT":     "https://{dbss host for the region}",
 }
 
 // TestHelpDocumentsEveryVariable keeps the help table and Config's env

@@ -5,12 +5,12 @@ package artifact
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/hwcaudit/hwcaudit/sinks/egress"
+	artifactregion "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/codeartsartifact/v2/region"
+
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/newestfirst"
 )
@@ -36,8 +36,10 @@ type Config struct {
 	// Repos are "module/repo" pairs, module "file" or "repository", e.g.
 	// "file/cn-north-4_5a77…_maven_1_108". Empty: Artifact is not read.
 	Repos []string `env:"HWCAUDIT_ARTIFACT_REPOS"`
-	// Endpoint overrides the region's endpoint (see defaultHosts), e.g.
-	// https://cloudartifacts-ext.cn-north-4.myhuaweicloud.com.
+	// Endpoint overrides the region's CodeArts Artifact endpoint, which the
+	// Huawei Cloud SDK's table gives (codeartsartifact/v2/region), e.g.
+	// https://cloudartifacts-ext.cn-north-4.myhuaweicloud.com. Required in
+	// regions the table does not list.
 	Endpoint string `env:"HWCAUDIT_ARTIFACT_ENDPOINT"`
 	// Timezone is the UTC offset in which the API's zone-less "time" values
 	// ("2023/10/27 15:46:19") are read, as ±HH:MM. Default +08:00 (China
@@ -48,27 +50,6 @@ type Config struct {
 	// Concurrency is how many requests a stream keeps in flight while it
 	// catches up; the exporter sets it from HWCAUDIT_CONCURRENCY. Default 1.
 	Concurrency int
-}
-
-// defaultHosts is the CodeArts Artifact endpoint host prefix by region, as
-// the Huawei Cloud SDK (codeartsartifact/v2/region) lists them. Regions not
-// listed need HWCAUDIT_ARTIFACT_ENDPOINT.
-var defaultHosts = map[string]string{
-	"cn-east-3":      "cloudartifacts-ext",
-	"cn-east-2":      "cloudartifacts-ext",
-	"cn-north-1":     "cloudartifacts-ext",
-	"cn-north-4":     "cloudartifacts-ext",
-	"cn-south-1":     "artifact",
-	"cn-south-2":     "cloudartifacts-ext",
-	"cn-southwest-2": "cloudartifacts-ext",
-	"ap-southeast-3": "artifact",
-	"sa-brazil-1":    "cloudartifacts-ext",
-	"la-south-2":     "cloudartifacts-ext",
-	"la-north-2":     "cloudartifacts-ext",
-	"tr-west-1":      "cloudartifacts-ext",
-	"me-east-1":      "artifact",
-	"af-south-1":     "artifact",
-	"af-north-1":     "artifact",
 }
 
 var (
@@ -95,21 +76,13 @@ func (c *Config) Validate(region string) error {
 	if !tenantRE.MatchString(c.TenantID) {
 		return fmt.Errorf("HWCAUDIT_ARTIFACT_TENANT_ID: must be 8 to 32 letters or digits, got %q", c.TenantID)
 	}
-	if c.Endpoint != "" {
-		u, err := url.Parse(c.Endpoint)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("HWCAUDIT_ARTIFACT_ENDPOINT: want an http(s) URL such as https://cloudartifacts-ext.cn-north-4.myhuaweicloud.com, got %s", egress.RedactURL(c.Endpoint))
-		}
-		return nil
-	}
-	if region == "" {
-		return fmt.Errorf("HWCAUDIT_REGION: required to build the CodeArts Artifact endpoint (or set HWCAUDIT_ARTIFACT_ENDPOINT)")
-	}
-	if _, ok := defaultHosts[region]; !ok {
-		return fmt.Errorf("HWCAUDIT_ARTIFACT_ENDPOINT: the CodeArts Artifact endpoint of region %q is not known; set it, e.g. https://cloudartifacts-ext.%s.myhuaweicloud.com", region, region)
-	}
-	return nil
+	_, err := endpoints.Resolve(c.Endpoint, region)
+	return err
 }
+
+// endpoints finds the CodeArts Artifact API: HWCAUDIT_ARTIFACT_ENDPOINT or
+// the SDK's table.
+var endpoints = huaweiapi.ServiceEndpoint{Service: "CodeArts Artifact", Variable: "HWCAUDIT_ARTIFACT_ENDPOINT", Regions: artifactregion.SafeValueOf}
 
 // splitRepo splits "module/repo".
 func splitRepo(s string) (module, repo string, err error) {
@@ -139,14 +112,9 @@ func parseZone(s string) (*time.Location, error) {
 	return time.FixedZone("UTC"+s, off), nil
 }
 
-// endpoint returns the API base URL for region.
+// endpoint returns the API base URL for region; Validate reported any
+// reason it has none.
 func (c *Config) endpoint(region string) string {
-	if c.Endpoint != "" {
-		return strings.TrimRight(c.Endpoint, "/")
-	}
-	host, ok := defaultHosts[region]
-	if !ok {
-		host = "cloudartifacts-ext"
-	}
-	return "https://" + host + "." + region + ".myhuaweicloud.com"
+	ep, _ := endpoints.Resolve(c.Endpoint, region)
+	return ep
 }

@@ -51,22 +51,6 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestEndpoint(t *testing.T) {
-	for region, want := range map[string]string{
-		"cn-north-4": "https://cloudartifacts-ext.cn-north-4.myhuaweicloud.com",
-		"cn-south-1": "https://artifact.cn-south-1.myhuaweicloud.com",
-	} {
-		c := Config{}
-		if got := c.endpoint(region); got != want {
-			t.Errorf("endpoint(%s) = %s, want %s", region, got, want)
-		}
-	}
-	c := Config{Endpoint: "http://127.0.0.1:1/"}
-	if got := c.endpoint("cn-north-4"); got != "http://127.0.0.1:1" {
-		t.Errorf("override gave %s", got)
-	}
-}
-
 func TestCompareIDs(t *testing.T) {
 	ids := []string{"0", "9", "10", "99", "100", "2271182", "99999999999999999999", "100000000000000000000"}
 	for i := range ids {

@@ -95,9 +95,13 @@ var eventTypes = map[string]string{
 	"recover":  "change",
 }
 
-// categories is event.category by module: file operations act on the
-// stored artifacts; repository operations on a repository's settings. Both
-// categories expect creation, access, change, deletion and info.
+// categories is event.category by module. File operations upload,
+// download and delete stored artifacts: ECS "file", a set of information
+// created on or read from storage. Repository operations create, change
+// and delete a repository and its settings: ECS "configuration", the
+// settings of an application. Both categories expect every type eventTypes
+// gives (creation, access, change, deletion, info). Not "api": ECS keeps it
+// for OS and protocol API calls observed on a host.
 var categories = map[string]string{
 	ModuleFile:       "file",
 	ModuleRepository: "configuration",
@@ -169,11 +173,16 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	w.Close()
 	w.Close()
 
-	operator, nick := a.Operator, a.OperatorNickName
-	if operator != "" || nick != "" {
+	// operator is the login (the documented example is an account name),
+	// operatorNickName the person's name, operatorTenantName the name of
+	// the account (Huawei Cloud's IAM "domain") the operator belongs to:
+	// the directory ECS's user.domain names.
+	operator, nick, domain := a.Operator, a.OperatorNickName, a.OperatorTenantName
+	if operator != "" || nick != "" || domain != "" {
 		w.Open("user")
 		w.StringIf("name", operator)
 		w.StringIf("full_name", nick)
+		w.StringIf("domain", domain)
 		w.Close()
 	}
 	ip := net.ParseIP(a.IPSource)
@@ -218,7 +227,6 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	w.StringIf("operation", op)
 	w.StringIf("info", a.Info)
 	w.StringIf("data", data)
-	w.StringIf("operator_tenant_name", a.OperatorTenantName)
 	if ip == nil {
 		w.StringIf("ip_source", a.IPSource)
 	}

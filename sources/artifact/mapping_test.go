@@ -69,6 +69,11 @@ func TestMapFields(t *testing.T) {
 		{file, `{"id":"0007","time":"2023/10/27 15:46:19","operation":"frobnicate","ipSource":"nope"}`,
 			map[string]any{"event.type": "[info]", "huaweicloud.artifact.audit_id": "7", "huaweicloud.artifact.module": "file", "source.ip": nil,
 				"huaweicloud.artifact.ip_source": "nope", "user.name": nil}},
+		{file, `{"id":"8","time":"2023/10/27 15:46:19","operation":"download","operator":"devcloud_op_01","operatorNickName":"张三","operatorTenantName":"acme-prod"}`,
+			map[string]any{"user.name": "devcloud_op_01", "user.full_name": "张三", "user.domain": "acme-prod", "related.user": "[devcloud_op_01]",
+				"event.type": "[access]", "huaweicloud.artifact.operator_tenant_name": nil}},
+		{file, `{"id":"9","time":"2023/10/27 15:46:19","operatorTenantName":"acme-prod"}`,
+			map[string]any{"user.domain": "acme-prod", "user.name": nil, "related.user": nil}},
 	}
 	for _, tt := range tests {
 		var ev pipeline.Event

@@ -7,10 +7,9 @@ package dbss
 
 import (
 	"fmt"
-	"net/url"
-	"strings"
 
-	"github.com/hwcaudit/hwcaudit/sinks/egress"
+	dbssregion "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/dbss/v1/region"
+
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 )
 
@@ -21,7 +20,10 @@ const MaxPageSize = 100
 type Config struct {
 	// Instances are the DBSS instance ids. Empty: DBSS is not read.
 	Instances []string `env:"HWCAUDIT_DBSS_INSTANCES"`
-	// Endpoint overrides https://dbss.{region}.myhuaweicloud.com.
+	// Endpoint overrides the region's DBSS endpoint, which the Huawei Cloud
+	// SDK's table gives (dbss/v1/region), e.g.
+	// https://dbss.cn-north-4.myhuaweicloud.com. Required in regions the
+	// table does not list.
 	Endpoint string `env:"HWCAUDIT_DBSS_ENDPOINT"`
 	// PageSize is the "size" of a request, 1..100. Default 100.
 	PageSize int `env:"HWCAUDIT_DBSS_PAGE_SIZE,default=100"`
@@ -40,21 +42,16 @@ func (c *Config) Validate(region string) error {
 	if len(c.Instances) == 0 {
 		return nil
 	}
-	if c.Endpoint != "" {
-		u, err := url.Parse(c.Endpoint)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("HWCAUDIT_DBSS_ENDPOINT: want an http(s) URL such as https://dbss.cn-north-4.myhuaweicloud.com, got %s", egress.RedactURL(c.Endpoint))
-		}
-	} else if region == "" {
-		return fmt.Errorf("HWCAUDIT_REGION: required to build the DBSS endpoint (or set HWCAUDIT_DBSS_ENDPOINT)")
-	}
-	return nil
+	_, err := endpoints.Resolve(c.Endpoint, region)
+	return err
 }
 
-// endpoint returns the API base URL for region.
+// endpoints finds the DBSS API: HWCAUDIT_DBSS_ENDPOINT or the SDK's table.
+var endpoints = huaweiapi.ServiceEndpoint{Service: "DBSS", Variable: "HWCAUDIT_DBSS_ENDPOINT", Regions: dbssregion.SafeValueOf}
+
+// endpoint returns the API base URL for region; Validate reported any
+// reason it has none.
 func (c *Config) endpoint(region string) string {
-	if c.Endpoint != "" {
-		return strings.TrimRight(c.Endpoint, "/")
-	}
-	return "https://dbss." + region + ".myhuaweicloud.com"
+	ep, _ := endpoints.Resolve(c.Endpoint, region)
+	return ep
 }

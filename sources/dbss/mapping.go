@@ -74,6 +74,16 @@ func (a *operateLog) set(name []byte, v jsonscan.Value) error {
 	return nil
 }
 
+// category is event.category of every operation log. DBSS logs what its
+// users do to the service's own settings: databases added to or removed
+// from audit, audit agents switched, rules and reports managed (function
+// names the console page, name the object). That is ECS "configuration",
+// "creating, modifying, or deleting the settings or parameters of an
+// application", which expects every type actions gives (creation, change,
+// deletion, access, info). The audited databases' own activity is not in
+// these logs, so "database" would mislead; "iam" is for users and groups.
+const category = "configuration"
+
 // actions maps the action, which the API returns in English (create) or in
 // Chinese (创建) depending on the console language, to event.action and
 // event.type.
@@ -135,7 +145,7 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	w.StringIf("message", a.Description)
 	w.Open("event")
 	w.String("kind", "event")
-	w.Strings("category", "configuration")
+	w.Strings("category", category)
 	w.Strings("type", act[1])
 	w.StringIf("action", act[0])
 	w.String("outcome", outcome)

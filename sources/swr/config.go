@@ -5,11 +5,11 @@ package swr
 
 import (
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
-	"github.com/hwcaudit/hwcaudit/sinks/egress"
+	swrregion "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/swr/v2/region"
+
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/newestfirst"
 )
@@ -31,7 +31,10 @@ type Config struct {
 	// Operations are read as separate streams, because the API requires one
 	// operation per request. Default pull,create,delete (all there are).
 	Operations []string `env:"HWCAUDIT_SWR_OPERATIONS,default=pull,create,delete"`
-	// Endpoint overrides https://swr-api.{region}.myhuaweicloud.com.
+	// Endpoint overrides the region's SWR endpoint, which the Huawei Cloud
+	// SDK's table gives (swr/v2/region), e.g.
+	// https://swr-api.cn-north-4.myhuaweicloud.com. Required in regions the
+	// table does not list.
 	Endpoint string `env:"HWCAUDIT_SWR_ENDPOINT"`
 	// PageSize is the largest "limit" of a request, 20..100. Default 100.
 	PageSize int `env:"HWCAUDIT_SWR_PAGE_SIZE,default=100"`
@@ -61,21 +64,16 @@ func (c *Config) Validate(region string) error {
 	if len(c.Instances) == 0 {
 		return nil
 	}
-	if c.Endpoint != "" {
-		u, err := url.Parse(c.Endpoint)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("HWCAUDIT_SWR_ENDPOINT: want an http(s) URL such as https://swr-api.cn-north-4.myhuaweicloud.com, got %s", egress.RedactURL(c.Endpoint))
-		}
-	} else if region == "" {
-		return fmt.Errorf("HWCAUDIT_REGION: required to build the SWR endpoint (or set HWCAUDIT_SWR_ENDPOINT)")
-	}
-	return nil
+	_, err := endpoints.Resolve(c.Endpoint, region)
+	return err
 }
 
-// endpoint returns the API base URL for region.
+// endpoints finds the SWR API: HWCAUDIT_SWR_ENDPOINT or the SDK's table.
+var endpoints = huaweiapi.ServiceEndpoint{Service: "SWR", Variable: "HWCAUDIT_SWR_ENDPOINT", Regions: swrregion.SafeValueOf}
+
+// endpoint returns the API base URL for region; Validate reported any
+// reason it has none.
 func (c *Config) endpoint(region string) string {
-	if c.Endpoint != "" {
-		return strings.TrimRight(c.Endpoint, "/")
-	}
-	return "https://swr-api." + region + ".myhuaweicloud.com"
+	ep, _ := endpoints.Resolve(c.Endpoint, region)
+	return ep
 }

@@ -60,6 +60,19 @@ func (a *auditLog) set(name []byte, v jsonscan.Value) error {
 	return nil
 }
 
+// category is event.category of every SWR audit log. The registry logs
+// pulls, pushes (create) and deletions of stored content: artifacts (an
+// image manifest and its layers), tags and repositories. ECS's "file"
+// category is for "a set of information that has been created on, or has
+// existed on a filesystem", network-observed transfers included, and it
+// expects exactly the types these operations are: access, creation,
+// change, deletion, info. The alternatives do not fit: "api" annotates OS
+// and protocol API calls (Win32, libc, RPC) seen on a host, which would put
+// registry events beside endpoint telemetry; "package" is software
+// installed on a host and expects no creation; "configuration" is settings,
+// and a pull reads content, not settings.
+const category = "file"
+
 // eventTypes maps the API's operation to ECS event.type. The list is the
 // documented one plus "update", which the field description mentions.
 var eventTypes = map[string]string{
@@ -102,7 +115,7 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 
 	var w ecsdoc.Writer
 	w.Begin(ev.Doc, ts)
-	w.Strings("category", "api")
+	w.Strings("category", category)
 	w.Strings("type", eventType)
 	w.String("action", op)
 	// The API lists operations that happened; it records no result, so the
@@ -113,12 +126,28 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	w.RawString("original", raw)
 	w.Close()
 	w.Cloud(s.region, s.project, "swr")
+	repo, tag, digest := splitResource(a.Resource)
+	// username is documented as the user's ID (用户ID), and no member holds
+	// a name, so it is user.id; related.user carries it for searches by
+	// any user identifier.
 	if a.Username != "" {
 		w.Open("user")
-		w.String("name", a.Username)
+		w.String("id", a.Username)
 		w.Close()
+	}
+	hash, hasHash := digestHex(digest)
+	if a.Username != "" || hasHash {
 		w.Open("related")
-		w.Strings("user", a.Username)
+		if a.Username != "" {
+			w.Strings("user", a.Username)
+		}
+		// The digest as written ("sha256:…"), the form ECS keeps image
+		// digests in (container.image.hash.all), and its bare hex, the form
+		// of file.hash.* and of threat indicators: a search for either finds
+		// the event.
+		if hasHash {
+			w.Strings("hash", digest, hash)
+		}
 		w.Close()
 	}
 	w.Open("huaweicloud")
@@ -128,7 +157,6 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	w.String("operation", op)
 	w.StringIf("resource_type", a.ResourceType)
 	w.StringIf("resource", a.Resource)
-	repo, tag, digest := splitResource(a.Resource)
 	w.StringIf("repository", repo)
 	w.StringIf("tag", tag)
 	w.StringIf("digest", digest)
@@ -158,6 +186,22 @@ func splitResource(res string) (repo, tag, digest string) {
 		return res[:colon], "", ref
 	}
 	return res[:colon], ref, ""
+}
+
+// digestHex returns the hex of a well-formed OCI digest, "sha256:" and 64
+// lowercase hex digits or "sha512:" and 128; other text is not a hash to
+// correlate on and stays only in huaweicloud.swr.digest.
+func digestHex(digest string) (string, bool) {
+	alg, hex, ok := strings.Cut(digest, ":")
+	if !ok || !(alg == "sha256" && len(hex) == 64 || alg == "sha512" && len(hex) == 128) {
+		return "", false
+	}
+	for i := 0; i < len(hex); i++ {
+		if c := hex[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", false
+		}
+	}
+	return hex, true
 }
 
 // parseTime reads op_time: RFC 3339 as documented ("2020-12-24T11:19:54.907Z").

@@ -6,12 +6,12 @@ package taurusdb
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
-	"github.com/hwcaudit/hwcaudit/sinks/egress"
+	gaussdbregion "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/gaussdb/v3/region"
+
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 )
 
 // MaxPageSize is the API's upper bound for "limit".
@@ -21,8 +21,10 @@ const MaxPageSize = 100
 type Config struct {
 	// Instances are the TaurusDB instance ids. Empty: TaurusDB is not read.
 	Instances []string `env:"HWCAUDIT_GAUSSDB_INSTANCES"`
-	// Endpoint overrides the region's GaussDB for MySQL endpoint (see
-	// defaultHosts), e.g. https://gaussdb.cn-north-4.myhuaweicloud.com.
+	// Endpoint overrides the region's GaussDB for MySQL endpoint, which the
+	// Huawei Cloud SDK's table gives (gaussdb/v3/region), e.g.
+	// https://gaussdb.cn-north-4.myhuaweicloud.com. Required in regions the
+	// table does not list.
 	Endpoint string `env:"HWCAUDIT_GAUSSDB_ENDPOINT"`
 	// PageSize is the "limit" of a request, 1..100. Default 100.
 	PageSize int `env:"HWCAUDIT_GAUSSDB_PAGE_SIZE,default=100"`
@@ -34,32 +36,6 @@ type Config struct {
 	// time, so a much longer value than the files need costs requests.
 	// Default 24h.
 	Lookback time.Duration `env:"HWCAUDIT_GAUSSDB_LOOKBACK,default=24h"`
-}
-
-// defaultHosts is the GaussDB for MySQL endpoint host prefix by region, as
-// the Huawei Cloud SDK (gaussdb/v3/region) lists them. Regions not listed
-// need HWCAUDIT_GAUSSDB_ENDPOINT.
-var defaultHosts = map[string]string{
-	"af-south-1":     "gaussdb-mysql",
-	"ap-southeast-1": "gaussdbformysql",
-	"ap-southeast-2": "gaussdbformysql",
-	"ap-southeast-3": "gaussdb",
-	"ap-southeast-4": "gaussdb",
-	"cn-east-3":      "gaussdb",
-	"cn-east-5":      "gaussdb-mysql",
-	"cn-north-11":    "gaussdbformysql",
-	"cn-north-2":     "gaussdb",
-	"cn-north-4":     "gaussdb",
-	"cn-north-9":     "gaussdb",
-	"cn-south-1":     "gaussdb",
-	"cn-south-4":     "gaussdb",
-	"cn-southwest-2": "gaussdb",
-	"cn-southwest-3": "gaussdb-mysql",
-	"la-north-2":     "gaussdb-mysql",
-	"me-east-1":      "gaussdbformysql",
-	"ru-northwest-2": "gaussdb",
-	"sa-brazil-1":    "gaussdb",
-	"tr-west-1":      "gaussdbformysql",
 }
 
 // instanceRE is the documented shape of a TaurusDB instance id: 36
@@ -82,30 +58,17 @@ func (c *Config) Validate(region string) error {
 	if len(c.Instances) == 0 {
 		return nil
 	}
-	if c.Endpoint != "" {
-		u, err := url.Parse(c.Endpoint)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("HWCAUDIT_GAUSSDB_ENDPOINT: want an http(s) URL such as https://gaussdb.cn-north-4.myhuaweicloud.com, got %s", egress.RedactURL(c.Endpoint))
-		}
-		return nil
-	}
-	if region == "" {
-		return fmt.Errorf("HWCAUDIT_REGION: required to build the TaurusDB endpoint (or set HWCAUDIT_GAUSSDB_ENDPOINT)")
-	}
-	if _, ok := defaultHosts[region]; !ok {
-		return fmt.Errorf("HWCAUDIT_GAUSSDB_ENDPOINT: the TaurusDB endpoint of region %q is not known; set it, e.g. https://gaussdb.%s.myhuaweicloud.com", region, region)
-	}
-	return nil
+	_, err := endpoints.Resolve(c.Endpoint, region)
+	return err
 }
 
-// endpoint returns the API base URL for region.
+// endpoints finds the TaurusDB API, which is GaussDB for MySQL's:
+// HWCAUDIT_GAUSSDB_ENDPOINT or the SDK's table.
+var endpoints = huaweiapi.ServiceEndpoint{Service: "TaurusDB", Variable: "HWCAUDIT_GAUSSDB_ENDPOINT", Regions: gaussdbregion.SafeValueOf}
+
+// endpoint returns the API base URL for region; Validate reported any
+// reason it has none.
 func (c *Config) endpoint(region string) string {
-	if c.Endpoint != "" {
-		return strings.TrimRight(c.Endpoint, "/")
-	}
-	host, ok := defaultHosts[region]
-	if !ok {
-		host = "gaussdb"
-	}
-	return "https://" + host + "." + region + ".myhuaweicloud.com"
+	ep, _ := endpoints.Resolve(c.Endpoint, region)
+	return ep
 }

@@ -60,6 +60,14 @@ func (a *auditLog) set(name []byte, v jsonscan.Value) error {
 	return nil
 }
 
+// categories is event.category of every document: the record describes an
+// audit log file of a database (file.name, file.size), so it is both
+// "database" and "file"; both expect "info", the type of a record that
+// reports something that exists rather than a change. It is not the
+// database activity itself (the statements are inside the file), so the
+// type is never "access" or "change".
+var categories = []string{"database", "file"}
+
 // Map turns one audit log file into an ECS document. @timestamp is the
 // file's end_time, when it was complete; event.start and event.end span
 // the activity it records.
@@ -92,7 +100,7 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 
 	var w ecsdoc.Writer
 	w.Begin(ev.Doc, ts)
-	w.Strings("category", "database")
+	w.Strings("category", categories...)
 	w.Strings("type", "info")
 	w.String("action", "audit-log-file")
 	// A file listing records no result of the audited statements.

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -195,6 +197,8 @@ type Schema struct {
 	path    string // where it was read from
 	fields  map[string]bool
 	allowed map[string][]string // field → allowed values
+	types   map[string]string   // field → ECS data type ("keyword", "date", …)
+	arrays  map[string]bool     // fields ECS normalizes to arrays
 	// expectedTypes lists, for each event.category value, the event.type
 	// values ECS expects with it.
 	expectedTypes map[string][]string
@@ -223,9 +227,11 @@ func ecsFlatPath() string {
 }
 
 // LoadECS parses ecs_flat.yml just enough: top-level keys sit at column 0
-// ("event.kind:"), allowed values are "  - " entries under
-// "  allowed_values:" whose "    name:" is the value, and whose
-// "    expected_event_types:" list precedes the name (keys are sorted).
+// ("event.kind:"), a field's attributes at column 2 ("  type: keyword",
+// "  normalize:" followed by "  - array"), allowed values are "  - "
+// entries under "  allowed_values:" whose "    name:" is the value, and
+// whose "    expected_event_types:" list precedes the name (keys are
+// sorted).
 func LoadECS(t testing.TB) *Schema {
 	t.Helper()
 	path := ecsFlatPath()
@@ -237,8 +243,10 @@ func LoadECS(t testing.TB) *Schema {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	ecs := &Schema{path: path, fields: map[string]bool{}, allowed: map[string][]string{}, expectedTypes: map[string][]string{}}
+	ecs := &Schema{path: path, fields: map[string]bool{}, allowed: map[string][]string{}, expectedTypes: map[string][]string{},
+		types: map[string]string{}, arrays: map[string]bool{}}
 	var field string
+	var attr string // the field's attribute being read ("normalize", …)
 	var inAllowed, inTypes bool
 	var entryName string
 	var entryTypes []string
@@ -264,7 +272,17 @@ func LoadECS(t testing.TB) *Schema {
 			inAllowed = false
 			field = unquote(strings.TrimSuffix(line, ":"))
 			ecs.fields[field] = true
+			attr = ""
 			continue
+		}
+		if len(line) > 2 && line[:2] == "  " && line[2] != ' ' && line[2] != '-' {
+			var val string
+			attr, val, _ = strings.Cut(line[2:], ":")
+			if attr == "type" {
+				ecs.types[field] = unquote(val)
+			}
+		} else if attr == "normalize" && line == "  - array" {
+			ecs.arrays[field] = true
 		}
 		if line == "  allowed_values:" {
 			inAllowed = true
@@ -312,22 +330,44 @@ func LoadECS(t testing.TB) *Schema {
 	if !slices.Contains(ecs.expectedTypes["api"], "access") {
 		t.Fatalf("%s: parsed expected event types of category api as %v", path, ecs.expectedTypes["api"])
 	}
+	for f, typ := range map[string]string{"@timestamp": "date", "file.size": "long", "source.ip": "ip", "user.name": "keyword", "event.category": "keyword"} {
+		if ecs.types[f] != typ {
+			t.Fatalf("%s: parsed the type of %s as %q, want %s; has the format changed?", path, f, ecs.types[f], typ)
+		}
+	}
+	if !ecs.arrays["related.user"] || !ecs.arrays["event.category"] || ecs.arrays["user.name"] || ecs.arrays["event.kind"] {
+		t.Fatalf("%s: parsed array normalization wrong (related.user %v, event.category %v, user.name %v, event.kind %v)", path,
+			ecs.arrays["related.user"], ecs.arrays["event.category"], ecs.arrays["user.name"], ecs.arrays["event.kind"])
+	}
 	return ecs
 }
 
-// Check reports fields of doc that ECS does not define (outside the
-// huaweicloud.* custom namespace) and categorization values it does not
-// allow.
+// Check reports, as test errors, what Problems finds in doc.
 func (ecs *Schema) Check(t testing.TB, doc []byte) {
 	t.Helper()
+	for _, p := range ecs.Problems(t, doc) {
+		t.Errorf("%s\n%s", p, doc)
+	}
+}
+
+// Problems lists what doc does against ECS: fields it does not define
+// (outside the huaweicloud.* custom namespace), values whose JSON form does
+// not fit the field's ECS type, an array where ECS keeps one value or one
+// value where it normalizes to an array, and categorization values it does
+// not allow or expect together.
+func (ecs *Schema) Problems(t testing.TB, doc []byte) []string {
+	t.Helper()
+	var out []string
 	f := FlatDoc(t, doc)
 	for _, name := range slices.Sorted(maps.Keys(f)) {
 		if strings.HasPrefix(name, "huaweicloud.") {
 			continue
 		}
 		if !ecs.fields[name] {
-			t.Errorf("field %s is not in ECS (%s)", name, ecs.path)
+			out = append(out, fmt.Sprintf("field %s is not in ECS (%s)", name, ecs.path))
+			continue
 		}
+		out = append(out, ecs.valueProblems(name, f[name])...)
 	}
 	values := func(k string) []string {
 		switch v := f[k].(type) {
@@ -345,21 +385,82 @@ func (ecs *Schema) Check(t testing.TB, doc []byte) {
 	for _, k := range []string{"event.kind", "event.category", "event.type", "event.outcome"} {
 		vs := values(k)
 		if len(vs) == 0 {
-			t.Errorf("%s is missing", k)
+			out = append(out, k+" is missing")
 		}
 		for _, v := range vs {
 			if !slices.Contains(ecs.allowed[k], v) {
-				t.Errorf("%s %q is not one of ECS's %v", k, v, ecs.allowed[k])
+				out = append(out, fmt.Sprintf("%s %q is not one of ECS's %v", k, v, ecs.allowed[k]))
 			}
 		}
 	}
 	for _, cat := range values("event.category") {
 		for _, typ := range values("event.type") {
 			if !slices.Contains(ecs.expectedTypes[cat], typ) {
-				t.Errorf("event.type %q is not expected with event.category %q (ECS expects %v)", typ, cat, ecs.expectedTypes[cat])
+				out = append(out, fmt.Sprintf("event.type %q is not expected with event.category %q (ECS expects %v)", typ, cat, ecs.expectedTypes[cat]))
 			}
 		}
 	}
+	return out
+}
+
+// valueProblems checks one field's value, as FlatDoc decoded it, against
+// the field's ECS type and array normalization.
+func (ecs *Schema) valueProblems(name string, v any) []string {
+	elems := []any{v}
+	if arr, ok := v.([]any); ok {
+		if !ecs.arrays[name] {
+			return []string{fmt.Sprintf("%s is an array; ECS keeps one value in it", name)}
+		}
+		elems = arr
+	} else if ecs.arrays[name] {
+		return []string{fmt.Sprintf("%s is %v; ECS normalizes it to an array", name, v)}
+	}
+	var out []string
+	for _, e := range elems {
+		if why := typeMismatch(ecs.types[name], e); why != "" {
+			out = append(out, fmt.Sprintf("%s = %v: %s", name, e, why))
+		}
+	}
+	return out
+}
+
+// typeMismatch says why v, a value encoding/json decoded, cannot be a
+// value of ECS type typ as written by our mappers, or "".
+func typeMismatch(typ string, v any) string {
+	switch typ {
+	case "keyword", "constant_keyword", "wildcard", "match_only_text", "text":
+		if _, ok := v.(string); !ok {
+			return fmt.Sprintf("ECS type %s wants a string, got %T", typ, v)
+		}
+	case "date":
+		s, ok := v.(string)
+		if _, err := time.Parse(time.RFC3339Nano, s); !ok || err != nil {
+			return "ECS type date: want an RFC 3339 time"
+		}
+	case "long", "integer", "short", "byte", "unsigned_long":
+		n, ok := v.(float64)
+		if !ok || n != math.Trunc(n) || (typ != "long" && typ != "unsigned_long" && math.Abs(n) > math.MaxInt32) || (typ == "unsigned_long" && n < 0) {
+			return fmt.Sprintf("ECS type %s wants an integer", typ)
+		}
+	case "float", "double", "half_float", "scaled_float":
+		if _, ok := v.(float64); !ok {
+			return fmt.Sprintf("ECS type %s wants a number", typ)
+		}
+	case "ip":
+		s, ok := v.(string)
+		if _, err := netip.ParseAddr(s); !ok || err != nil {
+			return "ECS type ip wants an IPv4 or IPv6 address"
+		}
+	case "boolean":
+		if _, ok := v.(bool); !ok {
+			return "ECS type boolean wants true or false"
+		}
+	case "object", "flattened", "nested":
+		return fmt.Sprintf("ECS type %s holds fields, not a value", typ)
+	default:
+		return fmt.Sprintf("ECS type %q is not one the check knows", typ)
+	}
+	return ""
 }
 
 // PageFiles lists the API pages a source's tests map: testdata/pages/*.json.
@@ -375,9 +476,13 @@ func PageFiles(t testing.TB) []string {
 // MapGolden maps every record of every page (records decodes one page file)
 // and compares the documents, one per line, with
 // testdata/golden/<page>.ndjson. A record that fails to map is written as a
-// "# record N: error" line, so the golden file pins errors too.
+// "# record N: error" line, so the golden file pins errors too. Every
+// document is then checked against the ECS schema (LoadECS, Schema.Check)
+// in the subtest "ecs", which is skipped, visibly, only where ecs_flat.yml
+// is absent.
 func MapGolden(t *testing.T, dataset string, records func(testing.TB, string) [][]byte, mapRecord func([]byte, *pipeline.Event) error) {
 	t.Helper()
+	var docs [][]byte
 	for _, page := range PageFiles(t) {
 		name := strings.TrimSuffix(filepath.Base(page), ".json")
 		t.Run(name, func(t *testing.T) {
@@ -389,12 +494,22 @@ func MapGolden(t *testing.T, dataset string, records func(testing.TB, string) []
 					continue
 				}
 				CheckDoc(t, raw, &ev, dataset)
+				docs = append(docs, ev.Doc)
 				got.Write(ev.Doc)
 				got.WriteByte('\n')
 			}
 			Golden(t, filepath.Join("testdata", "golden", name+".ndjson"), got.Bytes())
 		})
 	}
+	t.Run("ecs", func(t *testing.T) {
+		ecs := LoadECS(t)
+		if len(docs) == 0 {
+			t.Fatal("no page record mapped to a document")
+		}
+		for _, doc := range docs {
+			ecs.Check(t, doc)
+		}
+	})
 }
 
 // CheckFields reports each field of want whose value in doc (flattened,
@@ -411,22 +526,6 @@ func CheckFields(t testing.TB, raw string, doc []byte, want map[string]any, abse
 	for _, k := range absent {
 		if v, ok := f[k]; ok {
 			t.Errorf("%s: %s = %v, want it absent", raw, k, v)
-		}
-	}
-}
-
-// MapECSFieldNames maps every record of every page (records decodes one
-// page file) and checks each document against the ECS schema (see LoadECS
-// and Schema.Check). Records that fail to map are MapGolden's to pin.
-func MapECSFieldNames(t *testing.T, records func(testing.TB, string) [][]byte, mapRecord func([]byte, *pipeline.Event) error) {
-	t.Helper()
-	ecs := LoadECS(t)
-	for _, page := range PageFiles(t) {
-		for _, raw := range records(t, page) {
-			var ev pipeline.Event
-			if mapRecord(raw, &ev) == nil {
-				ecs.Check(t, ev.Doc)
-			}
 		}
 	}
 }
