@@ -49,7 +49,6 @@ const componentTemplate = `{
             "artifact": {"properties": {
               "audit_id": {"type": "keyword"},
               "tenant_id": {"type": "keyword"},
-              "operator_tenant_name": {"type": "keyword"},
               "repository_id": {"type": "keyword"},
               "module": {"type": "keyword"},
               "operation": {"type": "keyword"},

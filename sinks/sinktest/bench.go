@@ -41,7 +41,7 @@ func Batches(n, per int) []*pipeline.Batch {
 			}
 			h := uint64(i)*0x9e3779b97f4a7c15 + 0x632be59bd9b4e019
 			id := fmt.Sprintf("%016x%016x", h, h^0x5bd1e9955bd1e995)
-			doc := fmt.Appendf(nil, `{"@timestamp":"%s","ecs":{"version":"9.4.0"},"event":{"kind":"event","category":["api"],"type":["%s"],"action":"%s","outcome":"unknown","dataset":"%s","module":"huaweicloud","provider":"swr","id":"%s","ingested":"%s","original":%s},"cloud":{"provider":"huaweicloud","region":"cn-north-4","project":{"id":"0a6c3d5e9f1b4c2d8e7f6a5b4c3d2e1f"},"service":{"name":"swr"}},"user":{"name":"%s"},"related":{"user":["%s"]},"huaweicloud":{"swr":{"instance_id":"%s","audit_id":"%d","operation":"%s","resource_type":"artifact","resource":"%s","repository":"%s","digest":"%s"}}}`,
+			doc := fmt.Appendf(nil, `{"@timestamp":"%s","ecs":{"version":"9.4.0"},"event":{"kind":"event","category":["file"],"type":["%s"],"action":"%s","outcome":"unknown","dataset":"%s","module":"huaweicloud","provider":"swr","id":"%s","ingested":"%s","original":%s},"cloud":{"provider":"huaweicloud","region":"cn-north-4","project":{"id":"0a6c3d5e9f1b4c2d8e7f6a5b4c3d2e1f"},"service":{"name":"swr"}},"user":{"id":"%s"},"related":{"user":["%s"]},"huaweicloud":{"swr":{"instance_id":"%s","audit_id":"%d","operation":"%s","resource_type":"artifact","resource":"%s","repository":"%s","digest":"%s"}}}`,
 				ts.Format("2006-01-02T15:04:05.000Z"), op[1], op[0], dataset, id, ts.Add(90*time.Second).Format("2006-01-02T15:04:05.000Z"), original, user, user, instance, 100000+i, op[0], resource, repo, digest)
 			b.Events[j] = pipeline.Event{ID: id, Timestamp: ts, Dataset: dataset, Doc: doc}
 		}
