@@ -7,8 +7,12 @@
 package charts
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"log"
 	"maps"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +20,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/registry"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -512,10 +517,11 @@ func TestHelmCLI(t *testing.T) {
 }
 
 // TestHelmPackage packages the chart as the release does (scripts/release.sh:
-// helm package --version V --app-version V), lints the archive, and renders
-// it with helm template: every pod runs the image the release workflow
-// pushes (its IMAGE) tagged with that appVersion, or repository@digest when
-// image.digest is set.
+// helm package --version V --app-version V), lints the archive, pushes it to
+// an OCI registry on loopback and pulls it back (release.yml's helm push),
+// and renders it with helm template: every pod runs the image the release
+// workflow pushes (its IMAGE) tagged with that appVersion, or
+// repository@digest when image.digest is set.
 func TestHelmPackage(t *testing.T) {
 	helm := helmBinary(t)
 	const version = "1.2.3-rc.1"
@@ -526,6 +532,22 @@ func TestHelmPackage(t *testing.T) {
 		t.Fatalf("helm package wrote no %s: %v", filepath.Base(pkg), err)
 	}
 	runHelm(t, helm, "lint", "--strict", pkg, "--set", "config.HWCAUDIT_SWR_INSTANCES=swr-1")
+
+	// Pushed as the release pushes it (helm push to an OCI repository), to a
+	// registry on loopback, it is the chart helm template pulls back.
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	repo := "oci://" + strings.TrimPrefix(srv.URL, "http://") + "/charts"
+	runHelm(t, helm, "push", pkg, repo, "--plain-http")
+	pulled := t.TempDir()
+	runHelm(t, helm, "pull", repo+"/hwcaudit", "--version", version, "--plain-http", "-d", pulled)
+	a, err := os.ReadFile(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(pulled, filepath.Base(pkg))); err != nil || !bytes.Equal(a, b) {
+		t.Fatalf("helm pull %s/hwcaudit --version %s: %v; want the pushed package back", repo, version, err)
+	}
 
 	// The repository the release pushes the image to is the chart's default.
 	workflow, err := os.ReadFile("../.github/workflows/release.yml")
