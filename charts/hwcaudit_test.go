@@ -7,8 +7,12 @@
 package charts
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"log"
 	"maps"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +20,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/registry"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -449,6 +454,10 @@ func TestSchemaRejects(t *testing.T) {
 		{"zero shards", "shards: 0"},
 		{"unknown check key", "check: {enable: true}"},
 		{"digest without algorithm", "image: {repository: r, pullPolicy: Always, digest: abc}"},
+		{"digest too short", "image: {repository: r, pullPolicy: Always, digest: 'sha256:" + strings.Repeat("ab", 31) + "'}"},
+		{"digest upper case", "image: {repository: r, pullPolicy: Always, digest: 'sha256:" + strings.Repeat("AB", 32) + "'}"},
+		{"digest of another algorithm", "image: {repository: r, pullPolicy: Always, digest: 'sha512:" + strings.Repeat("ab", 64) + "'}"},
+		{"digest with a tag", "image: {repository: r, pullPolicy: Always, digest: 'v1@sha256:" + strings.Repeat("ab", 32) + "'}"},
 		{"unknown networkPolicy key", "networkPolicy: {enable: true}"},
 		{"port out of range", "networkPolicy: {egressPorts: [{port: 70000}]}"},
 		{"sizeLimit not a quantity", "emptyDir: {tmpSizeLimit: lots, dataSizeLimit: 1Gi}"},
@@ -466,30 +475,127 @@ func TestSchemaRejects(t *testing.T) {
 	}
 }
 
-// TestHelmCLI runs the real helm binary, as CI and users do.
-func TestHelmCLI(t *testing.T) {
+// helmBinary is the real helm (HWCAUDIT_TEST_HELM, from scripts/helm.sh);
+// without it the test skips, unless HWCAUDIT_TEST_HELM_REQUIRED=1.
+func helmBinary(t *testing.T) string {
+	t.Helper()
 	helm := os.Getenv("HWCAUDIT_TEST_HELM")
 	if helm == "" {
 		if os.Getenv("HWCAUDIT_TEST_HELM_REQUIRED") == "1" {
 			t.Fatal("HWCAUDIT_TEST_HELM_REQUIRED=1 but HWCAUDIT_TEST_HELM is unset; run HWCAUDIT_TEST_HELM=$(scripts/helm.sh)")
 		}
-		t.Skip("HWCAUDIT_TEST_HELM unset: skipping helm lint/template; set it to the path printed by scripts/helm.sh")
+		t.Skip("HWCAUDIT_TEST_HELM unset: skipping the helm CLI checks; set it to the path printed by scripts/helm.sh")
 	}
-	run := func(t *testing.T, args ...string) {
-		t.Helper()
-		cmd := exec.Command(helm, args...)
-		// Keep helm away from the user's repositories, cache and kubeconfig.
-		dir := t.TempDir()
-		cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+dir, "HELM_CONFIG_HOME="+dir, "HELM_DATA_HOME="+dir, "KUBECONFIG="+filepath.Join(dir, "kubeconfig"))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+	return helm
+}
+
+// runHelm runs helm with args, away from the user's repositories, cache
+// and kubeconfig, and returns its standard output.
+func runHelm(t *testing.T, helm string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(helm, args...)
+	dir := t.TempDir()
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+dir, "HELM_CONFIG_HOME="+dir, "HELM_DATA_HOME="+dir, "KUBECONFIG="+filepath.Join(dir, "kubeconfig"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helm %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
 	}
+	return string(out)
+}
+
+// TestHelmCLI runs the real helm binary, as CI and users do.
+func TestHelmCLI(t *testing.T) {
+	helm := helmBinary(t)
+	run := func(t *testing.T, args ...string) { t.Helper(); runHelm(t, helm, args...) }
 	t.Run("lint", func(t *testing.T) { run(t, "lint", "--strict", chartDir) })
 	for name, file := range ciValues(t) {
 		t.Run("lint/"+name, func(t *testing.T) { run(t, "lint", "--strict", chartDir, "-f", file) })
 		t.Run("template/"+name, func(t *testing.T) { run(t, "template", "audit", chartDir, "-f", file) })
+	}
+}
+
+// TestHelmPackage packages the chart as the release does (scripts/release.sh:
+// helm package --version V --app-version V), lints the archive, pushes it to
+// an OCI registry on loopback and pulls it back (release.yml's helm push),
+// and renders it with helm template: every pod runs the image the release
+// workflow pushes (its IMAGE) tagged with that appVersion, or
+// repository@digest when image.digest is set.
+func TestHelmPackage(t *testing.T) {
+	helm := helmBinary(t)
+	const version = "1.2.3-rc.1"
+	dir := t.TempDir()
+	runHelm(t, helm, "package", chartDir, "--version", version, "--app-version", version, "-d", dir)
+	pkg := filepath.Join(dir, "hwcaudit-"+version+".tgz")
+	if _, err := os.Stat(pkg); err != nil {
+		t.Fatalf("helm package wrote no %s: %v", filepath.Base(pkg), err)
+	}
+	runHelm(t, helm, "lint", "--strict", pkg, "--set", "config.HWCAUDIT_SWR_INSTANCES=swr-1")
+
+	// Pushed as the release pushes it (helm push to an OCI repository), to a
+	// registry on loopback, it is the chart helm template pulls back.
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	repo := "oci://" + strings.TrimPrefix(srv.URL, "http://") + "/charts"
+	runHelm(t, helm, "push", pkg, repo, "--plain-http")
+	pulled := t.TempDir()
+	runHelm(t, helm, "pull", repo+"/hwcaudit", "--version", version, "--plain-http", "-d", pulled)
+	a, err := os.ReadFile(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(pulled, filepath.Base(pkg))); err != nil || !bytes.Equal(a, b) {
+		t.Fatalf("helm pull %s/hwcaudit --version %s: %v; want the pushed package back", repo, version, err)
+	}
+
+	// The repository the release pushes the image to is the chart's default.
+	workflow, err := os.ReadFile("../.github/workflows/release.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var release struct {
+		Env map[string]string `json:"env"`
+	}
+	if err := yaml.Unmarshal(workflow, &release); err != nil || release.Env["IMAGE"] == "" {
+		t.Fatalf("release.yml: no env IMAGE (%v)", err)
+	}
+	image := release.Env["IMAGE"]
+
+	images := func(args ...string) []string {
+		t.Helper()
+		out := runHelm(t, helm, append([]string{"template", "audit", pkg, "-n", "security", "--set", "config.HWCAUDIT_SWR_INSTANCES=swr-1", "--set", "backfill.enabled=true",
+			"--set", "backfill.from=2026-01-01T00:00:00Z", "--set", "backfill.to=2026-01-02T00:00:00Z"}, args...)...)
+		var m manifests
+		for _, doc := range releaseutil.SplitManifests(out) {
+			if strings.TrimSpace(doc) == "" {
+				continue
+			}
+			if err := decode(&m, doc); err != nil {
+				t.Fatalf("%v\n%s", err, doc)
+			}
+		}
+		if len(m.cronJobs) != 1 || len(m.jobs) != 1 || len(m.pods) != 1 {
+			t.Fatalf("rendered %d CronJobs, %d Jobs, %d Pods; want the CronJob, the backfill Job and the check Pod", len(m.cronJobs), len(m.jobs), len(m.pods))
+		}
+		var refs []string
+		for _, p := range []corev1.PodSpec{m.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec, m.jobs[0].Spec.Template.Spec, m.pods[0].Spec} {
+			for _, c := range slices.Concat(p.InitContainers, p.Containers) {
+				refs = append(refs, c.Image)
+			}
+		}
+		return refs
+	}
+	for _, got := range images() {
+		if want := image + ":" + version; got != want {
+			t.Errorf("the packaged chart runs %s, want %s (release.yml's IMAGE and the appVersion)", got, want)
+		}
+	}
+	digest := "sha256:" + strings.Repeat("0123456789abcdef", 4)
+	for _, got := range images("--set", "image.digest="+digest) {
+		if want := image + "@" + digest; got != want {
+			t.Errorf("with image.digest the packaged chart runs %s, want %s", got, want)
+		}
 	}
 }
 

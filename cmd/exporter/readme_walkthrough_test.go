@@ -61,7 +61,10 @@ const (
 //   - kubectl: no cluster here, so each command's resource names, Secret
 //     names and keys, and label selectors are checked against what the
 //     chart renders with the values of the preceding helm commands.
-//   - docker push: the pushed image is the one the chart runs.
+//   - go run ./scripts/image and crane push: the flags are the builder's,
+//     the layout pushed was built earlier, pushed as one index of every
+//     platform (--index), tagged with the version it was built with, and
+//     the pushed image is the one the chart runs.
 //   - exporter: parsed against the real subcommands and flags.
 //   - jq: the filter runs on the real log of `exporter demo`, and the
 //     summary the README shows has the fields and counts of that log.
@@ -85,7 +88,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	w.finish()
 
 	for _, need := range []string{"helm install", "helm upgrade", "backfill.enabled=true", "shards=", "dashboard.enabled=true",
-		"helm test", "create secret generic", "create job --from=cronjob/", "logs", "jq", "docker push"} {
+		"helm test", "create secret generic", "create job --from=cronjob/", "logs", "jq", "go run ./scripts/image", "crane push"} {
 		if !slices.ContainsFunc(w.seen, func(s string) bool { return strings.Contains(s, need) }) {
 			t.Errorf("the walkthrough has no command with %q", need)
 		}
@@ -369,7 +372,7 @@ func splitShell(s string, lookup func(string) string) (shellLine, error) {
 // its reason.
 func TestWalkthroughCatchesDrift(t *testing.T) {
 	const install = "helm install audit charts/hwcaudit -n security --set config.HWCAUDIT_REGION=cn-north-4 --set config.HWCAUDIT_PROJECT_ID=0123456789abcdef0123456789abcdef --set config.HWCAUDIT_SWR_INSTANCES=swr-1"
-	setup := []string{"kubectl create namespace security", install}
+	setup := []string{"kubectl create namespace security", install, "go run ./scripts/image -o out/built -version v0.1.0"}
 	for _, tc := range []struct{ line, want string }{
 		{"kubectl -n security get cronjob audit-hwcaudit-typo", "cronjob audit-hwcaudit-typo does not exist"},
 		{"kubectl -n security create job --from=cronjob/audit audit-now", "cronjob audit does not exist"},
@@ -396,6 +399,13 @@ func TestWalkthroughCatchesDrift(t *testing.T) {
 		{"helm install audit <chart>", "placeholder"},
 		{"kubectl -n security logs job/audit-hwcaudit-manual | jq .", "on the log of exporter demo"},
 		{"frobnicate --now", "a command this test does not know"},
+		{"crane push out/image swr.example/hwcaudit:0.1.0", "without --index"},
+		{"crane push --index out/other swr.example/hwcaudit:0.1.0", "not built earlier"},
+		{"crane push --index out/built swr.example/hwcaudit:v0.1.0", "tag it 0.1.0"},
+		{"crane push --index out/built swr.example:5000/hwcaudit", "tag it 0.1.0"},
+		{"go run ./scripts/image -o out/image -version v0.1.0 -platform linux/arm64", "flag -platform"},
+		{"go run ./scripts/image -o out/image -version v0.1.0 -platforms linux/arm64", "need linux/amd64"},
+		{"go build ./cmd/exporter", "the walkthrough runs only go run ./scripts/image"},
 	} {
 		t.Run(tc.line, func(t *testing.T) {
 			w := newWalk(t)
@@ -406,8 +416,8 @@ func TestWalkthroughCatchesDrift(t *testing.T) {
 			}
 			if tc.want == "" {
 				// Renders, but runs an image the walkthrough never pushed.
-				w.line("docker build -t swr.example/hwcaudit:1 .")
-				w.line("docker push swr.example/hwcaudit:1")
+				w.line("go run ./scripts/image -o out/image -version v1")
+				w.line("crane push --index out/image swr.example/hwcaudit:1")
 				tc.want = "which the walkthrough does not push"
 			}
 			if len(errs) > 0 {
@@ -614,9 +624,9 @@ type walk struct {
 	secrets    map[string]map[string]bool   // namespace/name: keys, created with kubectl
 	jobs       map[string]map[string]string // namespace/name: labels, created with kubectl
 	vars       map[string]string            // shell variables assigned by the walkthrough
-	built      map[string]bool              // images built and pushed
-	pushed     map[string]bool
-	images     map[string]string // image: where the chart runs it
+	built      map[string]string            // OCI layouts scripts/image wrote: the version stamped
+	pushed     map[string]bool              // image references pushed
+	images     map[string]string            // image: where the chart runs it
 	valueFiles []string
 	seen       []string // every command line, as written
 	demoLog    string
@@ -635,7 +645,7 @@ func newWalk(t *testing.T) *walk {
 		t: t, errorf: t.Errorf, chart: c, schema: schema,
 		releases: map[string]*release{}, namespaces: map[string]bool{"default": true},
 		secrets: map[string]map[string]bool{}, jobs: map[string]map[string]string{}, vars: map[string]string{},
-		built: map[string]bool{}, pushed: map[string]bool{}, images: map[string]string{},
+		built: map[string]string{}, pushed: map[string]bool{}, images: map[string]string{},
 	}
 	w.helm = os.Getenv("HWCAUDIT_TEST_HELM")
 	if w.helm == "" {
@@ -702,8 +712,10 @@ func (w *walk) command(argv, prev []string) error {
 		return w.helmCmd(argv[1:])
 	case "kubectl":
 		return w.kubectl(argv[1:])
-	case "docker":
-		return w.docker(argv[1:])
+	case "go":
+		return w.goRun(argv[1:])
+	case "crane":
+		return w.crane(argv[1:])
 	case "exporter":
 		return validateExporterArgs(argv[1:])
 	case "jq":
@@ -1283,36 +1295,66 @@ func (w *walk) kubectl(args []string) error {
 	return fmt.Errorf("kubectl %s: not a command this test knows", pos[0])
 }
 
-func (w *walk) docker(args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("docker without a command")
+// goRun checks `go run ./scripts/image`, the one go command the
+// walkthrough runs, against the builder's flags, and records the layout it
+// writes with the version it stamps.
+func (w *walk) goRun(args []string) error {
+	if len(args) < 2 || args[0] != "run" || filepath.Clean(args[1]) != filepath.Clean("scripts/image") {
+		return fmt.Errorf("go %s: the walkthrough runs only go run ./scripts/image", strings.Join(args, " "))
 	}
-	switch args[0] {
-	case "build":
-		pos, fl, err := flags(args[1:], []string{"-t", "--tag", "--build-arg", "-f", "--file", "--platform"}, []string{"--push"})
-		if err != nil {
-			return err
-		}
-		if len(pos) != 1 || filepath.Clean(pos[0]) != "." {
-			return fmt.Errorf("docker build: the context must be the repository root, got %q", pos)
-		}
-		if _, err := os.Stat(filepath.Join(repoRoot, "Dockerfile")); err != nil {
-			return err
-		}
-		for _, tag := range slices.Concat(fl["-t"], fl["--tag"]) {
-			w.built[tag] = true
-		}
-	case "push":
-		if len(args) != 2 {
-			return fmt.Errorf("docker push IMAGE, got %q", args[1:])
-		}
-		if !w.built[args[1]] {
-			return fmt.Errorf("docker push %s: not built earlier", args[1])
-		}
-		w.pushed[args[1]] = true
-	default:
-		return fmt.Errorf("docker %s: not a command this test knows", args[0])
+	if _, err := os.Stat(filepath.Join(repoRoot, "scripts", "image", "main.go")); err != nil {
+		return err
 	}
+	pos, fl, err := flags(args[2:], []string{"-o", "-version", "-platforms"}, nil)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return fmt.Errorf("go run ./scripts/image takes no arguments, got %q", pos)
+	}
+	out, version := "out/image", "dev"
+	if v := fl["-o"]; len(v) > 0 {
+		out = v[len(v)-1]
+	}
+	if v := fl["-version"]; len(v) > 0 {
+		version = v[len(v)-1]
+	}
+	for _, p := range fl["-platforms"] {
+		if !slices.Contains(strings.Split(p, ","), "linux/amd64") {
+			return fmt.Errorf("-platforms %s: the nodes of a CCE cluster need linux/amd64 (or leave -platforms out)", p)
+		}
+	}
+	w.built[filepath.Clean(out)] = version
+	return nil
+}
+
+// crane checks `crane push --index LAYOUT REF`: the layout was built
+// earlier, pushed as one index (without --index crane refuses a layout of
+// several platforms), and REF's tag is the version the layout was built
+// with, without its v, as the chart's appVersion is.
+func (w *walk) crane(args []string) error {
+	if len(args) == 0 || args[0] != "push" {
+		return fmt.Errorf("crane %s: not a command this test knows", strings.Join(args, " "))
+	}
+	pos, fl, err := flags(args[1:], nil, []string{"--index"})
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return fmt.Errorf("crane push LAYOUT IMAGE, got %q", pos)
+	}
+	if fl["--index"] == nil {
+		return fmt.Errorf("crane push without --index: crane refuses a layout of several platforms")
+	}
+	version, ok := w.built[filepath.Clean(pos[0])]
+	if !ok {
+		return fmt.Errorf("crane push %s: not built earlier by go run ./scripts/image", pos[0])
+	}
+	ref := pos[1]
+	if i := strings.LastIndex(ref, ":"); i < 0 || strings.Contains(ref[i:], "/") || ref[i+1:] != strings.TrimPrefix(version, "v") {
+		return fmt.Errorf("crane push %s: tag it %s, the version the image was built with (-version %s) without its v", ref, strings.TrimPrefix(version, "v"), version)
+	}
+	w.pushed[ref] = true
 	return nil
 }
 

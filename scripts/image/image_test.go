@@ -2,7 +2,11 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
+	"debug/elf"
 	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,10 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // TestImage builds the image for this machine's platform as `go run
@@ -148,5 +154,119 @@ func TestImage(t *testing.T) {
 	out, err = demo.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "10 streams:") {
 		t.Errorf("exporter demo: %v\n%s", err, out)
+	}
+}
+
+// TestPushIndex builds the image for linux/amd64 and linux/arm64 as the
+// release workflow does (run), pushes the layout with the pinned crane as
+// the workflow does (crane push --index) to a registry on loopback, and
+// reads it back by tag: one index of both platforms with the digest crane
+// printed and the layout holds, each platform's config naming its
+// architecture, and each platform's exporter built for it (ELF machine).
+func TestPushIndex(t *testing.T) {
+	crane := os.Getenv("HWCAUDIT_TEST_CRANE")
+	if crane == "" {
+		if os.Getenv("HWCAUDIT_TEST_CRANE_REQUIRED") == "1" {
+			t.Fatal("HWCAUDIT_TEST_CRANE_REQUIRED=1 but HWCAUDIT_TEST_CRANE is unset; run HWCAUDIT_TEST_CRANE=$(scripts/crane.sh)")
+		}
+		t.Skip("HWCAUDIT_TEST_CRANE unset: set it to the path printed by scripts/crane.sh")
+	}
+	if testing.Short() {
+		t.Skip("builds the exporter twice: skipped with -short")
+	}
+	ca, err := os.ReadFile(caSource)
+	if err != nil {
+		t.Skipf("no CA roots at %s on this machine: %v", caSource, err)
+	}
+	o := Options{Version: "v0.0.0-test", Commit: "0123456789abcdef", Created: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), CACerts: ca}
+	out := filepath.Join(t.TempDir(), "image")
+	if err := run(out, o, []string{"linux/amd64", "linux/arm64"}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := layout.FromPath(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := written.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	repo := strings.TrimPrefix(srv.URL, "http://") + "/hwcaudit/hwcaudit"
+	ref := repo + ":0.0.0-test"
+	craneOut := func(args ...string) []byte {
+		t.Helper()
+		var stderr bytes.Buffer
+		cmd := exec.Command(crane, args...)
+		cmd.Stderr = &stderr
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("crane %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		}
+		return b
+	}
+	if got := strings.TrimSpace(string(craneOut("push", "--index", out, ref))); got != repo+"@"+want.String() {
+		t.Errorf("crane push printed %q, want %s@%s", got, repo, want)
+	}
+
+	raw := craneOut("manifest", ref)
+	if got, _, err := v1.SHA256(bytes.NewReader(raw)); err != nil || got != want {
+		t.Errorf("the tag's manifest has digest %s (%v), the layout's index %s", got, err, want)
+	}
+	m, err := v1.ParseIndexManifest(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("the tag is not an index: %v\n%s", err, raw)
+	}
+	if m.MediaType != types.OCIImageIndex || len(m.Manifests) != 2 {
+		t.Fatalf("index %s with %d manifests, want an OCI index of 2", m.MediaType, len(m.Manifests))
+	}
+	for _, tc := range []struct {
+		arch    string
+		machine elf.Machine
+	}{{"amd64", elf.EM_X86_64}, {"arm64", elf.EM_AARCH64}} {
+		platform := "linux/" + tc.arch
+		if !slices.ContainsFunc(m.Manifests, func(d v1.Descriptor) bool {
+			return d.Platform != nil && d.Platform.OS == "linux" && d.Platform.Architecture == tc.arch
+		}) {
+			t.Errorf("the index has no manifest for %s: %+v", platform, m.Manifests)
+		}
+		cf, err := v1.ParseConfigFile(bytes.NewReader(craneOut("config", "--platform", platform, ref)))
+		if err != nil || cf.OS != "linux" || cf.Architecture != tc.arch || cf.Config.User != "65532:65532" {
+			t.Errorf("%s config: %v %+v", platform, err, cf)
+			continue
+		}
+		exe := fileFromTar(t, craneOut("export", "--platform", platform, ref, "-"), binPath)
+		f, err := elf.NewFile(bytes.NewReader(exe))
+		if err != nil {
+			t.Fatalf("%s: /%s is not ELF: %v", platform, binPath, err)
+		}
+		if f.Machine != tc.machine {
+			t.Errorf("%s: /%s is built for %s, want %s", platform, binPath, f.Machine, tc.machine)
+		}
+	}
+}
+
+// fileFromTar is the content of name in the tar archive b.
+func fileFromTar(t *testing.T, b []byte, name string) []byte {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(b))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no %s in the exported filesystem: %v", name, err)
+		}
+		if strings.TrimPrefix(h.Name, "/") == name {
+			data, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return data
+		}
 	}
 }

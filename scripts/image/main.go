@@ -2,8 +2,8 @@
 // without pulling a base image: one layer holding the static binary, the
 // CA roots of the build machine, and a non-root user; the same inputs give
 // the same digest. It writes an OCI image layout (a directory) holding one
-// image per platform under one index, which `crane push DIR REF` or
-// `skopeo copy oci:DIR docker://REF` sends to a registry such as SWR.
+// image per platform under one index, which `crane push --index DIR REF`
+// (scripts/crane.sh installs crane) sends to a registry such as SWR.
 //
 //	go run ./scripts/image -o out/image -version v0.2.0 -platforms linux/amd64,linux/arm64
 package main
@@ -57,23 +57,35 @@ func main() {
 	version := flag.String("version", "dev", "version stamped into the binary and the labels")
 	platforms := flag.String("platforms", "linux/amd64,linux/arm64", "comma list of os/arch to build")
 	flag.Parse()
-	if err := run(*out, *version, strings.Split(*platforms, ",")); err != nil {
+	o, err := options(*version)
+	if err == nil {
+		err = run(*out, o, strings.Split(*platforms, ","))
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, version string, platforms []string) error {
-	commit := strings.TrimSpace(gitOutput("rev-parse", "HEAD"))
+// options are the build's inputs taken from the checkout and the machine:
+// the commit, its time (or SOURCE_DATE_EPOCH) and the CA roots.
+func options(version string) (Options, error) {
 	created, err := sourceDate()
 	if err != nil {
-		return err
+		return Options{}, err
 	}
 	ca, err := os.ReadFile(caSource)
 	if err != nil {
-		return fmt.Errorf("CA roots: %w (install ca-certificates)", err)
+		return Options{}, fmt.Errorf("CA roots: %w (install ca-certificates)", err)
 	}
-	o := Options{Version: version, Commit: commit, Created: created, CACerts: ca}
+	return Options{Version: version, Commit: strings.TrimSpace(gitOutput("rev-parse", "HEAD")), Created: created, CACerts: ca}, nil
+}
+
+// run writes the OCI layout out: one index whose manifests are the images
+// for platforms, each tagged with its platform, so that a registry client
+// pulls the one for its machine. `crane push --index out REF` pushes the
+// index as written (the same digest).
+func run(out string, o Options, platforms []string) error {
 	idx := v1.ImageIndex(empty.Index)
 	idx = mutate.IndexMediaType(idx, types.OCIImageIndex)
 	for _, p := range platforms {
@@ -101,7 +113,7 @@ func run(out, version string, platforms []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s: index %s (%s)\npush it with: crane push %s swr.REGION.myhuaweicloud.com/ORG/hwcaudit:%s\n", out, d, strings.Join(platforms, ", "), out, version)
+	fmt.Printf("wrote %s: index %s (%s)\npush it with: crane push --index %s swr.REGION.myhuaweicloud.com/ORG/hwcaudit:%s\n", out, d, strings.Join(platforms, ", "), out, strings.TrimPrefix(o.Version, "v"))
 	return nil
 }
 
