@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc"
 )
@@ -104,9 +103,6 @@ func openSQLFile(body io.Reader, columns []string, maxRecord int) (*sqlFile, err
 		f.columns = columns
 		return f, nil
 	}
-	if !utf8.Valid(trimCutRune(head)) {
-		return nil, fmt.Errorf("%w: its first %d bytes are not UTF-8 text", errUnreadable, len(head))
-	}
 	if trimmed[0] == '{' {
 		f.format = FormatJSONLines
 		f.split = splitter{r: br, max: maxRecord}
@@ -150,20 +146,6 @@ func resumeSQLFile(body io.Reader, from int64, format Format, columns []string, 
 		format:  format,
 		columns: columns,
 	}
-}
-
-// trimCutRune drops an incomplete UTF-8 sequence at the end of a peeked
-// prefix, so that a rune cut by the peek is not taken as invalid.
-func trimCutRune(b []byte) []byte {
-	for i := 1; i <= utf8.UTFMax && i <= len(b); i++ {
-		if utf8.RuneStart(b[len(b)-i]) {
-			if !utf8.FullRune(b[len(b)-i:]) {
-				return b[:len(b)-i]
-			}
-			break
-		}
-	}
-	return b
 }
 
 // isHeader reports a first CSV row that names columns: at least three of
