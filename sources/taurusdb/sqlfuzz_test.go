@@ -2,11 +2,14 @@ package taurusdb
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
@@ -44,6 +47,28 @@ func readAll(t *testing.T, f *sqlFile, maxRecord int) []fuzzRecord {
 	}
 	t.Fatal("more than 65536 records")
 	return nil
+}
+
+// checkCSVAgainstStdlib compares parseCSVRecord with encoding/csv
+// (strict quotes) on one record without carriage returns, which
+// encoding/csv rewrites inside quoted fields.
+func checkCSVAgainstStdlib(t *testing.T, rec string) {
+	t.Helper()
+	ours, err := parseCSVRecord([]byte(rec))
+	r := csv.NewReader(strings.NewReader(rec))
+	r.FieldsPerRecord = -1
+	std, stdErr := r.Read()
+	if stdErr == nil {
+		if _, more := r.Read(); !errors.Is(more, io.EOF) {
+			stdErr = errors.New("more than one record")
+		}
+	}
+	if (err == nil) != (stdErr == nil) {
+		t.Fatalf("record %q: ours %q, %v; encoding/csv %q, %v", rec, ours, err, std, stdErr)
+	}
+	if err == nil && !slices.Equal(ours, std) {
+		t.Fatalf("record %q: ours %q, encoding/csv %q", rec, ours, std)
+	}
 }
 
 // FuzzSQLFile feeds audit log files. The reader must not panic, keep
@@ -105,6 +130,9 @@ func FuzzSQLFile(f *testing.F) {
 			}
 		}
 		for n, r := range all {
+			if file.format != FormatJSONLines && len(r.raw) < maxRecord && !strings.Contains(r.raw, "\r") {
+				checkCSVAgainstStdlib(t, r.raw)
+			}
 			if r.fields == "" {
 				continue
 			}
