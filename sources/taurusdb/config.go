@@ -57,7 +57,7 @@ type Config struct {
 	// a header row (a file with a header row names its own). Default the
 	// user guide's field order:
 	// record_id,connection_id,connection_status,name,timestamp,command_class,sqltext,user,host,external_user,ip,default_db.
-	SQLColumns []string `env:"HWCAUDIT_GAUSSDB_SQL_COLUMNS"`
+	SQLColumns []string `env:"HWCAUDIT_GAUSSDB_SQL_COLUMNS,default=record_id,connection_id,connection_status,name,timestamp,command_class,sqltext,user,host,external_user,ip,default_db"`
 }
 
 // defaultHosts is the GaussDB for MySQL endpoint host prefix by region, as
