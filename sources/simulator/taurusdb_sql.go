@@ -79,7 +79,7 @@ type TaurusDBSQLConfig struct {
 
 // TaurusDBSQLRecord is one generated statement.
 type TaurusDBSQLRecord struct {
-	RecordID, ConnectionID, ConnectionStatus, Name, Timestamp string
+	RecordID, ConnectionID, ConnectionStatus, Name, Timestamp      string
 	CommandClass, SQLText, User, Host, ExternalUser, IP, DefaultDB string
 	// Malformed: the record is served as a malformed line.
 	Malformed bool

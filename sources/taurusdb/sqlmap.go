@@ -22,7 +22,7 @@ type sqlEntry struct {
 	HasN       bool
 	HasRecord  bool
 
-	RecordID, ConnectionID, ConnectionStatus, Name, Timestamp string
+	RecordID, ConnectionID, ConnectionStatus, Name, Timestamp      string
 	CommandClass, SQLText, User, Host, ExternalUser, IP, DefaultDB string
 }
 
