@@ -447,3 +447,47 @@ func TestSQLSimulatorRefusesCredentials(t *testing.T) {
 		t.Errorf("51 ids to the simulator: %v %s", err, body)
 	}
 }
+
+// TestSQLCrashRunsLive runs the SQL stream on a schedule while files
+// appear (each listed once it ended), killing runs at random pages, half
+// the time before the page's cursor was saved (windowtest.CrashRuns):
+// every statement and every malformed line arrives at least once, and each
+// run accounts for what it fetched.
+func TestSQLCrashRunsLive(t *testing.T) {
+	for _, rangeOK := range []bool{true, false} {
+		t.Run(fmt.Sprintf("range=%v", rangeOK), func(t *testing.T) {
+			h := startSQLSim(t, 24, simulator.TaurusDBSQLConfig{Records: 150, Range: rangeOK, MalformedEvery: 40, Format: simulator.SQLCSVHeader}, 37)
+			h.clk.Add(-time.Duration(24)*time.Minute - 2*time.Hour) // back to the first file
+			want, malformed := h.want(t)
+			rep := windowtest.CrashRuns(t, h.s, windowtest.CrashConfig{
+				Clock: h.clk, Step: 4 * time.Minute, Until: simStart.Add(24*time.Minute + time.Hour),
+				Seed: 11, CrashRate: 0.25, Retries: 3,
+				ID: func(raw []byte) (string, error) {
+					var e sqlEntry
+					if err := e.decode(raw); err == nil && e.HasRecord {
+						return e.AuditLogID + "/" + e.RecordID, nil
+					}
+					return "line:" + string(raw), nil // a malformed line
+				},
+			})
+			if rep.Failed > 0 {
+				t.Fatalf("%d runs failed: %v", rep.Failed, rep.LastErr)
+			}
+			lines := 0
+			for id, n := range rep.Delivered {
+				if strings.HasPrefix(id, "line:") && n > 0 {
+					lines++
+				}
+			}
+			for id := range want {
+				if rep.Delivered[id] == 0 {
+					t.Errorf("statement %s lost", id)
+				}
+			}
+			if lines != malformed {
+				t.Errorf("%d malformed lines dead-lettered, want %d", lines, malformed)
+			}
+			t.Logf("%d runs, %d crashes, %d fetched for %d statements and %d malformed lines; %+v", rep.Runs, rep.Crashes, rep.Fetched, len(want), malformed, h.sim.TaurusDBSQLStats())
+		})
+	}
+}

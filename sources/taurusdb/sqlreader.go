@@ -44,6 +44,8 @@ type sqlReader struct {
 	link     string // the last link obtained, for page[0]
 	linkFor  string
 	linkTime time.Time
+
+	fetched int64 // records and dead letters returned since the reader opened
 }
 
 // fileRef is one file of a files page.
@@ -136,9 +138,12 @@ func (r *sqlReader) setPage(p pipeline.Page) {
 	// this stream counts statements.
 }
 
-// finish sets page's cursor to the reader's position.
+// finish sets page's cursor to the reader's position and its Total to
+// what the reader returned since it opened (no API counts statements).
 func (r *sqlReader) finish(page pipeline.Page) pipeline.Page {
+	r.fetched += int64(len(page.Records) + len(page.Invalid))
 	page.Cursor = r.cur.encode()
+	page.Total = r.fetched
 	page.Remaining = -1
 	return page
 }
@@ -147,6 +152,12 @@ func (r *sqlReader) finish(page pipeline.Page) pipeline.Page {
 func (r *sqlReader) read(ctx context.Context, f fileRef) (pipeline.Page, error) {
 	stop := context.AfterFunc(ctx, r.dl.cancel)
 	defer stop()
+	// The idle timer runs only while this call reads: between calls the
+	// pipeline delivers the page, however long its sinks take.
+	if ib, ok := r.dl.body.(*idleBody); ok {
+		ib.timer.Reset(ib.d)
+		defer ib.timer.Stop()
+	}
 	page := pipeline.Page{Records: make([][]byte, 0, min(r.s.pageRecords, 256))}
 	bytesN := 0
 	fc := r.cur.File
