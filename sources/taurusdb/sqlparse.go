@@ -3,6 +3,7 @@ package taurusdb
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -86,7 +87,7 @@ func openSQLFile(body io.Reader, columns []string, maxRecord int) (*sqlFile, err
 	}
 	head, err := br.Peek(detectBytes)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		if f.gzipped {
+		if corrupt(err) {
 			return nil, fmt.Errorf("%w: gzip: %v", errUnreadable, err)
 		}
 		return nil, err
@@ -139,6 +140,14 @@ func openSQLFile(body io.Reader, columns []string, maxRecord int) (*sqlFile, err
 	f.columns = columns
 	f.first, f.hasRec = rec, true
 	return f, nil
+}
+
+// corrupt reports a gzip stream that cannot be decompressed: reading it
+// again gives the same error. A truncated stream (io.ErrUnexpectedEOF) is
+// not corrupt: the connection may have dropped.
+func corrupt(err error) bool {
+	var ce flate.CorruptInputError
+	return errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &ce)
 }
 
 // resumeSQLFile reads the rest of a file of a known format from the

@@ -169,6 +169,16 @@ func (r *sqlReader) read(ctx context.Context, f fileRef) (pipeline.Page, error) 
 			r.page = r.page[1:]
 			return r.finish(page), nil
 		}
+		if err != nil && corrupt(err) {
+			// Downloading it again gives the same bytes: the rest of the
+			// file is dead-lettered, the records before it were delivered.
+			r.drop()
+			page.Invalid = append(page.Invalid, pipeline.Invalid{Raw: f.raw, Reason: fmt.Sprintf(
+				"taurusdb instance %s audit log file %s: gzip data corrupt after record %d, the rest of the file cannot be read: %v", r.s.instance, f.id, fc.Records, err)})
+			r.cur.markDone(f.id, f.t)
+			r.page = r.page[1:]
+			return r.finish(page), nil
+		}
 		if err != nil {
 			r.drop()
 			err = r.dl0Error(ctx, f, err)
