@@ -575,3 +575,73 @@ func TestSQLCorruptGzipMidFile(t *testing.T) {
 	}
 	t.Logf("%d statements of the corrupt file, %d garbage lines dead-lettered, %d refused by Map; %s", f1, len(d.invalid)-1, d.mapErrs, reason)
 }
+
+// TestSQLStalledDownloadResumes: the first download sends part of the
+// file and stalls; the idle timer ends it after the read timeout and the
+// next call resumes after the records delivered, from a new download.
+func TestSQLStalledDownloadResumes(t *testing.T) {
+	var body bytes.Buffer
+	body.WriteString("record_id,timestamp,sqltext\n")
+	for i := range 300 {
+		fmt.Fprintf(&body, "%d,2025-06-01 00:00:%02d,SELECT %d\n", i+1, i%60, i)
+	}
+	var downloads atomic.Int64
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if downloads.Add(1) == 1 {
+			_, _ = w.Write(body.Bytes()[:body.Len()/2])
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // stalls until the client gives up
+			return
+		}
+		_, _ = w.Write(body.Bytes())
+	}))
+	defer files.Close()
+	api := doerFunc(func(_ context.Context, req huaweiapi.Request) ([]byte, error) {
+		if strings.HasSuffix(req.Path, "/audit-log-link") {
+			return json.Marshal(map[string][]string{"links": {files.URL + "/f1?Signature=x"}})
+		}
+		return []byte(`{"audit_logs":[{"id":"f1","name":"a","size":1,"begin_time":"2025-06-01T08:00:00+0800","end_time":"2025-06-01T08:10:00+0800"}],"total_count":1}`), nil
+	})
+	cfg := Config{Instances: []string{simIns}, Endpoint: "https://gaussdb.example.com", PageSize: 10, SQL: true,
+		SQLMaxRecordBytes: 4096, SQLPageRecords: 40, SQLReadTimeout: time.Second}
+	s := NewSQLStreams(cfg, api, nil, "cn-north-4", simProject, Options{
+		Window: window.Config{SettleDelay: time.Minute, MaxRecords: 100},
+		Start:  time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC),
+		Now:    func() time.Time { return time.Date(2025, 6, 2, 0, 0, 0, 0, time.UTC) }})[0]
+	s.readTimeout = 200 * time.Millisecond
+	r, err := s.Open(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := drained{seen: map[string]int{}}
+	errs := 0
+	for range 100 {
+		p, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			errs++
+			continue
+		}
+		for _, raw := range p.Records {
+			var e sqlEntry
+			if err := e.decode(raw); err != nil {
+				t.Fatal(err)
+			}
+			d.seen[e.RecordID]++
+		}
+	}
+	if len(d.seen) != 300 {
+		t.Errorf("%d statements, want 300", len(d.seen))
+	}
+	for id, n := range d.seen {
+		if n != 1 {
+			t.Errorf("statement %s delivered %d times within one reader", id, n)
+		}
+	}
+	if downloads.Load() != 2 {
+		t.Errorf("%d downloads, want 2", downloads.Load())
+	}
+	t.Logf("%d retryable errors on the way", errs)
+}

@@ -152,11 +152,16 @@ func (r *sqlReader) finish(page pipeline.Page) pipeline.Page {
 func (r *sqlReader) read(ctx context.Context, f fileRef) (pipeline.Page, error) {
 	stop := context.AfterFunc(ctx, r.dl.cancel)
 	defer stop()
-	// The idle timer runs only while this call reads: between calls the
-	// pipeline delivers the page, however long its sinks take.
+	// While this call reads, the idle timer ends a download that stalls
+	// for SQLReadTimeout. Between calls the pipeline delivers the page,
+	// which may take a while, so the timer then waits ten times as long
+	// before it closes the download: the pipeline never closes a reader,
+	// and one that is abandoned (end of run, stream stopped) must not hold
+	// its connection forever. A download closed that way is reopened where
+	// it stopped by the next call.
 	if ib, ok := r.dl.body.(*idleBody); ok {
 		ib.timer.Reset(ib.d)
-		defer ib.timer.Stop()
+		defer ib.timer.Reset(10 * ib.d)
 	}
 	page := pipeline.Page{Records: make([][]byte, 0, min(r.s.pageRecords, 256))}
 	bytesN := 0
