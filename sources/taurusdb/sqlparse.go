@@ -56,6 +56,7 @@ var errUnreadable = errors.New("audit log file format not recognised")
 // sqlFile reads the records of one downloaded file as a stream: nothing
 // but the current record and a fixed read buffer is held.
 type sqlFile struct {
+	src     *eofReader // the body, or nil for a resumed (plain) file
 	split   splitter
 	base    int64 // bytes before the splitter's first: a BOM, or a range's start
 	format  Format
@@ -70,8 +71,8 @@ type sqlFile struct {
 // maxRecord caps a record's bytes. An unrecognised format is an error
 // wrapping errUnreadable; a read error is returned as it is.
 func openSQLFile(body io.Reader, columns []string, maxRecord int) (*sqlFile, error) {
-	br := bufio.NewReaderSize(body, 64<<10)
-	f := &sqlFile{}
+	f := &sqlFile{src: &eofReader{r: body}}
+	br := bufio.NewReaderSize(f.src, 64<<10)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
@@ -87,7 +88,7 @@ func openSQLFile(body io.Reader, columns []string, maxRecord int) (*sqlFile, err
 	}
 	head, err := br.Peek(detectBytes)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		if corrupt(err) {
+		if f.corrupt(err) {
 			return nil, fmt.Errorf("%w: gzip: %v", errUnreadable, err)
 		}
 		return nil, err
@@ -143,11 +144,32 @@ func openSQLFile(body io.Reader, columns []string, maxRecord int) (*sqlFile, err
 }
 
 // corrupt reports a gzip stream that cannot be decompressed: reading it
-// again gives the same error. A truncated stream (io.ErrUnexpectedEOF) is
-// not corrupt: the connection may have dropped.
-func corrupt(err error) bool {
+// again gives the same error. A stream that ends early
+// (io.ErrUnexpectedEOF) is corrupt only when the body itself ended
+// cleanly; else the connection dropped and a new download may succeed.
+func (f *sqlFile) corrupt(err error) bool {
+	if !f.gzipped {
+		return false
+	}
 	var ce flate.CorruptInputError
-	return errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &ce)
+	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &ce) {
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) && f.src != nil && f.src.eof
+}
+
+// eofReader records whether its reader ended with a clean io.EOF.
+type eofReader struct {
+	r   io.Reader
+	eof bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		e.eof = true
+	}
+	return n, err
 }
 
 // resumeSQLFile reads the rest of a file of a known format from the

@@ -174,7 +174,7 @@ func (r *sqlReader) read(ctx context.Context, f fileRef) (pipeline.Page, error) 
 			r.page = r.page[1:]
 			return r.finish(page), nil
 		}
-		if err != nil && corrupt(err) {
+		if err != nil && r.dl.file.corrupt(err) {
 			// Downloading it again gives the same bytes: the rest of the
 			// file is dead-lettered, the records before it were delivered.
 			r.drop()
