@@ -61,6 +61,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		"HWCAUDIT_ARTIFACT_ENDPOINT":  url,
 		"HWCAUDIT_GAUSSDB_INSTANCES":  strings.Join(demo.TaurusDB.Instances, ","),
 		"HWCAUDIT_GAUSSDB_ENDPOINT":   url,
+		"HWCAUDIT_GAUSSDB_SQL":        "true",
 		"HWCAUDIT_DBSS_INSTANCES":     strings.Join(demo.DBSS.Instances, ","),
 		"HWCAUDIT_DBSS_ENDPOINT":      url,
 		"HWCAUDIT_PROJECT_ID":         simulator.DemoProjectID,
@@ -87,8 +88,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 
-	fmt.Fprintf(stdout, "demo: simulator on %s serves %d SWR instances × 3 operations × %d audit logs, %d CodeArts Artifact repositories × %d audit logs, %d TaurusDB audit log files, %d DBSS operation logs\n",
-		url, len(demo.SWR.Instances), demo.SWR.RecordsPerOperation, len(demo.Artifact.Repos), demo.Artifact.RecordsPerRepo, demo.TaurusDB.Files, demo.DBSS.Records)
+	fmt.Fprintf(stdout, "demo: simulator on %s serves %d SWR instances × 3 operations × %d audit logs, %d CodeArts Artifact repositories × %d audit logs, %d TaurusDB audit log files × %d SQL statements, %d DBSS operation logs\n",
+		url, len(demo.SWR.Instances), demo.SWR.RecordsPerOperation, len(demo.Artifact.Repos), demo.Artifact.RecordsPerRepo, demo.TaurusDB.Files, demo.TaurusDB.SQL.Records, demo.DBSS.Records)
 	fmt.Fprintf(stdout, "demo: writing %s to %s, dead letters to %s, checkpoints to %s\n",
 		strings.Join(cfg.Sinks, ","), cfg.File.Dir, cfg.DeadLetter.URL, cfg.Checkpoint.URL)
 

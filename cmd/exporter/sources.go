@@ -43,7 +43,8 @@ type source struct {
 	// configured reports whether any stream is to be read.
 	configured func(c *Config) bool
 	// variable names what to set to read the source, for the error when
-	// no source is configured.
+	// no source is configured; "" for a source that another one's
+	// variable switches on.
 	variable string
 	// validate checks the source's settings, naming the variable at fault.
 	validate func(c *Config) error
@@ -81,6 +82,20 @@ var sourceTable = []source{
 		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_GAUSSDB_ENDPOINT", c.TaurusDB.Endpoint },
 		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
 			return ranged(taurusdb.Streams(c.TaurusDB, c.Window, api, c.Region, c.API.ProjectID, c.start, now))
+		},
+	},
+	{
+		// The SQL statements inside TaurusDB audit log files: one stream
+		// per instance beside its files stream, off unless
+		// HWCAUDIT_GAUSSDB_SQL is set. Its settings are taurusdb.Config's,
+		// which the taurusdb row validates; it names no variable of its
+		// own for "no source is configured" (it needs the instances).
+		name: "taurusdb_sql", dataset: taurusdb.SQLDataset,
+		configured: func(c *Config) bool { return c.TaurusDB.SQL && len(c.TaurusDB.Instances) > 0 },
+		validate:   func(*Config) error { return nil },
+		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+			return ranged(taurusdb.NewSQLStreams(c.TaurusDB, api, nil, c.Region, c.API.ProjectID,
+				taurusdb.Options{Window: c.Window, Start: c.start, Now: now}))
 		},
 	},
 	{
@@ -125,7 +140,9 @@ func sourceNames() []string {
 func sourceVariables() string {
 	var v []string
 	for _, src := range sourceTable {
-		v = append(v, src.variable)
+		if src.variable != "" {
+			v = append(v, src.variable)
+		}
 	}
 	return strings.Join(v, ", ")
 }

@@ -13,7 +13,10 @@ const (
 // Sizes of the demo's TaurusDB and DBSS datasets.
 const (
 	DemoTaurusDBFiles = 138
-	DemoDBSSRecords   = 3000
+	// DemoTaurusDBSQLRecords is the number of SQL statements in each demo
+	// TaurusDB audit log file (CSV with a header row).
+	DemoTaurusDBSQLRecords = 20
+	DemoDBSSRecords        = 3000
 	// DemoArtifactRecords is the number of audit records of each demo
 	// CodeArts Artifact repository.
 	DemoArtifactRecords = 400
@@ -22,7 +25,8 @@ const (
 
 // DemoConfig is the dataset the demo command serves: two SWR Enterprise
 // instances with 3,000 records per operation each, one TaurusDB instance
-// with DemoTaurusDBFiles audit log files and one DBSS instance with
+// with DemoTaurusDBFiles audit log files of DemoTaurusDBSQLRecords SQL
+// statements each (download links and files served) and one DBSS instance with
 // DemoDBSSRecords operation logs, one CodeArts Artifact tenant with a file
 // store and a repository of DemoArtifactRecords audit records each, all spread over the 23 hours ending 30
 // minutes before base, so that an exporter started at
@@ -53,6 +57,7 @@ func DemoConfig(base time.Time) Config {
 			Files:     DemoTaurusDBFiles,
 			Start:     start,
 			Interval:  span / DemoTaurusDBFiles,
+			SQL:       TaurusDBSQLConfig{Records: DemoTaurusDBSQLRecords, Format: SQLCSVHeader},
 		},
 		DBSS: DBSSConfig{
 			Instances: []string{"9d1e6f2a-3b4c-4d5e-8f6a-7b8c9d0e1f2a"},

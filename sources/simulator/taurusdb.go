@@ -153,6 +153,10 @@ type TaurusDBConfig struct {
 	Filter TaurusDBFilter
 	// Listing is the order, bounds and total of the list.
 	Listing Listing
+	// SQL describes the SQL statements inside the files and serves the
+	// download link endpoint and the files (see taurusdb_sql.go) when
+	// SQL.Records or SQL.RecordsOf is set.
+	SQL TaurusDBSQLConfig
 }
 
 // TaurusDBRecord is one audit log file.
@@ -204,6 +208,7 @@ type taurusAPI struct {
 	cfg       TaurusDBConfig
 	instances map[string][]TaurusDBRecord // ascending end_time, then id
 	lists     atomic.Int64                // list requests answered
+	sql       *taurusSQL
 }
 
 func newTaurusAPI(s *Server, cfg TaurusDBConfig) *taurusAPI {
@@ -261,6 +266,7 @@ func newTaurusAPI(s *Server, cfg TaurusDBConfig) *taurusAPI {
 		s.handle("GET /v3/{project_id}/instances/{instance_id}/audit-logs",
 			serviceErrorBody{codeTaurusInternal, msgTaurusInternal}, a.handleAuditLogs)
 	}
+	a.sql = newTaurusSQL(a, cfg.SQL)
 	return a
 }
 

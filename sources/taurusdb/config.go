@@ -36,6 +36,30 @@ type Config struct {
 	// time, so a much longer value than the files need costs requests.
 	// Default 24h.
 	Lookback time.Duration `env:"HWCAUDIT_GAUSSDB_LOOKBACK,default=24h"`
+
+	// SQL, when true, also reads the SQL statements inside each audit log
+	// file: one stream per instance ("taurusdb_sql/{instance}"), one event
+	// per statement (dataset huaweicloud.taurusdb_sql). Off by default:
+	// each file is downloaded, and files reach 100 MB. Default false.
+	SQL bool `env:"HWCAUDIT_GAUSSDB_SQL,default=false"`
+	// SQLMaxRecordBytes caps one statement record of a file, 1 KiB..64
+	// MiB: a longer record is dead-lettered with its first
+	// SQLMaxRecordBytes bytes and the reason, never held whole. Default
+	// 1048576 (1 MiB).
+	SQLMaxRecordBytes int `env:"HWCAUDIT_GAUSSDB_SQL_MAX_RECORD_BYTES,default=1048576"`
+	// SQLPageRecords caps the statements of one page, 1..100000: the
+	// unit of delivery and checkpointing inside a file. Pages are also
+	// cut at 4 MiB of records. Default 1000.
+	SQLPageRecords int `env:"HWCAUDIT_GAUSSDB_SQL_PAGE_RECORDS,default=1000"`
+	// SQLReadTimeout ends a file download that delivered no byte for this
+	// long (and bounds the wait for its response headers); the next
+	// attempt resumes where it stopped. 1s..1h. Default 1m.
+	SQLReadTimeout time.Duration `env:"HWCAUDIT_GAUSSDB_SQL_READ_TIMEOUT,default=1m"`
+	// SQLColumns is the column order of an audit log file in CSV without
+	// a header row (a file with a header row names its own). Default the
+	// user guide's field order:
+	// record_id,connection_id,connection_status,name,timestamp,command_class,sqltext,user,host,external_user,ip,default_db.
+	SQLColumns []string `env:"HWCAUDIT_GAUSSDB_SQL_COLUMNS,default=record_id,connection_id,connection_status,name,timestamp,command_class,sqltext,user,host,external_user,ip,default_db"`
 }
 
 // instanceRE is the documented shape of a TaurusDB instance id: 36
@@ -55,6 +79,9 @@ func (c *Config) Validate(region string) error {
 	if c.Lookback < 0 || c.Lookback > MaxSpan/2 {
 		return fmt.Errorf("HWCAUDIT_GAUSSDB_LOOKBACK: must be 0..%s, got %s", MaxSpan/2, c.Lookback)
 	}
+	if err := c.validateSQL(); err != nil {
+		return err
+	}
 	if len(c.Instances) == 0 {
 		return nil
 	}
@@ -71,4 +98,39 @@ var endpoints = huaweiapi.ServiceEndpoint{Service: "TaurusDB", Variable: "HWCAUD
 func (c *Config) endpoint(region string) string {
 	ep, _ := endpoints.Resolve(c.Endpoint, region)
 	return ep
+}
+
+// validateSQL checks the SQL statement settings when SQL is on.
+func (c *Config) validateSQL() error {
+	if !c.SQL {
+		return nil
+	}
+	if c.SQLMaxRecordBytes < 1<<10 || c.SQLMaxRecordBytes > 64<<20 {
+		return fmt.Errorf("HWCAUDIT_GAUSSDB_SQL_MAX_RECORD_BYTES: must be %d..%d, got %d", 1<<10, 64<<20, c.SQLMaxRecordBytes)
+	}
+	if c.SQLPageRecords < 1 || c.SQLPageRecords > 100_000 {
+		return fmt.Errorf("HWCAUDIT_GAUSSDB_SQL_PAGE_RECORDS: must be 1..100000, got %d", c.SQLPageRecords)
+	}
+	if c.SQLReadTimeout < time.Second || c.SQLReadTimeout > time.Hour {
+		return fmt.Errorf("HWCAUDIT_GAUSSDB_SQL_READ_TIMEOUT: must be 1s..1h, got %s", c.SQLReadTimeout)
+	}
+	seen := map[string]bool{}
+	for _, col := range c.SQLColumns {
+		if col == "" || strings.TrimSpace(col) != col || seen[col] {
+			return fmt.Errorf("HWCAUDIT_GAUSSDB_SQL_COLUMNS: %q: want distinct non-empty column names, e.g. %s", col, strings.Join(SQLFields, ","))
+		}
+		seen[col] = true
+	}
+	if len(c.SQLColumns) > 0 && !seen["record_id"] && !seen["timestamp"] {
+		return fmt.Errorf("HWCAUDIT_GAUSSDB_SQL_COLUMNS: names neither record_id nor timestamp; want the file's columns, e.g. %s", strings.Join(SQLFields, ","))
+	}
+	return nil
+}
+
+// columns is the column order of a CSV file without a header row.
+func (c *Config) columns() []string {
+	if len(c.SQLColumns) > 0 {
+		return c.SQLColumns
+	}
+	return SQLFields
 }
