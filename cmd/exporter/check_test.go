@@ -193,6 +193,7 @@ func TestCheckProbesEverySource(t *testing.T) {
 		"HWCAUDIT_ARTIFACT_ENDPOINT":  url,
 		"HWCAUDIT_GAUSSDB_INSTANCES":  strings.Join(demo.TaurusDB.Instances, ","),
 		"HWCAUDIT_GAUSSDB_ENDPOINT":   url,
+		"HWCAUDIT_GAUSSDB_SQL":        "true",
 		"HWCAUDIT_DBSS_INSTANCES":     strings.Join(demo.DBSS.Instances, ","),
 		"HWCAUDIT_DBSS_ENDPOINT":      url,
 		"HWCAUDIT_FILE_DIR":           filepath.Join(dir, "out"),

@@ -285,6 +285,9 @@ type apiEndpoint struct{ variable, url string }
 func apiEndpoints(cfg *Config) []apiEndpoint {
 	var out []apiEndpoint
 	for _, src := range sourceTable {
+		if src.endpoint == nil {
+			continue
+		}
 		if variable, url := src.endpoint(cfg); url != "" {
 			out = append(out, apiEndpoint{variable, url})
 		}

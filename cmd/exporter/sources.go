@@ -50,7 +50,8 @@ type source struct {
 	validate func(c *Config) error
 	// endpoint is the variable that overrides the source's API endpoint,
 	// and the configured value ("" when none), which the exporter refuses
-	// as plain http:// off loopback.
+	// as plain http:// off loopback. Nil for a source that reads through
+	// another's endpoint.
 	endpoint func(c *Config) (variable, url string)
 	// streams builds the source's streams on api; now is the clock.
 	streams func(c *Config, api apiDoer, now func() time.Time) []rangedStream

@@ -7,6 +7,7 @@ package taurusdb
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	gaussdbregion "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/gaussdb/v3/region"

@@ -136,6 +136,13 @@ func (s *SQLStream) Key() string { return s.files.Key() }
 // end_time is at or after end are not read.
 func (s *SQLStream) EndAt(end time.Time) { s.files.EndAt(end) }
 
+// Probe lists the first window's files with the page shrunk to one, as
+// the files stream's probe does; it does not ask for a download link,
+// which needs a file and may find none yet.
+func (s *SQLStream) Probe(ctx context.Context) (total int64, asked bool, err error) {
+	return s.files.Probe(ctx)
+}
+
 // Open starts after cursor (a sqlCursor), or at the start when nil.
 func (s *SQLStream) Open(ctx context.Context, cursor []byte) (pipeline.Reader, error) {
 	var c sqlCursor
