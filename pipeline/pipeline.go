@@ -35,6 +35,9 @@ type Stream interface {
 }
 
 // Reader yields a stream's records oldest first, one API page at a time.
+// A Reader that holds something open between pages (a download) may also
+// implement io.Closer: the pipeline closes it once it asks for no more
+// pages, however the stream ended.
 type Reader interface {
 	// Next returns the next page. It returns io.EOF once the stream is caught
 	// up. When it returns any other error the reader is left as it was, so

@@ -421,6 +421,9 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- heldPag
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
+	if c, ok := rd.(io.Closer); ok {
+		defer c.Close()
+	}
 	progress, _ := r.p.cfg.Observer.(ProgressObserver)
 	for {
 		var page Page

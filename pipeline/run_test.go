@@ -558,3 +558,47 @@ func TestFailureStillSavesTheDeliveredPrefix(t *testing.T) {
 		t.Fatalf("checkpoint at %d, want 50: everything before the failed batch", got)
 	}
 }
+
+// closingStream's readers implement io.Closer and count their closes.
+type closingStream struct {
+	fakeStream
+	opened, closed atomic.Int32
+}
+
+type closingReader struct {
+	*fakeReader
+	s *closingStream
+}
+
+func (r closingReader) Close() error { r.s.closed.Add(1); return nil }
+
+func (s *closingStream) Open(ctx context.Context, cursor []byte) (Reader, error) {
+	rd, err := s.fakeStream.Open(ctx, cursor)
+	if err != nil {
+		return nil, err
+	}
+	s.opened.Add(1)
+	return closingReader{fakeReader: rd.(*fakeReader), s: s}, nil
+}
+
+// TestReadersThatHoldSomethingAreClosed: a reader that implements
+// io.Closer (a download between pages) is closed once the stream asks no
+// more of it, whether it reached the end or failed.
+func TestReadersThatHoldSomethingAreClosed(t *testing.T) {
+	done := &closingStream{fakeStream: fakeStream{key: "done", n: 20, size: 5}}
+	failed := &closingStream{fakeStream: fakeStream{key: "failed", n: 20, size: 5, failFetch: func(call int) error {
+		if call > 2 {
+			return Permanent(errors.New("HTTP 403"))
+		}
+		return nil
+	}}}
+	sum := newTestPipeline(t, newMemStore(), &memDLQ{}, newMemSink(nil)).Run(context.Background(), []Stream{done, failed})
+	if sum.Streams[0].Status != StatusDone || sum.Streams[1].Status != StatusFailed {
+		t.Fatalf("statuses %s %s", sum.Streams[0].Status, sum.Streams[1].Status)
+	}
+	for _, s := range []*closingStream{done, failed} {
+		if s.opened.Load() == 0 || s.opened.Load() != s.closed.Load() {
+			t.Errorf("stream %s: %d readers opened, %d closed", s.key, s.opened.Load(), s.closed.Load())
+		}
+	}
+}
