@@ -93,8 +93,19 @@ var outcomes = map[string]string{
 	"fail": "failure", "failed": "failure", "failure": "failure", "失败": "failure",
 }
 
-// Map turns one operation log into an ECS document.
+// Map turns one record of the stream's kind into an ECS document.
 func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
+	switch s.kind {
+	case SQL:
+		return s.mapSQL(raw, ev)
+	case Alarm:
+		return s.mapAlarm(raw, ev)
+	}
+	return s.mapOperation(raw, ev)
+}
+
+// mapOperation turns one operation log into an ECS document.
+func (s *Stream) mapOperation(raw []byte, ev *pipeline.Event) error {
 	var a operateLog
 	if err := a.decode(raw); err != nil {
 		return fmt.Errorf("dbss operation log is not a JSON object: %w", err)
