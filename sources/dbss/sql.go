@@ -32,18 +32,14 @@ func decodeSQLPage(body []byte, instance string, offset, limit int) ([]window.Re
 	if len(p.SQLs) > limit {
 		return nil, 0, pipeline.Permanent(fmt.Errorf("dbss instance %s offset %d: %d records for size %d", instance, offset, len(p.SQLs), limit))
 	}
+	if len(p.SQLs) > 0 && int64(offset) >= total {
+		// Without ids, a repeated listing cannot be told from records
+		// that look alike: an API that ignores page is caught here.
+		return nil, 0, pipeline.Permanent(fmt.Errorf("dbss instance %s offset %d: %d SQL records listed at or after the total %d; the API may ignore \"page\"", instance, offset, len(p.SQLs), total))
+	}
 	recs := make([]window.Record, len(p.SQLs))
-	// How often each content id was seen on this page: byte-identical
-	// records (possible where ids are missing) are numbered, so that the
-	// reader does not take them for a repeated listing.
-	seen := make(map[string]int, len(p.SQLs))
 	for i, v := range p.SQLs {
-		recs[i] = sqlKey(v)
-		id := recs[i].ID
-		if n := seen[id]; n > 0 {
-			recs[i].ID = id + "#" + strconv.Itoa(n)
-		}
-		seen[id]++
+		recs[i] = sqlKey(v, offset+i)
 	}
 	return recs, total, nil
 }
@@ -68,12 +64,15 @@ func (p *sqlPage) set(name []byte, v jsonscan.Value) error {
 	return err
 }
 
-// sqlKey reads what windowing needs of one element of "sqls": the record
-// is its "sql" object (an element without one is delivered whole, and Map
-// dead-letters it), its time start_time. Its id is a hash of its bytes,
-// never the API's id, which the SDK does not document unique or stable:
-// two records sharing an id are two records.
-func sqlKey(v jsonscan.Value) window.Record {
+// sqlKey reads what windowing needs of the element at position pos of
+// the listing: the record is its "sql" object (an element without one is
+// delivered whole, and Map dead-letters it), its time start_time. Its
+// window id is its position: the SDK does not document the API's id
+// unique or stable, and records without id may be byte-identical (one
+// statement run twice in a second), so nothing in a record can tell a
+// repeat of the listing from another record. Events are identified by
+// their bytes instead (see mapSQL).
+func sqlKey(v jsonscan.Value, pos int) window.Record {
 	raw := v.Raw
 	_ = v.EachMember(func(name []byte, m jsonscan.Value) error {
 		if string(jsonscan.Name(name)) == "sql" && m.Kind == jsonscan.Object {
@@ -81,7 +80,7 @@ func sqlKey(v jsonscan.Value) window.Record {
 		}
 		return nil
 	})
-	rec := window.Record{Raw: raw, ID: contentID(raw)}
+	rec := window.Record{Raw: raw, ID: positionID(pos)}
 	var t jsonscan.Value
 	_ = jsonscan.Members(raw, func(name []byte, m jsonscan.Value) error {
 		if string(jsonscan.Name(name)) == "start_time" {
@@ -93,8 +92,18 @@ func sqlKey(v jsonscan.Value) window.Record {
 	return rec
 }
 
-// contentID identifies a record by its bytes.
-func contentID(raw []byte) string { return "sha:" + ecsdoc.ID(string(raw)) }
+// positionID is the window id of the record at pos: fixed width, so that
+// records of one second sort in listing order.
+func positionID(pos int) string {
+	var b [12]byte
+	s := strconv.AppendInt(b[:0], int64(pos), 10)
+	out := make([]byte, 0, 13)
+	out = append(out, 'p')
+	for range 12 - len(s) {
+		out = append(out, '0')
+	}
+	return string(append(out, s...))
+}
 
 // sqlRecord is one AuditSqlResponseSql. Members not listed are kept in
 // event.original only.
