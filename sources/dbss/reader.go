@@ -51,7 +51,13 @@ func (s *Stream) fetch(ctx context.Context, from, to time.Time, offset, limit in
 		}
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("dbss instance %s %s log page %d: %w", s.instance, s.kind, offset/limit+1, err)
+		err = fmt.Errorf("dbss instance %s %s log page %d: %w", s.instance, s.kind, offset/limit+1, err)
+		var e *huaweiapi.APIError
+		if s.kind != Operation && errors.As(err, &e) && e.Status == http.StatusBadRequest {
+			// The SDK documents no largest size for these lists.
+			err = fmt.Errorf("%w (HWCAUDIT_DBSS_PAGE_SIZE is %d: the API may accept less)", err, limit)
+		}
+		return nil, 0, err
 	}
 	return s.kind.decoder()(resp, s.instance, offset, limit)
 }

@@ -59,6 +59,11 @@ type DBSSVariants struct {
 	AlarmStatusChanges bool
 	// AlarmNoID serves alarms without id.
 	AlarmNoID bool
+	// ListCap, when set, lists at most the first ListCap records of a SQL
+	// query (pages past it are empty) while the total still counts all, as
+	// the console's "a maximum of 10,000 records can be retrieved in a
+	// query" suggests the API may.
+	ListCap int
 }
 
 // DBSSTimeFormat is how the SQL and alarm lists write a record's times.
@@ -444,7 +449,11 @@ func (a *dbssAPI) handleSQLs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	off := (page - 1) * size
-	list := match[min(off, len(match)):min(off+size, len(match))]
+	listable := match
+	if c := a.cfg.Variants.ListCap; c > 0 && len(listable) > c {
+		listable = listable[:c]
+	}
+	list := listable[min(off, len(listable)):min(off+size, len(listable))]
 	buf := []byte{'{'}
 	switch a.cfg.Variants.SQLCount {
 	case CountOnly:
