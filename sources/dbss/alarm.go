@@ -28,6 +28,11 @@ func decodeAlarmPage(body []byte, instance string, offset, limit int) ([]window.
 	recs := make([]window.Record, len(p.Logs))
 	for i, v := range p.Logs {
 		recs[i] = alarmKey(v)
+		if recs[i].ID == "" {
+			// Alarms without id may be byte-identical (two raised in a
+			// second alike): see sqlKey.
+			recs[i].ID = "\x00" + positionID(offset+i)
+		}
 	}
 	return recs, p.Total, nil
 }
@@ -52,7 +57,8 @@ func (p *alarmPage) set(name []byte, v jsonscan.Value) error {
 // alarmKey reads what windowing needs of an alarm: its id and alarm_time.
 // An alarm's status changes after it was raised (alarm_status UNDO to
 // DONE, alarm_life ON to OFF, alarm_fix_time set), so it is identified by
-// its id, not its bytes; an alarm without id by its bytes.
+// its id, not its bytes; an alarm without id by its position in the
+// listing (decodeAlarmPage), its event by its bytes (mapAlarm).
 func alarmKey(v jsonscan.Value) window.Record {
 	rec := window.Record{Raw: v.Raw}
 	var id, t jsonscan.Value
