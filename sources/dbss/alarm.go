@@ -177,6 +177,7 @@ func (s *Stream) mapAlarm(raw []byte, ev *pipeline.Event) error {
 	if sev, ok := severities[risk]; ok {
 		w.Int("severity", sev)
 	}
+	w.String("outcome", "unknown") // an alert has no outcome; ECS wants one
 	w.Time("start", ts)
 	if fixedOK {
 		w.Time("end", fixed)

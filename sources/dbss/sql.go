@@ -207,24 +207,30 @@ func (a *sqlRecord) set(name []byte, v jsonscan.Value) error {
 }
 
 // sqlTypes maps query_type (the SDK's enumeration) to event.category
-// beyond "database" and event.type, as a reader of a database audit would
-// file each statement: reads are access, writes creation, change or
-// deletion, user management also iam, a login authentication.
-var sqlTypes = map[string]struct{ category, types []string }{
-	"SELECT":            {nil, []string{"access"}},
-	"SELECT_FOR_UPDATE": {nil, []string{"access"}},
-	"INSERT":            {nil, []string{"creation"}},
-	"INSERT_SELECT":     {nil, []string{"creation", "access"}},
-	"UPDATE":            {nil, []string{"change"}},
-	"DELETE":            {nil, []string{"deletion"}},
-	"CREATE_TABLE":      {nil, []string{"creation"}},
-	"CREATE_TABLESPACE": {nil, []string{"creation"}},
-	"DROP_TABLE":        {nil, []string{"deletion"}},
-	"DROP_TABLESPACE":   {nil, []string{"deletion"}},
-	"CREATE_USER":       {[]string{"iam"}, []string{"user", "creation"}},
-	"DROP_USER":         {[]string{"iam"}, []string{"user", "deletion"}},
-	"GRANT":             {[]string{"iam"}, []string{"admin", "change"}},
-	"LOGIN":             {[]string{"authentication"}, []string{"start"}},
+// besides "database" and event.type. ECS expects only access, change,
+// info and error with "database" (and every type must suit every
+// category), so reads are access and every write, DDL or grant is change;
+// user management is also iam, a login also authentication, both with
+// the only type those share with database. event.action keeps the exact
+// query_type.
+var sqlTypes = map[string]struct {
+	category []string
+	typ      string
+}{
+	"SELECT":            {nil, "access"},
+	"SELECT_FOR_UPDATE": {nil, "access"},
+	"INSERT":            {nil, "change"},
+	"INSERT_SELECT":     {nil, "change"},
+	"UPDATE":            {nil, "change"},
+	"DELETE":            {nil, "change"},
+	"CREATE_TABLE":      {nil, "change"},
+	"CREATE_TABLESPACE": {nil, "change"},
+	"DROP_TABLE":        {nil, "change"},
+	"DROP_TABLESPACE":   {nil, "change"},
+	"CREATE_USER":       {[]string{"iam"}, "change"},
+	"DROP_USER":         {[]string{"iam"}, "change"},
+	"GRANT":             {[]string{"iam"}, "change"},
+	"LOGIN":             {[]string{"authentication"}, "info"},
 }
 
 var sqlOutcomes = map[string]string{"SUCCESS": "success", "FAILED": "failure", "FAIL": "failure", "FAILURE": "failure"}
@@ -248,7 +254,7 @@ func (s *Stream) mapSQL(raw []byte, ev *pipeline.Event) error {
 	qt := strings.ToUpper(strings.TrimSpace(a.QueryType))
 	typ, known := sqlTypes[qt]
 	if !known {
-		typ.types = []string{"info"}
+		typ.typ = "info"
 	}
 	client, clientOK := parseIP(a.ClientIP)
 	server, serverOK := parseIP(a.DBIP)
@@ -261,15 +267,13 @@ func (s *Stream) mapSQL(raw []byte, ev *pipeline.Event) error {
 	var w ecsdoc.Writer
 	w.Begin(ev.Doc, ts)
 	w.Strings("category", append([]string{"database"}, typ.category...)...)
-	w.Strings("type", typ.types...)
+	w.Strings("type", typ.typ)
 	w.StringIf("action", strings.ToLower(qt))
-	if r := strings.ToUpper(strings.TrimSpace(a.Response)); r != "" {
-		o, ok := sqlOutcomes[r]
-		if !ok {
-			o = "unknown"
-		}
-		w.String("outcome", o)
+	outcome, known := sqlOutcomes[strings.ToUpper(strings.TrimSpace(a.Response))]
+	if !known {
+		outcome = "unknown"
 	}
+	w.String("outcome", outcome)
 	w.Origin(DatasetSQL, "dbss", ev.ID)
 	w.Time("ingested", s.now())
 	w.RawString("original", raw)
