@@ -156,7 +156,7 @@ func (s *Stream) mapAlarm(raw []byte, ev *pipeline.Event) error {
 	if id != "" {
 		ev.ID = ecsdoc.ID("dbss", s.instance, "alarm", id)
 	} else {
-		ev.ID = ecsdoc.ID("dbss", s.instance, "alarm", string(raw))
+		ev.ID = contentEventID(s.instance, "alarm", raw)
 	}
 	ev.Timestamp = ts
 	ev.Dataset = DatasetAlarm

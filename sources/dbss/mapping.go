@@ -228,7 +228,7 @@ func timeOf(v jsonscan.Value) (time.Time, bool) {
 func parseTimeText(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
 	var t time.Time
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+	if n, err := parseDigits(s); err == nil {
 		switch {
 		case n < 0 || n > 253402300799999: // after 9999-12-31 in ms
 			return time.Time{}, false
@@ -252,4 +252,22 @@ func parseTimeText(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// errNotDigits is parseDigits' answer for text that is not all digits,
+// which strconv would report with an error it allocates: most times are
+// not numbers.
+var errNotDigits = errors.New("not digits")
+
+// parseDigits is strconv.ParseInt(s, 10, 64) for text that may be a time.
+func parseDigits(s string) (int64, error) {
+	if s == "" {
+		return 0, errNotDigits
+	}
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && !(i == 0 && (s[i] == '-' || s[i] == '+')) {
+			return 0, errNotDigits
+		}
+	}
+	return strconv.ParseInt(s, 10, 64)
 }

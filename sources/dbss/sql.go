@@ -1,6 +1,8 @@
 package dbss
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -122,7 +124,7 @@ type sqlObject struct {
 
 func (o *sqlObject) set(name []byte, v jsonscan.Value) error {
 	var dst *string
-	switch n := string(jsonscan.Name(name)); n {
+	switch string(jsonscan.Name(name)) {
 	case "column_name":
 		dst = &o.Column
 	case "object_type":
@@ -157,7 +159,7 @@ func setString(dst *string, name []byte, v jsonscan.Value) error {
 
 func (a *sqlRecord) set(name []byte, v jsonscan.Value) error {
 	var dst *string
-	switch n := string(jsonscan.Name(name)); n {
+	switch string(jsonscan.Name(name)) {
 	case "id":
 		a.ID = v
 		return nil
@@ -168,7 +170,7 @@ func (a *sqlRecord) set(name []byte, v jsonscan.Value) error {
 		if v.Kind == jsonscan.Null {
 			return nil
 		}
-		list, err := v.List(n)
+		list, err := v.List("operated_obj_info")
 		if err != nil {
 			return err
 		}
@@ -213,25 +215,34 @@ func (a *sqlRecord) set(name []byte, v jsonscan.Value) error {
 // user management is also iam, a login also authentication, both with
 // the only type those share with database. event.action keeps the exact
 // query_type.
-var sqlTypes = map[string]struct {
+var sqlTypes = map[string]sqlType{
+	"SELECT":            {dbOnly, "access", "select"},
+	"SELECT_FOR_UPDATE": {dbOnly, "access", "select_for_update"},
+	"INSERT":            {dbOnly, "change", "insert"},
+	"INSERT_SELECT":     {dbOnly, "change", "insert_select"},
+	"UPDATE":            {dbOnly, "change", "update"},
+	"DELETE":            {dbOnly, "change", "delete"},
+	"CREATE_TABLE":      {dbOnly, "change", "create_table"},
+	"CREATE_TABLESPACE": {dbOnly, "change", "create_tablespace"},
+	"DROP_TABLE":        {dbOnly, "change", "drop_table"},
+	"DROP_TABLESPACE":   {dbOnly, "change", "drop_tablespace"},
+	"CREATE_USER":       {dbIAM, "change", "create_user"},
+	"DROP_USER":         {dbIAM, "change", "drop_user"},
+	"GRANT":             {dbIAM, "change", "grant"},
+	"LOGIN":             {[]string{"database", "authentication"}, "info", "login"},
+}
+
+// sqlType is how a query_type is categorized, and its event.action.
+type sqlType struct {
 	category []string
 	typ      string
-}{
-	"SELECT":            {nil, "access"},
-	"SELECT_FOR_UPDATE": {nil, "access"},
-	"INSERT":            {nil, "change"},
-	"INSERT_SELECT":     {nil, "change"},
-	"UPDATE":            {nil, "change"},
-	"DELETE":            {nil, "change"},
-	"CREATE_TABLE":      {nil, "change"},
-	"CREATE_TABLESPACE": {nil, "change"},
-	"DROP_TABLE":        {nil, "change"},
-	"DROP_TABLESPACE":   {nil, "change"},
-	"CREATE_USER":       {[]string{"iam"}, "change"},
-	"DROP_USER":         {[]string{"iam"}, "change"},
-	"GRANT":             {[]string{"iam"}, "change"},
-	"LOGIN":             {[]string{"authentication"}, "info"},
+	action   string
 }
+
+var (
+	dbOnly = []string{"database"}
+	dbIAM  = []string{"database", "iam"}
+)
 
 var sqlOutcomes = map[string]string{"SUCCESS": "success", "FAILED": "failure", "FAIL": "failure", "FAILURE": "failure"}
 
@@ -254,21 +265,21 @@ func (s *Stream) mapSQL(raw []byte, ev *pipeline.Event) error {
 	qt := strings.ToUpper(strings.TrimSpace(a.QueryType))
 	typ, known := sqlTypes[qt]
 	if !known {
-		typ.typ = "info"
+		typ = sqlType{dbOnly, "info", strings.ToLower(qt)}
 	}
 	client, clientOK := parseIP(a.ClientIP)
 	server, serverOK := parseIP(a.DBIP)
 	user := strings.TrimSpace(a.DBUser)
 
-	ev.ID = ecsdoc.ID("dbss", s.instance, "sql", string(raw))
+	ev.ID = contentEventID(s.instance, "sql", raw)
 	ev.Timestamp = ts
 	ev.Dataset = DatasetSQL
 
 	var w ecsdoc.Writer
 	w.Begin(ev.Doc, ts)
-	w.Strings("category", append([]string{"database"}, typ.category...)...)
+	w.Strings("category", typ.category...)
 	w.Strings("type", typ.typ)
-	w.StringIf("action", strings.ToLower(qt))
+	w.StringIf("action", typ.action)
 	outcome, known := sqlOutcomes[strings.ToUpper(strings.TrimSpace(a.Response))]
 	if !known {
 		outcome = "unknown"
@@ -372,11 +383,31 @@ func writeObjects(w *ecsdoc.Writer, objs []sqlObject) {
 	}
 }
 
-// parseIP returns the canonical form of an IP address without zone.
+// parseIP returns the canonical form of an IP address without zone: s
+// itself when it is already canonical, as addresses mostly are.
 func parseIP(s string) (string, bool) {
-	ip, err := netip.ParseAddr(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	ip, err := netip.ParseAddr(s)
 	if err != nil || ip.Zone() != "" {
 		return "", false
 	}
-	return ip.String(), true
+	var b [64]byte
+	if c := ip.AppendTo(b[:0]); string(c) != s {
+		return string(c), true
+	}
+	return s, true
+}
+
+// contentEventID is ecsdoc.ID("dbss", instance, kind, string(raw)),
+// without copying raw.
+func contentEventID(instance, kind string, raw []byte) string {
+	h := sha256.New()
+	for _, p := range []string{"dbss", instance, kind} {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	h.Write(raw)
+	h.Write([]byte{0})
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
 }
