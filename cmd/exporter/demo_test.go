@@ -25,7 +25,7 @@ func TestDemo(t *testing.T) {
 	// SWR: 2 instances × 3 operations × 3000; TaurusDB files; DBSS logs.
 	const swrTotal = 2 * 3 * 3000
 	const artifactTotal = 2 * simulator.DemoArtifactRecords
-	const total = swrTotal + artifactTotal + simulator.DemoTaurusDBFiles + simulator.DemoDBSSRecords
+	const total = swrTotal + artifactTotal + simulator.DemoTaurusDBFiles + simulator.DemoDBSSRecords + simulator.DemoDBSSSQLRecords + simulator.DemoDBSSAlarms
 	dataset := filepath.Join(dir, "out", swr.Dataset)
 	demo := func(args ...string) result {
 		t.Helper()
@@ -55,7 +55,8 @@ func TestDemo(t *testing.T) {
 	if out.lines != swrTotal || distinct(out) != swrTotal {
 		t.Errorf("first demo stored %d SWR lines, %d distinct events; want %d", out.lines, distinct(out), swrTotal)
 	}
-	for ds, want := range map[string]int{artifact.Dataset: artifactTotal, taurusdb.Dataset: simulator.DemoTaurusDBFiles, dbss.Dataset: simulator.DemoDBSSRecords} {
+	for ds, want := range map[string]int{artifact.Dataset: artifactTotal, taurusdb.Dataset: simulator.DemoTaurusDBFiles, dbss.Dataset: simulator.DemoDBSSRecords,
+		dbss.DatasetSQL: simulator.DemoDBSSSQLRecords, dbss.DatasetAlarm: simulator.DemoDBSSAlarms} {
 		if n := countLines(t, filepath.Join(dir, "out", ds)); n != want {
 			t.Errorf("first demo stored %d %s events, want %d", n, ds, want)
 		}
@@ -75,7 +76,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	r = demo("--fresh")
-	if !strings.Contains(r.stdout, "demo: --fresh: forgot 10 checkpoints, removed 4 output files") {
+	if !strings.Contains(r.stdout, "demo: --fresh: forgot 12 checkpoints, removed 6 output files") {
 		t.Errorf("--fresh does not report what it reset:\n%s", r.stdout)
 	}
 	if _, written, _ := summaryTotals(t, r.stdout); written != total {
