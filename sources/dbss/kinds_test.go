@@ -2,7 +2,9 @@ package dbss
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"testing"
@@ -290,5 +292,56 @@ func TestAlarmEveryAlarmUnderVariants(t *testing.T) {
 				t.Errorf("%d of %d alarms miscounted: %v", len(problems), len(want), problems)
 			}
 		})
+	}
+}
+
+// TestSQLDenseSecondIsStreamed: 20,000 SQL records in one second (ids
+// missing, so nothing but their position tells them apart) are read in
+// one pass a page at a time, each delivered once, the reader never
+// holding more than a page, in about three listings of the second (its
+// own and its neighbours' one-second overlaps).
+func TestSQLDenseSecondIsStreamed(t *testing.T) {
+	const n, page = 20_000, 100
+	sec := simStart.Add(time.Hour)
+	recs, times := benchSQLRecords(n, n, sec)
+	for i := range recs {
+		recs[i] = []byte(strings.Replace(string(recs[i]), `"id":`, `"x_id":`, 1))
+	}
+	api := &sqlBenchAPI{recs: recs, times: times}
+	s := NewStreams(Config{Instances: []string{simIns}, PageSize: page, Streams: []string{"sql"}}, api, "r", simProject, Options{
+		Window: window.Config{SettleDelay: 5 * time.Minute, MaxRecords: 1000},
+		Start:  sec.Add(-time.Hour),
+		Now:    func() time.Time { return sec.Add(time.Hour) },
+	})[0]
+	rd, err := s.Open(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for {
+		p, err := rd.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Records) > page {
+			t.Fatalf("a page of %d records, more than the page size", len(p.Records))
+		}
+		for _, raw := range p.Records {
+			seen[string(raw)]++
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct records delivered, want %d", len(seen), n)
+	}
+	for raw, k := range seen {
+		if k != 1 {
+			t.Fatalf("delivered %d times: %s", k, raw)
+		}
+	}
+	if limit := 3*(n/page+1) + 80; api.calls > limit {
+		t.Errorf("%d requests for %d records in pages of %d, want at most %d", api.calls, n, page, limit)
 	}
 }
