@@ -154,7 +154,15 @@ func (d *probeDoer) Do(ctx context.Context, req huaweiapi.Request) ([]byte, erro
 		var m map[string]any
 		if json.Unmarshal(req.Body, &m) == nil {
 			if _, ok := m["size"]; ok {
-				m["size"], m["page"] = "1", "1"
+				// In the type the API takes: strings for the DBSS
+				// operation logs, numbers for its SQL audit and alarms.
+				one := func(v any) any {
+					if _, isNumber := v.(float64); isNumber {
+						return 1
+					}
+					return "1"
+				}
+				m["size"], m["page"] = one(m["size"]), one(m["page"])
 				if b, err := json.Marshal(m); err == nil {
 					req.Body = b
 				}

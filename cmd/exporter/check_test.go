@@ -160,3 +160,28 @@ func TestCheckKafkaUp(t *testing.T) {
 		t.Errorf("no ok line for the kafka sink:\n%v", r)
 	}
 }
+
+// TestCheckDBSSSQLAndAlarm: check probes the DBSS SQL audit and alarm
+// streams too, with the page shrunk in the JSON type each API takes
+// (numbers there, strings for the operation logs).
+func TestCheckDBSSSQLAndAlarm(t *testing.T) {
+	cfg := otherSourcesConfig(3)
+	cfg.DBSS.SQLRecords, cfg.DBSS.Alarms = 50, 10
+	h := newHarness(t, cfg)
+	url := h.env["HWCAUDIT_SWR_ENDPOINT"]
+	delete(h.env, "HWCAUDIT_SWR_INSTANCES")
+	h.env["HWCAUDIT_DBSS_INSTANCES"] = testDBSSInstance
+	h.env["HWCAUDIT_DBSS_ENDPOINT"] = url
+	h.env["HWCAUDIT_DBSS_STREAMS"] = "operation,sql,alarm"
+	h.env["HWCAUDIT_START_FROM"] = "13h"
+	r := h.mustRun(exitOK, "check")
+	for _, want := range []string{
+		"ok    source dbss/" + testDBSSInstance + ": 1 request, total 400 records",
+		"ok    source dbss/" + testDBSSInstance + "/sql: 1 request, total 50 records",
+		"ok    source dbss/" + testDBSSInstance + "/alarm: 1 request, total 10 records",
+	} {
+		if !strings.Contains(r.stdout, want+"\n") {
+			t.Errorf("missing %q in\n%s", want, r.stdout)
+		}
+	}
+}

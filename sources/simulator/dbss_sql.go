@@ -333,16 +333,18 @@ func (a *dbssAPI) currentRefused(w http.ResponseWriter) bool {
 }
 
 // listQuery is the part of AuditSqlRequest and AlarmLogRequest the
-// simulator reads; page and size must be numbers, as the SDK's int32.
+// simulator reads; page and size must be JSON numbers, as the SDK's int32
+// (a quoted number is refused: the operation logs' string form is not
+// taken for granted here).
 type listQuery struct {
 	Time *struct {
 		StartTime *string `json:"start_time"`
 		EndTime   *string `json:"end_time"`
 		TimeRange *string `json:"time_range"`
 	} `json:"time"`
-	Page      *json.Number `json:"page"`
-	Size      *json.Number `json:"size"`
-	TimeOrder *string      `json:"time_order"`
+	Page      json.RawMessage `json:"page"`
+	Size      json.RawMessage `json:"size"`
+	TimeOrder *string         `json:"time_order"`
 }
 
 // readListQuery checks the common part of a SQL or alarm list request and
@@ -401,14 +403,11 @@ func (a *dbssAPI) readListQuery(w http.ResponseWriter, r *http.Request) (from, t
 	return from, to, int(p), int(n), q, true
 }
 
-// numberIn reads a required JSON number in [lo, hi].
-func numberIn(n *json.Number, lo, hi int64) (int64, error) {
-	if n == nil {
-		return 0, errors.New("missing")
-	}
-	v, err := n.Int64()
+// numberIn reads a required JSON number (not a string) in [lo, hi].
+func numberIn(raw json.RawMessage, lo, hi int64) (int64, error) {
+	v, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil || v < lo || v > hi {
-		return 0, errors.New("out of range")
+		return 0, errors.New("not an integer in range")
 	}
 	return v, nil
 }
