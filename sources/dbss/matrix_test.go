@@ -134,6 +134,12 @@ func TestMatrixCrashResumeSQLAndAlarm(t *testing.T) {
 			vs = append(vs, variant{name: fmt.Sprintf("%s/lying/extra=%d/growing=%v", k, l.TotalExtra, l.TotalGrowing), kind: k, cfg: simulator.DBSSConfig{Listing: l}, lies: true})
 		}
 	}
+	// A total too small: the alarm list's pages that hold more are taken
+	// (nothing is missing); the SQL list, whose repeats cannot show by id,
+	// refuses records listed at or after the total.
+	vs = append(vs,
+		variant{name: "alarm/total-too-small", kind: Alarm, cfg: simulator.DBSSConfig{Listing: simulator.Listing{TotalExtra: -3}}},
+		variant{name: "sql/lying/total-too-small", kind: SQL, cfg: simulator.DBSSConfig{Listing: simulator.Listing{TotalExtra: -15}}, lies: true})
 	for i, v := range vs {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()

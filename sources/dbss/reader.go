@@ -59,7 +59,11 @@ func (s *Stream) fetch(ctx context.Context, from, to time.Time, offset, limit in
 		}
 		return nil, 0, err
 	}
-	return s.kind.decoder()(resp, s.instance, offset, limit)
+	recs, total, err := s.kind.decoder()(resp, s.instance, offset, limit)
+	if err != nil && s.kind != Operation {
+		err = fmt.Errorf("%s: %w", s.Key(), err) // which of the instance's streams
+	}
+	return recs, total, err
 }
 
 // cannotServe reports an answer of the current path that says it cannot
