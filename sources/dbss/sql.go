@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc"
@@ -144,10 +146,26 @@ func (o *sqlObject) set(name []byte, v jsonscan.Value) error {
 }
 
 // setString stores a string member; null leaves dst as it was; another
-// type is an error.
+// type is an error. A plain ASCII string is a view of the record's bytes,
+// not a copy: the records these strings are read from outlive them (the
+// SQL and alarm maps only write them into the document).
 func setString(dst *string, name []byte, v jsonscan.Value) error {
 	if v.Kind == jsonscan.Null {
 		return nil
+	}
+	if v.Kind == jsonscan.String && len(v.Raw) >= 2 {
+		body := v.Raw[1 : len(v.Raw)-1]
+		plain := true
+		for _, c := range body {
+			if c == '\\' || c >= utf8.RuneSelf {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			*dst = unsafe.String(unsafe.SliceData(body), len(body))
+			return nil
+		}
 	}
 	s, ok := v.String()
 	if !ok {
