@@ -31,9 +31,6 @@ const (
 	DatasetAlarm = "huaweicloud.dbss_alarm"
 )
 
-// Datasets are the event.datasets of every kind, operation first.
-var Datasets = []string{Dataset, DatasetSQL, DatasetAlarm}
-
 // key is the checkpoint key of instance's stream of kind k. The operation
 // stream keeps the key it had before the other kinds existed.
 func (k Kind) key(instance string) string {
