@@ -345,3 +345,56 @@ func TestSQLDenseSecondIsStreamed(t *testing.T) {
 		t.Errorf("%d requests for %d records in pages of %d, want at most %d", api.calls, n, page, limit)
 	}
 }
+
+// TestSQLAndAlarmUnderThrottlingAndServerErrors: with one answer in five a
+// 429 or a 503 on every path, the SQL audit and alarm streams still
+// deliver every record exactly once (failed pages are retried; a run's
+// answered pages are kept).
+func TestSQLAndAlarmUnderThrottlingAndServerErrors(t *testing.T) {
+	for _, k := range []Kind{SQL, Alarm} {
+		t.Run(string(k), func(t *testing.T) {
+			clk := windowtest.NewClock(simStart)
+			cfg := simulator.DBSSConfig{Instances: []string{simIns}, Start: simStart.Add(time.Minute), SQLRecords: 300, SQLInterval: 20 * time.Second, Alarms: 150, AlarmInterval: 30 * time.Second, SameSecond: 25}
+			sim := simulator.New(simulator.Config{ProjectID: simProject, Tokens: []simulator.Token{{Value: simToken}}, Seed: 11, Now: clk.Now, DBSS: cfg,
+				Faults: simulator.Faults{ThrottleRate: 0.1, ServerErrorRate: 0.1, ServerErrorStatus: 503}})
+			scfg := Config{Instances: cfg.Instances, Endpoint: "http://dbss.sim", PageSize: 10, Streams: []string{string(k)}}
+			s := NewStreams(scfg, windowtest.InProcess{H: sim, Token: simToken}, "cn-north-4", simProject, Options{
+				Window: window.Config{SettleDelay: 5 * time.Minute, MaxRecords: 100}, Start: simStart, Now: clk.Now,
+			})[0]
+			var want []string
+			var last time.Time
+			if k == SQL {
+				for _, r := range sim.DBSSSQLRecords(simIns) {
+					want, last = append(want, r.Raw), r.VisibleAt
+				}
+			} else {
+				for _, al := range sim.DBSSAlarms(simIns) {
+					id, _ := alarmIdentity([]byte(sim.DBSSAlarmJSON(al, al.Time)))
+					want, last = append(want, id), al.VisibleAt
+				}
+			}
+			got := drainKind(t, s, clk, last.Add(15*time.Minute))
+			count := map[string]int{}
+			for _, w := range want {
+				count[w]++
+			}
+			for _, raw := range got {
+				key := string(raw)
+				if k == Alarm {
+					key, _ = alarmIdentity(raw)
+				}
+				count[key]--
+			}
+			for key, n := range count {
+				if n != 0 {
+					t.Errorf("%s: %d more served than delivered", key, n)
+				}
+			}
+			st := sim.Stats()
+			t.Logf("%d records delivered; simulator: %+v", len(got), st)
+			if st.ServerErrors == 0 || st.Throttled == 0 {
+				t.Errorf("no fault was injected: %+v", st)
+			}
+		})
+	}
+}
