@@ -3,6 +3,8 @@ package dbss
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -113,8 +115,10 @@ func TestMatrixCrashResumeSQLAndAlarm(t *testing.T) {
 			}
 		}
 	}
-	for name, cfg := range sqlVariants() {
-		vs = append(vs, variant{name: "sql/" + name, kind: SQL, cfg: cfg})
+	// In name order: a variant's crash points follow its index.
+	sqls := sqlVariants()
+	for _, name := range slices.Sorted(maps.Keys(sqls)) {
+		vs = append(vs, variant{name: "sql/" + name, kind: SQL, cfg: sqls[name]})
 	}
 	for _, o := range []simulator.ListOrder{simulator.NewestFirst, simulator.OldestFirst, simulator.Unordered} {
 		for _, excl := range []bool{false, true} {
@@ -126,8 +130,9 @@ func TestMatrixCrashResumeSQLAndAlarm(t *testing.T) {
 			})
 		}
 	}
-	for name, cfg := range alarmVariants() {
-		vs = append(vs, variant{name: "alarm/" + name, kind: Alarm, cfg: cfg})
+	alarms := alarmVariants()
+	for _, name := range slices.Sorted(maps.Keys(alarms)) {
+		vs = append(vs, variant{name: "alarm/" + name, kind: Alarm, cfg: alarms[name]})
 	}
 	for _, k := range []Kind{SQL, Alarm} {
 		for _, l := range []simulator.Listing{{TotalExtra: 1}, {TotalExtra: 1_000_000_000_000}, {TotalGrowing: true}} {
@@ -138,8 +143,8 @@ func TestMatrixCrashResumeSQLAndAlarm(t *testing.T) {
 	// (nothing is missing); the SQL list, whose repeats cannot show by id,
 	// refuses records listed at or after the total.
 	vs = append(vs,
-		variant{name: "alarm/total-too-small", kind: Alarm, cfg: simulator.DBSSConfig{Listing: simulator.Listing{TotalExtra: -3}}},
-		variant{name: "sql/lying/total-too-small", kind: SQL, cfg: simulator.DBSSConfig{Listing: simulator.Listing{TotalExtra: -15}}, lies: true})
+		variant{name: "alarm/total-too-small", kind: Alarm, cfg: simulator.DBSSConfig{Variants: simulator.DBSSVariants{TotalShort: 3}}},
+		variant{name: "sql/lying/total-too-small", kind: SQL, cfg: simulator.DBSSConfig{Variants: simulator.DBSSVariants{TotalShort: 15}}, lies: true})
 	for i, v := range vs {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
