@@ -462,6 +462,7 @@ func TestSchemaRejects(t *testing.T) {
 		{"port out of range", "networkPolicy: {egressPorts: [{port: 70000}]}"},
 		{"sizeLimit not a quantity", "emptyDir: {tmpSizeLimit: lots, dataSizeLimit: 1Gi}"},
 		{"relative filesPath", "credentials: {filesPath: secrets}"},
+		{"unknown DBSS stream kind", "config: {HWCAUDIT_DBSS_STREAMS: 'operation,audit'}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vals, err := chartutil.ReadValues([]byte(tc.vals))

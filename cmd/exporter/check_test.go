@@ -196,6 +196,7 @@ func TestCheckProbesEverySource(t *testing.T) {
 		"HWCAUDIT_GAUSSDB_SQL":        "true",
 		"HWCAUDIT_DBSS_INSTANCES":     strings.Join(demo.DBSS.Instances, ","),
 		"HWCAUDIT_DBSS_ENDPOINT":      url,
+		"HWCAUDIT_DBSS_STREAMS":       "operation,sql,alarm",
 		"HWCAUDIT_FILE_DIR":           filepath.Join(dir, "out"),
 		"HWCAUDIT_CHECKPOINT_URL":     "file://" + filepath.Join(dir, "state"),
 		"HWCAUDIT_DEADLETTER":         "file://" + filepath.Join(dir, "deadletter"),
@@ -224,6 +225,31 @@ func TestCheckProbesEverySource(t *testing.T) {
 	for _, src := range sourceNames() {
 		if !seen[src] {
 			t.Errorf("no probe line for source %s:\n%s", src, out.String())
+		}
+	}
+}
+
+// TestCheckDBSSSQLAndAlarm: check probes the DBSS SQL audit and alarm
+// streams too, with the page shrunk in the JSON type each API takes
+// (numbers there, strings for the operation logs).
+func TestCheckDBSSSQLAndAlarm(t *testing.T) {
+	cfg := otherSourcesConfig(3)
+	cfg.DBSS.SQLRecords, cfg.DBSS.Alarms = 50, 10
+	h := newHarness(t, cfg)
+	url := h.env["HWCAUDIT_SWR_ENDPOINT"]
+	delete(h.env, "HWCAUDIT_SWR_INSTANCES")
+	h.env["HWCAUDIT_DBSS_INSTANCES"] = testDBSSInstance
+	h.env["HWCAUDIT_DBSS_ENDPOINT"] = url
+	h.env["HWCAUDIT_DBSS_STREAMS"] = "operation,sql,alarm"
+	h.env["HWCAUDIT_START_FROM"] = "13h"
+	r := h.mustRun(exitOK, "check")
+	for _, want := range []string{
+		"ok    source dbss/" + testDBSSInstance + ": 1 request, total 400 records",
+		"ok    source dbss/" + testDBSSInstance + "/sql: 1 request, total 50 records",
+		"ok    source dbss/" + testDBSSInstance + "/alarm: 1 request, total 10 records",
+	} {
+		if !strings.Contains(r.stdout, want+"\n") {
+			t.Errorf("missing %q in\n%s", want, r.stdout)
 		}
 	}
 }

@@ -71,6 +71,7 @@ func TestConfigErrors(t *testing.T) {
 		{"max run duration", map[string]string{"HWCAUDIT_MAX_RUN_DURATION": "-1m"}, "HWCAUDIT_MAX_RUN_DURATION", "must not be negative"},
 		{"memory budget", map[string]string{"HWCAUDIT_MEMORY_BUDGET": "1000"}, "HWCAUDIT_MEMORY_BUDGET", "at least 1048576"},
 		{"taurusdb look-back", map[string]string{"HWCAUDIT_GAUSSDB_LOOKBACK": "-1h"}, "HWCAUDIT_GAUSSDB_LOOKBACK", "must be 0.."},
+		{"dbss streams", map[string]string{"HWCAUDIT_DBSS_STREAMS": "sql,audit"}, "HWCAUDIT_DBSS_STREAMS", `"audit"`},
 		{"batch size word", map[string]string{"HWCAUDIT_BATCH_SIZE": "many"}, "HWCAUDIT_BATCH_SIZE", `"many"`},
 		{"parallel", map[string]string{"HWCAUDIT_PARALLEL_STREAMS": "-1"}, "HWCAUDIT_PARALLEL_STREAMS", "-1"},
 		{"grace", map[string]string{"HWCAUDIT_SHUTDOWN_GRACE": "soon"}, "HWCAUDIT_SHUTDOWN_GRACE", `"soon"`},

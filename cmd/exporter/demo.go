@@ -64,6 +64,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		"HWCAUDIT_GAUSSDB_SQL":        "true",
 		"HWCAUDIT_DBSS_INSTANCES":     strings.Join(demo.DBSS.Instances, ","),
 		"HWCAUDIT_DBSS_ENDPOINT":      url,
+		"HWCAUDIT_DBSS_STREAMS":       "operation,sql,alarm",
 		"HWCAUDIT_PROJECT_ID":         simulator.DemoProjectID,
 		"HWCAUDIT_AUTH_TOKEN":         "",
 	})
@@ -88,8 +89,11 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 
-	fmt.Fprintf(stdout, "demo: simulator on %s serves %d SWR instances × 3 operations × %d audit logs, %d CodeArts Artifact repositories × %d audit logs, %d TaurusDB audit log files × %d SQL statements, %d DBSS operation logs\n",
-		url, len(demo.SWR.Instances), demo.SWR.RecordsPerOperation, len(demo.Artifact.Repos), demo.Artifact.RecordsPerRepo, demo.TaurusDB.Files, demo.TaurusDB.SQL.Records, demo.DBSS.Records)
+	fmt.Fprintf(stdout, "demo: simulator on %s serves\n", url)
+	fmt.Fprintf(stdout, "  %d SWR instances × 3 operations × %d audit logs, %d CodeArts Artifact repositories × %d audit logs,\n",
+		len(demo.SWR.Instances), demo.SWR.RecordsPerOperation, len(demo.Artifact.Repos), demo.Artifact.RecordsPerRepo)
+	fmt.Fprintf(stdout, "  %d TaurusDB audit log files × %d SQL statements,\n", demo.TaurusDB.Files, demo.TaurusDB.SQL.Records)
+	fmt.Fprintf(stdout, "  %d DBSS operation logs, %d DBSS SQL audit records, %d DBSS alarms\n", demo.DBSS.Records, demo.DBSS.SQLRecords, demo.DBSS.Alarms)
 	fmt.Fprintf(stdout, "demo: writing %s to %s, dead letters to %s, checkpoints to %s\n",
 		strings.Join(cfg.Sinks, ","), cfg.File.Dir, cfg.DeadLetter.URL, cfg.Checkpoint.URL)
 
@@ -118,7 +122,9 @@ func startOver(ctx context.Context, w io.Writer, cfg *Config, store checkpoint.S
 	removed := 0
 	var dirs []string
 	for _, src := range sourceTable {
-		dirs = append(dirs, filepath.Join(cfg.File.Dir, src.dataset))
+		for _, ds := range append([]string{src.dataset}, src.moreDatasets...) {
+			dirs = append(dirs, filepath.Join(cfg.File.Dir, ds))
+		}
 	}
 	if d, ok := strings.CutPrefix(cfg.DeadLetter.URL, "file://"); ok {
 		dirs = append(dirs, d)

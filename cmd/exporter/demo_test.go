@@ -26,7 +26,7 @@ func TestDemo(t *testing.T) {
 	const swrTotal = 2 * 3 * 3000
 	const artifactTotal = 2 * simulator.DemoArtifactRecords
 	const sqlTotal = simulator.DemoTaurusDBFiles * simulator.DemoTaurusDBSQLRecords
-	const total = swrTotal + artifactTotal + simulator.DemoTaurusDBFiles + sqlTotal + simulator.DemoDBSSRecords
+	const total = swrTotal + artifactTotal + simulator.DemoTaurusDBFiles + sqlTotal + simulator.DemoDBSSRecords + simulator.DemoDBSSSQLRecords + simulator.DemoDBSSAlarms
 	dataset := filepath.Join(dir, "out", swr.Dataset)
 	demo := func(args ...string) result {
 		t.Helper()
@@ -56,7 +56,8 @@ func TestDemo(t *testing.T) {
 	if out.lines != swrTotal || distinct(out) != swrTotal {
 		t.Errorf("first demo stored %d SWR lines, %d distinct events; want %d", out.lines, distinct(out), swrTotal)
 	}
-	for ds, want := range map[string]int{artifact.Dataset: artifactTotal, taurusdb.Dataset: simulator.DemoTaurusDBFiles, taurusdb.SQLDataset: sqlTotal, dbss.Dataset: simulator.DemoDBSSRecords} {
+	for ds, want := range map[string]int{artifact.Dataset: artifactTotal, taurusdb.Dataset: simulator.DemoTaurusDBFiles, taurusdb.SQLDataset: sqlTotal, dbss.Dataset: simulator.DemoDBSSRecords,
+		dbss.DatasetSQL: simulator.DemoDBSSSQLRecords, dbss.DatasetAlarm: simulator.DemoDBSSAlarms} {
 		if n := countLines(t, filepath.Join(dir, "out", ds)); n != want {
 			t.Errorf("first demo stored %d %s events, want %d", n, ds, want)
 		}
@@ -76,7 +77,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	r = demo("--fresh")
-	if !strings.Contains(r.stdout, "demo: --fresh: forgot 11 checkpoints, removed 5 output files") {
+	if !strings.Contains(r.stdout, "demo: --fresh: forgot 13 checkpoints, removed 7 output files") {
 		t.Errorf("--fresh does not report what it reset:\n%s", r.stdout)
 	}
 	if _, written, _ := summaryTotals(t, r.stdout); written != total {

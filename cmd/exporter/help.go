@@ -87,6 +87,7 @@ var variables = []variable{
 	{"HWCAUDIT_DBSS_INSTANCES", "", "DBSS instance ids, comma list"},
 	{"HWCAUDIT_DBSS_ENDPOINT", "https://{dbss host for the region}", "DBSS API endpoint (required for regions the Huawei Cloud SDK lists no host for)"},
 	{"HWCAUDIT_DBSS_PAGE_SIZE", "100", "page size for DBSS (1..100)"},
+	{"HWCAUDIT_DBSS_STREAMS", "operation", "DBSS logs read of each instance, comma list of operation (user operation logs), sql (SQL audit), alarm (alarm logs)"},
 	{"HWCAUDIT_SETTLE_DELAY", "5m", "TaurusDB/DBSS: read a time range only once it is this old (late records)"},
 	{"HWCAUDIT_WINDOW_MAX_RECORDS", "5000", "TaurusDB/DBSS: split a time range holding more records than this (100..1000000)"},
 	{"HWCAUDIT_CREDENTIALS", "env,profile,metadata,pod-identity", "where AK/SK credentials are looked for, in order (Huawei SDK providers)"},

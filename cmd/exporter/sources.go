@@ -40,6 +40,8 @@ type source struct {
 	// dataset is the event.dataset of its events (the file sink's
 	// directory).
 	dataset string
+	// moreDatasets are the other event.datasets its streams may write.
+	moreDatasets []string
 	// configured reports whether any stream is to be read.
 	configured func(c *Config) bool
 	// variable names what to set to read the source, for the error when
@@ -100,7 +102,7 @@ var sourceTable = []source{
 		},
 	},
 	{
-		name: "dbss", dataset: dbss.Dataset, variable: "HWCAUDIT_DBSS_INSTANCES",
+		name: "dbss", dataset: dbss.Dataset, moreDatasets: []string{dbss.DatasetSQL, dbss.DatasetAlarm}, variable: "HWCAUDIT_DBSS_INSTANCES",
 		configured: func(c *Config) bool { return len(c.DBSS.Instances) > 0 },
 		validate:   func(c *Config) error { return c.DBSS.Validate(c.Region) },
 		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_DBSS_ENDPOINT", c.DBSS.Endpoint },

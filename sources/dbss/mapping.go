@@ -103,8 +103,19 @@ var outcomes = map[string]string{
 	"fail": "failure", "failed": "failure", "failure": "failure", "失败": "failure",
 }
 
-// Map turns one operation log into an ECS document.
+// Map turns one record of the stream's kind into an ECS document.
 func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
+	switch s.kind {
+	case SQL:
+		return s.mapSQL(raw, ev)
+	case Alarm:
+		return s.mapAlarm(raw, ev)
+	}
+	return s.mapOperation(raw, ev)
+}
+
+// mapOperation turns one operation log into an ECS document.
+func (s *Stream) mapOperation(raw []byte, ev *pipeline.Event) error {
 	var a operateLog
 	if err := a.decode(raw); err != nil {
 		return fmt.Errorf("dbss operation log is not a JSON object: %w", err)
@@ -227,7 +238,7 @@ func timeOf(v jsonscan.Value) (time.Time, bool) {
 func parseTimeText(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
 	var t time.Time
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+	if n, err := parseDigits(s); err == nil {
 		switch {
 		case n < 0 || n > 253402300799999: // after 9999-12-31 in ms
 			return time.Time{}, false
@@ -251,4 +262,22 @@ func parseTimeText(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// errNotDigits is parseDigits' answer for text that is not all digits,
+// which strconv would report with an error it allocates: most times are
+// not numbers.
+var errNotDigits = errors.New("not digits")
+
+// parseDigits is strconv.ParseInt(s, 10, 64) for text that may be a time.
+func parseDigits(s string) (int64, error) {
+	if s == "" {
+		return 0, errNotDigits
+	}
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && !(i == 0 && (s[i] == '-' || s[i] == '+')) {
+			return 0, errNotDigits
+		}
+	}
+	return strconv.ParseInt(s, 10, 64)
 }

@@ -2,11 +2,9 @@ package dbss
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -31,40 +29,41 @@ type request struct {
 	Size string    `json:"size"`
 }
 
-func (s *Stream) currentPath() string {
-	return "/v1/" + url.PathEscape(s.project) + "/audit/" + url.PathEscape(s.instance) + "/operation-log"
-}
+func itoa(n int) string { return strconv.Itoa(n) }
 
-func (s *Stream) legacyPath() string {
-	return "/v1/" + url.PathEscape(s.project) + "/" + url.PathEscape(s.instance) + "/dbss/audit/operate-log"
-}
-
-// fetch reads one page of the operation logs of [from, to].
+// fetch reads one page of the stream's kind of log of [from, to].
 func (s *Stream) fetch(ctx context.Context, from, to time.Time, offset, limit int) ([]window.Record, int64, error) {
-	body, err := json.Marshal(request{
-		Time: timeRange{StartTime: from.UTC().Format(bodyLayout), EndTime: to.UTC().Format(bodyLayout)},
-		Page: strconv.Itoa(offset/limit + 1),
-		Size: strconv.Itoa(limit),
-	})
+	body, err := s.kind.body(from, to, offset/limit+1, limit)
 	if err != nil {
 		return nil, 0, pipeline.Permanent(err)
 	}
-	req := huaweiapi.Request{Method: http.MethodPost, Endpoint: s.endpoint, Path: s.currentPath(), Body: body}
+	current, legacy := s.kind.paths(s.project, s.instance)
+	req := huaweiapi.Request{Method: http.MethodPost, Endpoint: s.endpoint, Path: current, Body: body}
 	if s.legacy.Load() {
-		req.Path = s.legacyPath()
+		req.Path = legacy
 	}
 	resp, err := s.api.Do(ctx, req)
 	if err != nil && !s.legacy.Load() && cannotServe(err) {
-		req.Path = s.legacyPath()
+		req.Path = legacy
 		if old, oldErr := s.api.Do(ctx, req); oldErr == nil {
 			s.legacy.Store(true)
 			resp, err = old, nil
 		}
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("dbss instance %s page %d: %w", s.instance, offset/limit+1, err)
+		err = fmt.Errorf("dbss instance %s %s log page %d: %w", s.instance, s.kind, offset/limit+1, err)
+		var e *huaweiapi.APIError
+		if s.kind != Operation && errors.As(err, &e) && e.Status == http.StatusBadRequest {
+			// The SDK documents no largest size for these lists.
+			err = fmt.Errorf("%w (HWCAUDIT_DBSS_PAGE_SIZE is %d: the API may accept less)", err, limit)
+		}
+		return nil, 0, err
 	}
-	return decodePage(resp, s.instance, offset, limit)
+	recs, total, err := s.kind.decoder()(resp, s.instance, offset, limit)
+	if err != nil && s.kind != Operation {
+		err = fmt.Errorf("%s: %w", s.Key(), err) // which of the instance's streams
+	}
+	return recs, total, err
 }
 
 // cannotServe reports an answer of the current path that says it cannot

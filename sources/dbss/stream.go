@@ -21,9 +21,10 @@ type Doer interface {
 	Do(ctx context.Context, req huaweiapi.Request) ([]byte, error)
 }
 
-// Stream reads the operation logs of one DBSS instance. Its Key is
-// "dbss/{instance}"; Open starts after a window.Cursor, or at the start
-// time when the cursor is nil.
+// Stream reads one kind of log of one DBSS instance. Its Key is
+// "dbss/{instance}" for the operation logs, "dbss/{instance}/sql" and
+// "dbss/{instance}/alarm" for the others; Open starts after a
+// window.Cursor, or at the start time when the cursor is nil.
 type Stream struct {
 	window.Stream
 
@@ -32,6 +33,7 @@ type Stream struct {
 	project  string
 	region   string
 	instance string
+	kind     Kind
 	now      func() time.Time
 
 	// legacy is set once the current path could not serve a request (see
@@ -54,41 +56,62 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Streams returns one stream per configured instance. win is the shared
+// Streams returns one stream per configured instance and kind (see
+// Config.Streams), instance by instance in the order operation, sql, alarm. win is the shared
 // windowing configuration; start is where a stream without checkpoint
 // begins; now decides which windows have settled and stamps event.ingested.
 func Streams(cfg Config, win window.Config, api Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
 	return NewStreams(cfg, api, region, project, Options{Window: win, Start: start, Now: now})
 }
 
-// NewStreams returns one stream per configured instance, read as o says.
+// NewStreams returns one stream per configured instance and kind, read as
+// o says. cfg must have passed Validate: with Streams invalid, only the
+// operation streams are built.
 func NewStreams(cfg Config, api Doer, region, project string, o Options) []*Stream {
-	now := o.Now
+	kinds, err := cfg.kinds()
+	if err != nil {
+		kinds = []Kind{Operation}
+	}
 	var out []*Stream
 	for _, ins := range cfg.Instances {
-		s := &Stream{
-			api:      api,
-			endpoint: cfg.endpoint(region),
-			project:  project,
-			region:   region,
-			instance: ins,
-			now:      now,
+		for _, k := range kinds {
+			out = append(out, newStream(cfg, api, region, project, o, ins, k))
 		}
-		s.Stream = window.NewStream(window.Options{
-			Key:      "dbss/" + ins,
-			Start:    o.Start,
-			End:      o.End,
-			Config:   o.Window,
-			MaxSpan:  MaxSpan,
-			PageSize: cfg.PageSize,
-			Now:      now,
-			Fetch:    s.fetch,
-		})
-		out = append(out, s)
 	}
 	return out
 }
 
-// UsesLegacyPath reports whether the stream fell back to the retiring
-// /v1/{project_id}/{instance_id}/dbss/audit/operate-log path.
+func newStream(cfg Config, api Doer, region, project string, o Options, ins string, k Kind) *Stream {
+	now := o.Now
+	s := &Stream{
+		api:      api,
+		endpoint: cfg.endpoint(region),
+		project:  project,
+		region:   region,
+		instance: ins,
+		kind:     k,
+		now:      now,
+	}
+	s.Stream = window.NewStream(window.Options{
+		Key:      k.key(ins),
+		Start:    o.Start,
+		End:      o.End,
+		Config:   o.Window,
+		MaxSpan:  MaxSpan,
+		PageSize: cfg.PageSize,
+		Now:      now,
+		Fetch:    s.fetch,
+	})
+	return s
+}
+
+// Kind is the kind of log the stream reads.
+func (s *Stream) Kind() Kind { return s.kind }
+
+// Dataset is the event.dataset of the stream's events.
+func (s *Stream) Dataset() string { return s.kind.dataset() }
+
+// UsesLegacyPath reports whether the stream fell back to its kind's older
+// path (for the operation logs the retiring
+// /v1/{project_id}/{instance_id}/dbss/audit/operate-log).
 func (s *Stream) UsesLegacyPath() bool { return s.legacy.Load() }

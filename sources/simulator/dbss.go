@@ -59,6 +59,20 @@ type DBSSConfig struct {
 	Listing Listing
 	// LegacyPathGone makes the retiring path answer 404.
 	LegacyPathGone bool
+	// SQLRecords is how many SQL audit records each instance has (see
+	// dbss_sql.go); they start at Start too, placed like the operation
+	// logs (SameSecond, MaxLag apply).
+	SQLRecords int
+	// SQLInterval is the mean spacing of SQL record times. Default
+	// Interval.
+	SQLInterval time.Duration
+	// Alarms is how many alarm logs each instance has.
+	Alarms int
+	// AlarmInterval is the mean spacing of alarm times. Default ten times
+	// Interval (at least ten minutes).
+	AlarmInterval time.Duration
+	// Variants choose where the SDK leaves the SQL and alarm lists open.
+	Variants DBSSVariants
 }
 
 // DBSSRecord is one operation log.
@@ -111,11 +125,13 @@ type dbssAPI struct {
 	s         *Server
 	cfg       DBSSConfig
 	instances map[string][]DBSSRecord // ascending time
-	lists     atomic.Int64            // list requests answered
+	sqls      map[string][]DBSSSQLRecord
+	alarms    map[string][]DBSSAlarm
+	lists     atomic.Int64 // list requests answered
 }
 
 func newDBSSAPI(s *Server, cfg DBSSConfig) *dbssAPI {
-	a := &dbssAPI{s: s, cfg: cfg, instances: map[string][]DBSSRecord{}}
+	a := &dbssAPI{s: s, cfg: cfg, instances: map[string][]DBSSRecord{}, sqls: map[string][]DBSSSQLRecord{}, alarms: map[string][]DBSSAlarm{}}
 	start := cfg.Start
 	if start.IsZero() {
 		start = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -168,24 +184,16 @@ func newDBSSAPI(s *Server, cfg DBSSConfig) *dbssAPI {
 			})
 		}
 		a.instances[ins] = recs
+		first := start.UTC().Truncate(time.Second)
+		a.sqls[ins] = genDBSSSQL(seed, ih, cfg, first)
+		a.alarms[ins] = genDBSSAlarms(seed, ih, cfg, first)
 	}
 	if len(cfg.Instances) == 0 {
 		return a // as for TaurusDB: no routes unless configured
 	}
 	internal := serviceErrorBody{codeDBSSInternal, "Internal server error."}
 	s.handle("POST /v1/{project_id}/audit/{instance_id}/operation-log", internal, func(w http.ResponseWriter, r *http.Request) {
-		switch st := a.cfg.CurrentPathStatus; {
-		case a.cfg.CurrentPathMissing || st == http.StatusNotFound:
-			s.gatewayError(w, http.StatusNotFound, codeAPINotFound, msgAPINotFound)
-			return
-		case st == http.StatusBadRequest:
-			a.error(w, st, codeDBSSInvalidParam, "The request is not supported by this API version.")
-			return
-		case st == http.StatusForbidden:
-			a.error(w, st, codeDBSSForbidden, "Insufficient permissions.")
-			return
-		case st != 0:
-			s.gatewayError(w, st, codeDBSSUnavailable, http.StatusText(st))
+		if a.currentRefused(w) {
 			return
 		}
 		a.handleOperateLog(w, r)
@@ -197,6 +205,7 @@ func newDBSSAPI(s *Server, cfg DBSSConfig) *dbssAPI {
 		}
 		a.handleOperateLog(w, r)
 	})
+	a.registerSQLAndAlarms(internal)
 	return a
 }
 

@@ -17,6 +17,10 @@ const (
 	// TaurusDB audit log file (CSV with a header row).
 	DemoTaurusDBSQLRecords = 20
 	DemoDBSSRecords        = 3000
+	// DemoDBSSSQLRecords and DemoDBSSAlarms are the SQL audit records and
+	// alarm logs of the demo's DBSS instance.
+	DemoDBSSSQLRecords = 6000
+	DemoDBSSAlarms     = 120
 	// DemoArtifactRecords is the number of audit records of each demo
 	// CodeArts Artifact repository.
 	DemoArtifactRecords = 400
@@ -26,8 +30,10 @@ const (
 // DemoConfig is the dataset the demo command serves: two SWR Enterprise
 // instances with 3,000 records per operation each, one TaurusDB instance
 // with DemoTaurusDBFiles audit log files of DemoTaurusDBSQLRecords SQL
-// statements each (download links and files served) and one DBSS instance with
-// DemoDBSSRecords operation logs, one CodeArts Artifact tenant with a file
+// statements each (download links and files served) and one DBSS instance
+// with DemoDBSSRecords operation logs, DemoDBSSSQLRecords SQL audit records
+// and DemoDBSSAlarms alarm logs (which close a while after they were
+// raised), one CodeArts Artifact tenant with a file
 // store and a repository of DemoArtifactRecords audit records each, all spread over the 23 hours ending 30
 // minutes before base, so that an exporter started at
 // base with the default start time of 24 hours ago collects all of them.
@@ -60,10 +66,15 @@ func DemoConfig(base time.Time) Config {
 			SQL:       TaurusDBSQLConfig{Records: DemoTaurusDBSQLRecords, Format: SQLCSVHeader},
 		},
 		DBSS: DBSSConfig{
-			Instances: []string{"9d1e6f2a-3b4c-4d5e-8f6a-7b8c9d0e1f2a"},
-			Records:   DemoDBSSRecords,
-			Start:     start,
-			Interval:  span / DemoDBSSRecords,
+			Instances:     []string{"9d1e6f2a-3b4c-4d5e-8f6a-7b8c9d0e1f2a"},
+			Records:       DemoDBSSRecords,
+			Start:         start,
+			Interval:      span / DemoDBSSRecords,
+			SQLRecords:    DemoDBSSSQLRecords,
+			SQLInterval:   span / DemoDBSSSQLRecords,
+			Alarms:        DemoDBSSAlarms,
+			AlarmInterval: span / DemoDBSSAlarms,
+			Variants:      DBSSVariants{AlarmStatusChanges: true},
 		},
 		Artifact: ArtifactConfig{
 			TenantID: DemoArtifactTenant,

@@ -26,6 +26,21 @@ func TestDemoConfig(t *testing.T) {
 		}
 	}
 
+	// The DBSS SQL audit and alarm logs lie within the window the
+	// exporter's default start time reads, settled.
+	ins := cfg.DBSS.Instances[0]
+	sqls, alarms := s.DBSSSQLRecords(ins), s.DBSSAlarms(ins)
+	if len(sqls) != DemoDBSSSQLRecords || len(alarms) != DemoDBSSAlarms {
+		t.Errorf("DBSS: %d SQL records, %d alarms; want %d, %d", len(sqls), len(alarms), DemoDBSSSQLRecords, DemoDBSSAlarms)
+	}
+	settled := base.Add(-5 * time.Minute)
+	if first, last := sqls[0].Time, sqls[len(sqls)-1].Time; !first.After(from) || !last.Before(settled) {
+		t.Errorf("DBSS SQL records span %v..%v, outside the 24 hours before %v", first, last, base)
+	}
+	if first, last := alarms[0].Time, alarms[len(alarms)-1].Time; !first.After(from) || !last.Before(settled) {
+		t.Errorf("DBSS alarms span %v..%v, outside the 24 hours before %v", first, last, base)
+	}
+
 	r := httptest.NewRequest(http.MethodGet, auditPath(DemoProjectID, cfg.SWR.Instances[0])+"?operation=pull&limit=100", nil)
 	r.Header.Set("X-Auth-Token", DemoToken)
 	w := httptest.NewRecorder()

@@ -53,7 +53,7 @@ type Config struct {
 	SWR SWRConfig
 	// TaurusDB is the TaurusDB (GaussDB for MySQL) audit log file dataset.
 	TaurusDB TaurusDBConfig
-	// DBSS is the DBSS operation log dataset.
+	// DBSS is the DBSS operation, SQL audit and alarm log dataset.
 	DBSS DBSSConfig
 	// Artifact is the CodeArts Artifact audit log dataset.
 	Artifact ArtifactConfig
