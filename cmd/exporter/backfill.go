@@ -86,6 +86,10 @@ func cmdBackfill(args []string, stdout, stderr io.Writer) int {
 func parseBackfillArgs(args []string, now time.Time, stderr io.Writer) (*backfillRange, error) {
 	fs := flag.NewFlagSet("exporter backfill", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage of exporter backfill:")
+		printFlags(fs.Output(), fs)
+	}
 	from := fs.String("from", "", "start of the range: RFC 3339 time or duration before now (72h, 7d)")
 	to := fs.String("to", "now", "end of the range, inclusive: RFC 3339 time, duration before now, or now")
 	sources := fs.String("sources", "", "comma list of sources to read: swr, artifact, taurusdb, dbss (default: every configured one)")
