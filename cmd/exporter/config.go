@@ -122,6 +122,9 @@ type Config struct {
 	// and check line is redacted of; the API client adds the credentials
 	// it signs with.
 	secrets *egress.Secrets
+	// textLogsOnTerminal is set by newLogger when logs are text on a
+	// terminal: a person reads them, beside the report.
+	textLogsOnTerminal bool
 	// warned is set once the insecure settings were logged.
 	warned bool
 }

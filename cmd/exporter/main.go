@@ -255,7 +255,10 @@ func signalContext() (context.Context, context.CancelFunc) {
 // Every record is redacted of the configured secrets (and of those the API
 // client learns), and the insecure settings in force are logged once.
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
-	log := slog.New(redactingHandler{h: newHandler(cfg, w), secrets: cfg.secrets})
+	h := newHandler(cfg, w)
+	_, text := h.(*slog.TextHandler)
+	cfg.textLogsOnTerminal = text && isTerminal(w)
+	log := slog.New(redactingHandler{h: h, secrets: cfg.secrets})
 	warnInsecure(cfg, log)
 	return log
 }
