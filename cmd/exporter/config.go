@@ -122,6 +122,11 @@ type Config struct {
 	// and check line is redacted of; the API client adds the credentials
 	// it signs with.
 	secrets *egress.Secrets
+	// display, when set, is the live progress display of `exporter
+	// demo` on a terminal (a backfill's is backfill.display).
+	display *progressDisplay
+	// progressOff is `exporter demo --progress none`.
+	progressOff bool
 	// textLogsOnTerminal is set by newLogger when logs are text on a
 	// terminal: a person reads them, beside the report.
 	textLogsOnTerminal bool

@@ -217,7 +217,7 @@ func renderFrame(sts []streamStatus, width int) []string {
 	}
 	lines := make([]string, 0, len(sts))
 	for i, s := range sts {
-		line := padRight(shortenMiddle(s.Stream, nameW), nameW) + "  " + rests[i]
+		line := padRight(shortenKey(s.Stream, nameW), nameW) + "  " + rests[i]
 		lines = append(lines, ellipsize(line, width-1))
 	}
 	return lines
@@ -490,6 +490,13 @@ type backfillProgress struct {
 func newBackfillProgress(cfg *Config, log *slog.Logger) *backfillProgress {
 	br := cfg.backfill
 	if br == nil {
+		switch {
+		case cfg.display != nil:
+			// `exporter demo` on a terminal.
+			return &backfillProgress{t: cfg.display.t, display: cfg.display}
+		case cfg.progressOff:
+			return nil
+		}
 		// `run`: a long catch-up logs where each stream is; a short run
 		// ends before the first line.
 		return &backfillProgress{t: newProgressTracker(time.Now), log: log, every: progressLogEvery}

@@ -262,7 +262,8 @@ func sumUp(sum *pipeline.Summary) totals {
 // logSummary writes one structured line for the run, the line a log
 // pipeline alerts on, and one per failed stream. When terse, the table on
 // the same terminal shows the counts: the line holds only what the table
-// does not (the API's total, discrepancies) and the time.
+// does not (discrepancies, and the API's total when it is not what was
+// fetched).
 func logSummary(log *slog.Logger, sum *pipeline.Summary, terse bool) {
 	t := sumUp(sum)
 	for _, r := range sum.Streams {
@@ -276,7 +277,7 @@ func logSummary(log *slog.Logger, sum *pipeline.Summary, terse bool) {
 	}
 	if terse {
 		var attrs []any
-		if t.apiTotalKnown {
+		if t.apiTotalKnown && t.apiTotal != t.fetched {
 			attrs = append(attrs, "api_total", t.apiTotal)
 		}
 		attrs = append(attrs, "discrepancies", t.discrepancies)
