@@ -217,3 +217,32 @@ read:
 		t.Fatal("demo --serve did not stop within 30s of SIGINT")
 	}
 }
+
+// On a terminal `exporter demo` shows the live progress display, redrawn in
+// place while the paced export runs, and ends with the report. The
+// terminal is the pseudo-terminal of util-linux's script(1).
+func TestDemoTerminalProgress(t *testing.T) {
+	t.Parallel()
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed: no pseudo-terminal to run the demo on")
+	}
+	cmd := exec.Command(scriptBin, "-qec", exporterBin+" demo --pace 100", "/dev/null")
+	cmd.Dir = t.TempDir()
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo on a terminal: %v\n%s", err, out)
+	}
+	text := string(out)
+	// Each redraw moves the cursor up over the previous frame.
+	if n := len(regexp.MustCompile(`\x1b\[\d+A`).FindAllString(text, -1)); n < 2 {
+		t.Errorf("the progress display was drawn %d times; want it redrawn while the demo runs:\n%q", n, tail(text, 2000))
+	}
+	if !strings.Contains(text, "[##########] 100%") || !strings.Contains(text, "done") {
+		t.Errorf("no finished progress bar in:\n%q", tail(text, 2000))
+	}
+	if _, written, _ := summaryTotals(t, strings.ReplaceAll(text, "\r", "")); written != 2*3*3000+2*simulator.DemoArtifactRecords+simulator.DemoTaurusDBFiles+simulator.DemoDBSSRecords {
+		t.Errorf("demo on a terminal wrote %d records", written)
+	}
+}
