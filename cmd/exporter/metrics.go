@@ -38,7 +38,7 @@ const (
 )
 
 // metrics holds the Prometheus metrics of one process, in a registry of
-// its own. It implements pipeline.Observer.
+// its own. Its observer hooks count what the pipeline does.
 type metrics struct {
 	reg *prometheus.Registry
 	now func() time.Time
@@ -65,7 +65,13 @@ type metrics struct {
 	newest map[string]time.Time // newest committed event time, by stream
 }
 
-var _ pipeline.Observer = (*metrics)(nil)
+// observer is the pipeline's hooks into m: every one of them.
+func (m *metrics) observer() pipeline.Observer {
+	return pipeline.Observer{
+		Fetched: m.Fetched, FetchFailed: m.FetchFailed, Retried: m.Retried, Written: m.Written,
+		DeadLettered: m.DeadLettered, BatchDelivered: m.BatchDelivered, Committed: m.Committed,
+	}
+}
 
 func newMetrics(now func() time.Time) *metrics {
 	m := &metrics{

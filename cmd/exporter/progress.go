@@ -58,10 +58,9 @@ func resolveProgress(mode string, stderr io.Writer) (string, error) {
 	return "", fmt.Errorf("--progress: want auto, bar, log or none, got %q", mode)
 }
 
-// progressTracker follows each stream from the pipeline's Observer calls:
-// records fetched and committed, and the source's estimate of what
-// remains. It implements pipeline.ProgressObserver; every method is safe
-// for concurrent use.
+// progressTracker follows each stream through the pipeline's observer
+// hooks (see observer): records fetched and committed, and the source's
+// estimate of what remains. Every method is safe for concurrent use.
 type progressTracker struct {
 	now func() time.Time
 
@@ -80,8 +79,6 @@ type streamProgress struct {
 	sampleAt        time.Time
 	sampleCommitted int64
 }
-
-var _ pipeline.ProgressObserver = (*progressTracker)(nil)
 
 func newProgressTracker(now func() time.Time) *progressTracker {
 	return &progressTracker{now: now, streams: map[string]*streamProgress{}}
@@ -116,11 +113,10 @@ func (t *progressTracker) Committed(stream string, records int64, _ time.Time) {
 	t.stream(stream).committed += records
 }
 
-func (*progressTracker) FetchFailed(string, error)                 {}
-func (*progressTracker) Retried(string, string, error)             {}
-func (*progressTracker) Written(string, string, int)               {}
-func (*progressTracker) DeadLettered(string, string, int)          {}
-func (*progressTracker) BatchDelivered(string, int, time.Duration) {}
+// observer is the pipeline's hooks into t: the three it follows.
+func (t *progressTracker) observer() pipeline.Observer {
+	return pipeline.Observer{Fetched: t.Fetched, Progress: t.Progress, Committed: t.Committed}
+}
 
 // streamStatus is one stream's progress at one moment.
 type streamStatus struct {
@@ -515,7 +511,7 @@ func (p *backfillProgress) observer(base pipeline.Observer) pipeline.Observer {
 	if p == nil {
 		return base
 	}
-	return pipeline.Observers(base, p.t)
+	return pipeline.Observers(base, p.t.observer())
 }
 
 func (p *backfillProgress) start() {

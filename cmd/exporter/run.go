@@ -131,7 +131,7 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 		MaxBytes:      cfg.MemoryBudget,
 		ShutdownGrace: cfg.ShutdownGrace,
 		Logger:        log,
-		Observer:      prog.observer(mx.m),
+		Observer:      prog.observer(mx.m.observer()),
 	})
 	if err != nil {
 		log.Error("cannot build the pipeline", "error", err)
