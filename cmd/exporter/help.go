@@ -74,10 +74,13 @@ func printFlags(w io.Writer, fl *flag.FlagSet) {
 const usage = `hwcaudit exports Huawei Cloud audit logs as Elastic Common Schema (ECS) NDJSON.
 
 Usage:
-  exporter demo [--fresh] [--latency D]
+  exporter demo [--fresh] [--pace RPS] [--latency D] [--progress MODE]
                             export from an embedded API simulator (no cloud account
-                            needed); --latency adds D (e.g. 20ms) to every simulated
-                            API request, to see concurrency and progress at work
+                            needed); on a terminal, paced to show live progress;
+                            --latency adds D (e.g. 20ms) to every simulated request
+  exporter demo --serve ADDR
+                            run only the simulator until interrupted and print the
+                            variables that point run, check or backfill at it
   exporter run [--metrics-addr HOST:PORT]
                             export from Huawei Cloud, configured by the environment;
                             --metrics-addr serves Prometheus /metrics while running
