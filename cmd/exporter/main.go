@@ -135,7 +135,7 @@ func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--hel
 // parseFlags parses args into fl without printing anything (fl's output
 // is for its usage): realMain answers -h and --help before, and the
 // caller prints the error. An undefined flag is reported as the argument
-// it is, "--bogus", as typed.
+// it is, "--bogus" as typed, besides the flag package's message.
 func parseFlags(fl *flag.FlagSet, args []string) error {
 	out := fl.Output()
 	fl.SetOutput(io.Discard)
@@ -144,7 +144,7 @@ func parseFlags(fl *flag.FlagSet, args []string) error {
 	if name, ok := strings.CutPrefix(fmt.Sprint(err), "flag provided but not defined: -"); ok {
 		for _, a := range args {
 			if n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); n == name && strings.HasPrefix(a, "-") {
-				return fmt.Errorf("unexpected argument %q (not a flag of %s)", a, fl.Name())
+				return fmt.Errorf("unexpected argument %q (%w)", a, err)
 			}
 		}
 	}

@@ -307,7 +307,8 @@ func rate(n int64, d time.Duration) int64 {
 }
 
 // printSummary is the human-readable report at the end of a run: a table
-// of at most width columns (see summaryTable), then what needs attention.
+// of at most width columns (see summaryTable), then what needs attention;
+// only a failed stream's reason, one line each, may be longer.
 func printSummary(w io.Writer, sum *pipeline.Summary, width int) {
 	t := sumUp(sum)
 	for _, line := range summaryTable(sum, t, width) {
@@ -315,7 +316,8 @@ func printSummary(w io.Writer, sum *pipeline.Summary, width int) {
 	}
 	for _, r := range sum.Streams {
 		if r.Err != nil {
-			writeWrapped(w, fmt.Sprintf("%s: %v", r.Stream, r.Err), "", width)
+			// Whole, on one line each: the reason is what one greps for.
+			fmt.Fprintf(w, "%s: %v\n", r.Stream, r.Err)
 		}
 	}
 	fmt.Fprintf(w, "%d records in %s (%d records/s)\n", t.fetched, sum.Elapsed.Round(time.Millisecond), rate(t.fetched, sum.Elapsed))
