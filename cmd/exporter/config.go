@@ -57,8 +57,8 @@ type Config struct {
 	PprofDir string `env:"HWCAUDIT_PPROF_DIR"`
 	// Concurrency is how many API requests one stream keeps in flight
 	// while it catches up (pages of SWR and CodeArts Artifact, pages of a
-	// TaurusDB or DBSS window). HWCAUDIT_MAX_RPS still caps the rate.
-	// Default 4.
+	// TaurusDB or DBSS window), 1..64. HWCAUDIT_MAX_RPS still caps the
+	// rate. Default 4.
 	Concurrency int `env:"HWCAUDIT_CONCURRENCY,default=4"`
 	// ShutdownGrace is how long in-flight writes may finish after SIGTERM.
 	// Default 10s.
