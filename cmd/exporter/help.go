@@ -17,6 +17,38 @@ import (
 // help_gen.go is stale.
 type variable struct {
 	name, def, doc string
+	// group is the struct that reads it, e.g. "Kafka" or
+	// "SourcesConfig.SWR"; "" for Config's own fields.
+	group string
+}
+
+// groupTitles head the groups of variables in help; a group without a
+// title here is titled after its struct ("SourcesConfig.CTS": "CTS
+// source").
+var groupTitles = map[string]string{
+	"":                       "General",
+	"Checkpoint":             "Checkpoints",
+	"DeadLetter":             "Dead letters",
+	"File":                   "File sink (HWCAUDIT_SINKS=file)",
+	"Kafka":                  "Kafka sink (HWCAUDIT_SINKS=kafka)",
+	"S3":                     "S3 sink (HWCAUDIT_SINKS=s3; endpoint, region, path style and SSE serve s3:// dead letters too)",
+	"ES":                     "Elasticsearch sink (HWCAUDIT_SINKS=elasticsearch)",
+	"API":                    "Huawei Cloud API",
+	"Window":                 "TaurusDB and DBSS time windows",
+	"SourcesConfig.SWR":      "SWR source",
+	"SourcesConfig.Artifact": "CodeArts Artifact source",
+	"SourcesConfig.TaurusDB": "TaurusDB (GaussDB for MySQL) source",
+	"SourcesConfig.DBSS":     "DBSS source",
+}
+
+func groupTitle(group string) string {
+	if t, ok := groupTitles[group]; ok {
+		return t
+	}
+	if src, ok := strings.CutPrefix(group, "SourcesConfig."); ok {
+		return src + " source"
+	}
+	return group
 }
 
 // defaultPlaceholders describe what an unset variable without a tag
@@ -40,18 +72,18 @@ func (v variable) shownDefault() string {
 
 // sdkVariables are read by the Huawei Cloud SDK's credential provider.
 var sdkVariables = []variable{
-	{"HUAWEICLOUD_SDK_AK", "", "access key id for AK/SK request signing"},
-	{"HUAWEICLOUD_SDK_SK", "", "secret access key"},
-	{"HUAWEICLOUD_SDK_SECURITY_TOKEN", "", "security token of temporary credentials (sent as X-Security-Token)"},
-	{"HUAWEICLOUD_SDK_PROJECT_ID", "", "project id, used when HWCAUDIT_PROJECT_ID is not set"},
+	{"HUAWEICLOUD_SDK_AK", "", "access key id for AK/SK request signing", ""},
+	{"HUAWEICLOUD_SDK_SK", "", "secret access key", ""},
+	{"HUAWEICLOUD_SDK_SECURITY_TOKEN", "", "security token of temporary credentials (sent as X-Security-Token)", ""},
+	{"HUAWEICLOUD_SDK_PROJECT_ID", "", "project id, used when HWCAUDIT_PROJECT_ID is not set", ""},
 }
 
 // awsVariables are the AWS SDK's own credential variables, which the S3
 // sink and S3 dead letters use and every report is redacted of.
 var awsVariables = []variable{
-	{"AWS_ACCESS_KEY_ID", "", "access key id of the S3-compatible store (Huawei OBS: an AK)"},
-	{"AWS_SECRET_ACCESS_KEY", "", "secret access key (Huawei OBS: the SK)"},
-	{"AWS_SESSION_TOKEN", "", "session token of temporary credentials"},
+	{"AWS_ACCESS_KEY_ID", "", "access key id of the S3-compatible store (Huawei OBS: an AK)", ""},
+	{"AWS_SECRET_ACCESS_KEY", "", "secret access key (Huawei OBS: the SK)", ""},
+	{"AWS_SESSION_TOKEN", "", "session token of temporary credentials", ""},
 }
 
 // printFlags writes fl's flags as flag.PrintDefaults does, with the
@@ -129,8 +161,11 @@ const helpWidth = 100
 
 func printHelp(w io.Writer) {
 	fmt.Fprint(w, usage)
-	fmt.Fprintln(w, "\nEnvironment:")
-	for _, v := range variables {
+	fmt.Fprint(w, "\nEnvironment:\n")
+	for i, v := range variables {
+		if i == 0 || v.group != variables[i-1].group {
+			fmt.Fprintf(w, "\n%s:\n", groupTitle(v.group))
+		}
 		fmt.Fprintf(w, "  %s  (default: %s)\n", v.name, orNone(v.shownDefault()))
 		writeWrapped(w, v.doc, "      ", helpWidth)
 	}

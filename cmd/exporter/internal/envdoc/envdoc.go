@@ -325,9 +325,19 @@ func dropDefault(text, def string) string {
 	return text
 }
 
+// Group is where v is read: its Field without the field's own name, ""
+// for a field of the top struct ("Kafka" for "Kafka.Brokers").
+func (v Var) Group() string {
+	i := strings.LastIndex(v.Field, ".")
+	if i < 0 {
+		return ""
+	}
+	return v.Field[:i]
+}
+
 // Generate renders vars as the Go source of a file in package pkgName that
-// declares `var varName = []T{{name, default, doc}, …}` where T is a struct
-// of three strings named typeName.
+// declares `var varName = []T{{name, default, doc, group}, …}` where T is a
+// struct of four strings named typeName.
 func Generate(vars []Var, generator, pkgName, varName, typeName string) ([]byte, error) {
 	if len(vars) == 0 {
 		return nil, errors.New("no variables")
@@ -338,7 +348,7 @@ func Generate(vars []Var, generator, pkgName, varName, typeName string) ([]byte,
 	fmt.Fprintf(&b, "// %s are the variables Config reads, from their fields' env tags and\n// doc comments, in field order.\n", varName)
 	fmt.Fprintf(&b, "var %s = []%s{\n", varName, typeName)
 	for _, v := range vars {
-		fmt.Fprintf(&b, "\t{%q, %q, %q},\n", v.Name, v.Default, v.Doc)
+		fmt.Fprintf(&b, "\t{%q, %q, %q, %q},\n", v.Name, v.Default, v.Doc, v.Group())
 	}
 	b.WriteString("}\n")
 	return format.Source(b.Bytes())
