@@ -53,6 +53,7 @@ func TestHelpFlags(t *testing.T) {
 		{[]string{"checkpoints", "frobnicate"}, exitUsage, `unknown subcommand "frobnicate"`},
 		{[]string{"checkpoints", "help"}, exitOK, "usage: exporter checkpoints list"},
 		{[]string{"demo", "--help"}, exitOK, "-serve ADDR"},
+		{[]string{"demo", "--serve", "127.0.0.1:0", "--fresh"}, exitUsage, "--fresh does not go with --serve"},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer

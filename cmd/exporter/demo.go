@@ -46,6 +46,14 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "exporter demo: --pace: want requests per second, 0 for no limit, got %v\n", p)
 		return exitUsage
 	}
+	if serve.String() != "" {
+		for _, name := range []string{"fresh", "pace", "progress"} {
+			if flagSet(fl, name) {
+				fmt.Fprintf(stderr, "exporter demo: --%s does not go with --serve, which only serves the API (--latency does)\n", name)
+				return exitUsage
+			}
+		}
+	}
 	mode, err := resolveProgress(progress.String(), stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "exporter demo: %v\n", err)
