@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,44 +26,49 @@ func newCountingObserver() *countingObserver {
 	return &countingObserver{retries: map[string]int{}, written: map[string]int{}, dead: map[string]int{}}
 }
 
-func (o *countingObserver) Fetched(_ string, n int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.fetched += n
-	o.pages++
-}
-func (o *countingObserver) FetchFailed(string, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.fetchFails++
-}
-func (o *countingObserver) Retried(_, op string, _ error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.retries[op]++
-}
-func (o *countingObserver) Written(_, sink string, n int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.written[sink] += n
-}
-func (o *countingObserver) DeadLettered(_, stage string, n int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.dead[stage] += n
-}
-func (o *countingObserver) BatchDelivered(_ string, n int, d time.Duration) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.batches++
-	o.batchEvents += n
-}
-func (o *countingObserver) Committed(_ string, records int64, newest time.Time) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.committed += records
-	if newest.After(o.newest) {
-		o.newest = newest
+// observer sets every hook but Progress.
+func (o *countingObserver) observer() Observer {
+	return Observer{
+		Fetched: func(_ string, n int) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			o.fetched += n
+			o.pages++
+		},
+		FetchFailed: func(string, error) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			o.fetchFails++
+		},
+		Retried: func(_, op string, _ error) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			o.retries[op]++
+		},
+		Written: func(_, sink string, n int) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			o.written[sink] += n
+		},
+		DeadLettered: func(_, stage string, n int) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			o.dead[stage] += n
+		},
+		BatchDelivered: func(_ string, n int, _ time.Duration) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			o.batches++
+			o.batchEvents += n
+		},
+		Committed: func(_ string, records int64, newest time.Time) {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			o.committed += records
+			if newest.After(o.newest) {
+				o.newest = newest
+			}
+		},
 	}
 }
 
@@ -105,7 +111,7 @@ func TestObserverSeesEverything(t *testing.T) {
 	}}, base}
 	obs := newCountingObserver()
 	p, err := New(Config{Outputs: []Output{{Name: "mem", Sink: sink}}, Store: store, DeadLetter: dlq,
-		Backoff: fastBackoff, MaxBatch: 7, InFlight: 1, Observer: obs})
+		Backoff: fastBackoff, MaxBatch: 7, InFlight: 1, Observer: obs.observer()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,5 +137,42 @@ func TestObserverSeesEverything(t *testing.T) {
 	}
 	if obs.committed != 40 || !obs.newest.Equal(base.Add(40*time.Second)) {
 		t.Errorf("committed %d up to %s; want 40 up to %s", obs.committed, obs.newest, base.Add(40*time.Second))
+	}
+}
+
+// Observers calls each observer's hook in turn, skips hooks an observer
+// leaves nil, and leaves a hook nil when no observer sets it; a pipeline
+// with only some hooks set (or none) runs.
+func TestObserversCombine(t *testing.T) {
+	var calls []string
+	a := Observer{Fetched: func(s string, n int) { calls = append(calls, "a.Fetched "+s+" "+strconv.Itoa(n)) }}
+	b := Observer{
+		Fetched:  func(s string, n int) { calls = append(calls, "b.Fetched "+s+" "+strconv.Itoa(n)) },
+		Progress: func(s string, left int64) { calls = append(calls, "b.Progress "+s+" "+strconv.FormatInt(left, 10)) },
+	}
+	o := Observers(a, Observer{}, b)
+	o.fetched("s", 3)
+	o.progress("s", 7)
+	o.committed("s", 1, time.Time{}) // no observer has Committed: skipped
+	want := []string{"a.Fetched s 3", "b.Fetched s 3", "b.Progress s 7"}
+	if strings.Join(calls, "|") != strings.Join(want, "|") {
+		t.Errorf("calls %q, want %q", calls, want)
+	}
+	if o.Committed != nil || o.Written != nil {
+		t.Error("a hook no observer sets is not nil")
+	}
+	if Observers().Fetched != nil {
+		t.Error("Observers() sets a hook")
+	}
+
+	for _, obs := range []Observer{{}, {Committed: func(string, int64, time.Time) {}}} {
+		p, err := New(Config{Outputs: []Output{{Name: "mem", Sink: newMemSink(nil)}}, Store: newMemStore(), DeadLetter: &memDLQ{},
+			Backoff: fastBackoff, Observer: obs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Run(context.Background(), []Stream{&fakeStream{key: "a", n: 10, size: 4}}).Err(); err != nil {
+			t.Errorf("run with observer %+v: %v", obs, err)
+		}
 	}
 }

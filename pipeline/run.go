@@ -54,8 +54,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock, for tests. Default time.Now.
 	Now func() time.Time
-	// Observer is told about fetches, writes, retries and commits, for
-	// metrics. Default: none.
+	// Observer is told about fetches, progress, writes, retries and
+	// commits, for metrics and progress displays. The zero Observer (the
+	// default) observes nothing.
 	Observer Observer
 	// SaveEvery is how long a delivered batch's checkpoint may wait while
 	// a later batch of the stream is on its way: that batch's checkpoint
@@ -90,9 +91,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
-	}
-	if c.Observer == nil {
-		c.Observer = nopObserver{}
 	}
 	if c.SaveEvery <= 0 {
 		c.SaveEvery = time.Second
@@ -424,7 +422,6 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- heldPag
 	if c, ok := rd.(io.Closer); ok {
 		defer c.Close()
 	}
-	progress, _ := r.p.cfg.Observer.(ProgressObserver)
 	for {
 		var page Page
 		eof := false
@@ -436,14 +433,12 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- heldPag
 				return nil
 			}
 			if err != nil {
-				r.p.cfg.Observer.FetchFailed(r.key, err)
+				r.p.cfg.Observer.fetchFailed(r.key, err)
 			}
 			return err
 		}, r.logRetry("fetch"))
 		if eof {
-			if progress != nil {
-				progress.Progress(r.key, 0)
-			}
+			r.p.cfg.Observer.progress(r.key, 0)
 			return nil
 		}
 		if err != nil {
@@ -452,16 +447,14 @@ func (r *streamRun) fetch(ctx context.Context, cursor []byte, out chan<- heldPag
 		r.pages.Add(1)
 		n := len(page.Records) + len(page.Invalid)
 		r.fetched.Add(int64(n) + page.Excluded.Total())
-		r.p.cfg.Observer.Fetched(r.key, n)
+		r.p.cfg.Observer.fetched(r.key, n)
 		r.duplicates.Add(page.Skipped)
 		r.beforeStart.Add(page.Excluded.BeforeStart)
 		r.afterEnd.Add(page.Excluded.AfterEnd)
 		if page.Total > 0 {
 			r.apiTotal.Store(page.Total)
 		}
-		if progress != nil {
-			progress.Progress(r.key, page.Remaining)
-		}
+		r.p.cfg.Observer.progress(r.key, page.Remaining)
 		// Room in the byte budget first: a page waits here, not in memory
 		// further down, while the stages after it are full.
 		held := min(pageBytes(page), r.p.cfg.MaxBytes)
@@ -620,11 +613,11 @@ func (r *streamRun) deliver(ctx context.Context, u *unit) {
 			stages[l.Stage]++
 		}
 		for stage, n := range stages {
-			r.p.cfg.Observer.DeadLettered(r.key, stage, n)
+			r.p.cfg.Observer.deadLettered(r.key, stage, n)
 		}
 	}
 	r.delivered.Add(int64(len(u.batch.Events) - len(refused)))
-	r.p.cfg.Observer.BatchDelivered(r.key, len(u.batch.Events), r.p.cfg.Now().Sub(began))
+	r.p.cfg.Observer.batchDelivered(r.key, len(u.batch.Events), r.p.cfg.Now().Sub(began))
 	r.commit(ctx, u)
 }
 
@@ -645,7 +638,7 @@ func (r *streamRun) writeSink(ctx context.Context, i int, o Output, b *Batch) ([
 	}
 	if rej == nil {
 		r.written[i].Add(int64(len(b.Events)))
-		r.p.cfg.Observer.Written(r.key, o.Name, len(b.Events))
+		r.p.cfg.Observer.written(r.key, o.Name, len(b.Events))
 		return nil, nil
 	}
 	now := r.p.cfg.Now().UTC()
@@ -660,7 +653,7 @@ func (r *streamRun) writeSink(ctx context.Context, i int, o Output, b *Batch) ([
 		})
 	}
 	r.written[i].Add(int64(len(b.Events) - len(letters)))
-	r.p.cfg.Observer.Written(r.key, o.Name, len(b.Events)-len(letters))
+	r.p.cfg.Observer.written(r.key, o.Name, len(b.Events)-len(letters))
 	return letters, nil
 }
 
@@ -724,12 +717,12 @@ func (r *streamRun) saveLocked(ctx context.Context) {
 	}
 	r.pending = unitInfo{}
 	r.committed.Add(p.records)
-	r.p.cfg.Observer.Committed(r.key, p.records, p.newest)
+	r.p.cfg.Observer.committed(r.key, p.records, p.newest)
 }
 
 func (r *streamRun) logRetry(op string) func(int, error, time.Duration) {
 	return func(attempt int, err error, wait time.Duration) {
-		r.p.cfg.Observer.Retried(r.key, op, err)
+		r.p.cfg.Observer.retried(r.key, op, err)
 		r.log.Warn("retrying", "op", op, "attempt", attempt, "wait", wait.Round(time.Millisecond), "error", err)
 	}
 }

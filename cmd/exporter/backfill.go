@@ -45,7 +45,7 @@ func cmdBackfill(args []string, stdout, stderr io.Writer) int {
 	br, err := parseBackfillArgs(args, time.Now(), stderr)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "exporter backfill: %v\n(usage: exporter backfill --from <RFC3339|duration> [--to <RFC3339|now>] [--sources swr,artifact,taurusdb,dbss] [--progress auto|bar|log|none] [--metrics-addr HOST:PORT])\n", err)
+			fmt.Fprintf(stderr, "exporter backfill: %v\n(usage: exporter backfill --from TIME [--to TIME|now] [flags]; see exporter backfill --help)\n", err)
 		}
 		return exitUsage
 	}
@@ -86,17 +86,26 @@ func cmdBackfill(args []string, stdout, stderr io.Writer) int {
 func parseBackfillArgs(args []string, now time.Time, stderr io.Writer) (*backfillRange, error) {
 	fs := flag.NewFlagSet("exporter backfill", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage of exporter backfill:\n"+
+			"  exporter backfill --from TIME [--to TIME|now] [--sources LIST] [--progress MODE]\n"+
+			"                    [--metrics-addr HOST:PORT]\n\n"+
+			"Exports the records with @timestamp in [from, to] once, under checkpoints of its own;\n"+
+			"the same command again resumes it. Ends with a completeness report.\n\n")
+		printFlags(fs.Output(), fs)
+	}
 	from := fs.String("from", "", "start of the range: RFC 3339 time or duration before now (72h, 7d)")
 	to := fs.String("to", "now", "end of the range, inclusive: RFC 3339 time, duration before now, or now")
 	sources := fs.String("sources", "", "comma list of sources to read: swr, artifact, taurusdb, dbss (default: every configured one)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on this host:port while the backfill runs, e.g. 127.0.0.1:9464")
 	progress := fs.String("progress", progressAuto, "how progress is shown: bar (live, on a terminal), log (a log line per stream every 10s), none, or auto (bar on a terminal, log otherwise)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+		}
 		return nil, err
 	}
-	addrSet := false
-	fs.Visit(func(f *flag.Flag) { addrSet = addrSet || f.Name == "metrics-addr" })
-	if addrSet && *metricsAddr == "" {
+	if flagSet(fs, "metrics-addr") && *metricsAddr == "" {
 		return nil, errors.New("--metrics-addr needs a host:port, e.g. 127.0.0.1:9464")
 	}
 	if err := checkMetricsAddr(*metricsAddr); err != nil {

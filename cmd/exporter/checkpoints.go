@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -42,62 +43,71 @@ type checkpointsOp struct {
 }
 
 func parseCheckpointsArgs(args []string) (checkpointsOp, bool) {
+	op, err := parseCheckpoints(args)
+	return op, err == nil
+}
+
+// parseCheckpoints reads a checkpoints command line: the subcommand, then
+// its flags and arguments, each subcommand with its own flag set.
+func parseCheckpoints(args []string) (checkpointsOp, error) {
 	if len(args) == 0 {
-		return checkpointsOp{}, false
+		return checkpointsOp{}, errors.New("missing subcommand: list, show, reset or prune")
 	}
 	op := checkpointsOp{cmd: args[0]}
-	rest := args[1:]
+	fl := flag.NewFlagSet("exporter checkpoints "+op.cmd, flag.ContinueOnError)
+	var backfill *string
+	var force *bool
+	var want int // arguments besides flags
 	switch op.cmd {
 	case "list":
-		switch {
-		case len(rest) == 0:
-		case len(rest) == 2 && isFlag(rest[0], "backfill"):
-			op.backfill = rest[1]
-		default:
-			return op, false
+		backfill = fl.String("backfill", "", "list this backfill's streams")
+	case "show", "prune":
+		if op.cmd == "show" {
+			want = 1
 		}
-	case "show":
-		if len(rest) != 1 || strings.HasPrefix(rest[0], "-") {
-			return op, false
-		}
-		op.stream = rest[0]
 	case "reset":
-		if len(rest) == 1 && !strings.HasPrefix(rest[0], "-") {
-			op.stream = rest[0]
-			break
-		}
-		for i := 0; i < len(rest); i++ {
-			switch {
-			case isFlag(rest[i], "force"):
-				op.force = true
-			case isFlag(rest[i], "backfill") && i+1 < len(rest):
-				i++
-				op.backfill = rest[i]
-			default:
-				return op, false
-			}
-		}
-		if op.backfill == "" {
-			return op, false
-		}
-	case "prune":
-		if len(rest) != 0 {
-			return op, false
-		}
+		backfill = fl.String("backfill", "", "delete this backfill's checkpoints")
+		force = fl.Bool("force", false, "with --backfill: even when the backfill is incomplete")
 	default:
-		return op, false
+		return op, fmt.Errorf("unknown subcommand %q (want list, show, reset or prune)", op.cmd)
+	}
+	if err := parseFlags(fl, args[1:]); err != nil {
+		return op, err
+	}
+	if backfill != nil {
+		op.backfill = *backfill
+		if flagSet(fl, "backfill") && op.backfill == "" {
+			return op, errors.New("--backfill needs a RANGE")
+		}
+	}
+	if force != nil {
+		op.force = *force
+	}
+	if op.cmd == "reset" && op.backfill == "" {
+		// reset STREAM, or reset --backfill RANGE [--force].
+		if op.force {
+			return op, errors.New("--force goes with --backfill RANGE")
+		}
+		want = 1
+	}
+	if fl.NArg() != want {
+		if fl.NArg() > want {
+			return op, fmt.Errorf("unexpected argument %q", fl.Arg(want))
+		}
+		return op, fmt.Errorf("%s needs a STREAM", op.cmd)
+	}
+	if want == 1 {
+		op.stream = fl.Arg(0)
 	}
 	if op.backfill != "" {
 		// Accept the namespace as list or a checkpoint key shows it.
 		op.backfill = strings.Trim(strings.TrimPrefix(op.backfill, "backfill/"), "/")
 		if op.backfill == "" || strings.Contains(op.backfill, "/") {
-			return op, false
+			return op, fmt.Errorf("--backfill: want a RANGE <from>_<to> as 'exporter checkpoints list' shows it, got %q", *backfill)
 		}
 	}
-	return op, true
+	return op, nil
 }
-
-func isFlag(arg, name string) bool { return arg == "--"+name || arg == "-"+name }
 
 // cmdCheckpoints lists, shows, resets or prunes checkpoints. It reads only
 // HWCAUDIT_CHECKPOINT_URL, so it works without any source configured.
@@ -106,9 +116,9 @@ func cmdCheckpoints(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, checkpointsUsage)
 		return exitOK
 	}
-	op, ok := parseCheckpointsArgs(args)
-	if !ok {
-		fmt.Fprint(stderr, checkpointsUsage)
+	op, err := parseCheckpoints(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "exporter checkpoints: %v\n%s", err, checkpointsUsage)
 		return exitUsage
 	}
 	ctx, stop := signalContext()

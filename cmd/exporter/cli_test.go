@@ -36,6 +36,24 @@ func TestHelpFlags(t *testing.T) {
 		// any work starts (it used to be logged while the run went on).
 		{[]string{"run", "--metrics-addr", "nonsense"}, exitUsage, `--metrics-addr "nonsense": want HOST:PORT`},
 		{[]string{"backfill", "--from", "1h", "--metrics-addr", "host:99999"}, exitUsage, "port out of range"},
+		// Every command parses with flag.FlagSet: an unknown flag or an
+		// extra argument is a usage error before any work.
+		{[]string{"run", "extra"}, exitUsage, `unexpected argument "extra"`},
+		{[]string{"run", "--metrics-addr"}, exitUsage, "--metrics-addr needs a host:port"},
+		{[]string{"demo", "--bogus"}, exitUsage, `unexpected argument "--bogus"`},
+		{[]string{"demo", "--pace", "-1"}, exitUsage, "--pace: want requests per second"},
+		{[]string{"demo", "--progress", "fancy"}, exitUsage, "--progress: want auto, bar, log or none"},
+		{[]string{"backfill", "--bogus"}, exitUsage, `unexpected argument "--bogus"`},
+		{[]string{"checkpoints"}, exitUsage, "missing subcommand"},
+		{[]string{"checkpoints", "show"}, exitUsage, "show needs a STREAM"},
+		{[]string{"checkpoints", "show", "a", "b"}, exitUsage, `unexpected argument "b"`},
+		{[]string{"checkpoints", "list", "--bogus"}, exitUsage, `unexpected argument "--bogus"`},
+		{[]string{"checkpoints", "reset", "--force", "s"}, exitUsage, "--force goes with --backfill"},
+		{[]string{"checkpoints", "reset", "--backfill", "a/b"}, exitUsage, "--backfill: want a RANGE"},
+		{[]string{"checkpoints", "frobnicate"}, exitUsage, `unknown subcommand "frobnicate"`},
+		{[]string{"checkpoints", "help"}, exitOK, "usage: exporter checkpoints list"},
+		{[]string{"demo", "--help"}, exitOK, "-serve ADDR"},
+		{[]string{"demo", "--serve", "127.0.0.1:0", "--fresh"}, exitUsage, "--fresh does not go with --serve"},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer

@@ -28,7 +28,9 @@ import (
 // Config is the whole exporter configuration, read from the environment.
 // Each package owns the part it uses; this struct only gathers them.
 type Config struct {
-	// Sinks are the destinations, all written for every batch. Default "file".
+	// Sinks are the destinations, a comma list of file, stdout, kafka,
+	// elasticsearch and s3; every batch is written to all of them.
+	// Default "file".
 	Sinks []string `env:"HWCAUDIT_SINKS,default=file"`
 	// Region is the Huawei Cloud region, e.g. cn-north-4. It builds default
 	// endpoints and fills cloud.region.
@@ -45,16 +47,18 @@ type Config struct {
 	BatchSize int `env:"HWCAUDIT_BATCH_SIZE,default=2000"`
 	// ParallelStreams is how many streams run at once. Default 4.
 	ParallelStreams int `env:"HWCAUDIT_PARALLEL_STREAMS,default=4"`
-	// PprofDir, when set, receives cpu.pprof, heap.pprof and
-	// heap-peak.pprof of the process.
+	// PprofDir, when set, receives a CPU profile (cpu.pprof), an
+	// allocation profile at exit (heap.pprof) and the heap at its peak
+	// (heap-peak.pprof) of the run, for go tool pprof.
+	//
 	// main reads it before configuration loads (see profile.go), so that
 	// the profile covers everything; it is listed here to be documented
 	// with the other variables.
 	PprofDir string `env:"HWCAUDIT_PPROF_DIR"`
 	// Concurrency is how many API requests one stream keeps in flight
 	// while it catches up (pages of SWR and CodeArts Artifact, pages of a
-	// TaurusDB or DBSS window). HWCAUDIT_MAX_RPS still caps the rate.
-	// Default 4.
+	// TaurusDB or DBSS window), 1..64. HWCAUDIT_MAX_RPS still caps the
+	// rate. Default 4.
 	Concurrency int `env:"HWCAUDIT_CONCURRENCY,default=4"`
 	// ShutdownGrace is how long in-flight writes may finish after SIGTERM.
 	// Default 10s.
@@ -71,10 +75,13 @@ type Config struct {
 	// Default 64 MiB (67108864); the chart's 256Mi limit has room for it,
 	// the readers' own pages and the Go runtime.
 	MemoryBudget int64 `env:"HWCAUDIT_MEMORY_BUDGET,default=67108864"`
-	// RetryInitial, RetryMax and RetryMaxElapsed shape the backoff for every
-	// retryable failure. Defaults 500ms, 30s and 5m.
-	RetryInitial    time.Duration `env:"HWCAUDIT_RETRY_INITIAL,default=500ms"`
-	RetryMax        time.Duration `env:"HWCAUDIT_RETRY_MAX,default=30s"`
+	// RetryInitial is the first backoff after a retryable failure
+	// (network, 429, 5xx); each next one doubles, with jitter. Default 500ms.
+	RetryInitial time.Duration `env:"HWCAUDIT_RETRY_INITIAL,default=500ms"`
+	// RetryMax is the longest single backoff. Default 30s.
+	RetryMax time.Duration `env:"HWCAUDIT_RETRY_MAX,default=30s"`
+	// RetryMaxElapsed is how long one operation is retried before the
+	// stream fails; its checkpoint stays where delivery stopped. Default 5m.
 	RetryMaxElapsed time.Duration `env:"HWCAUDIT_RETRY_MAX_ELAPSED,default=5m"`
 	// PushgatewayURL, when set, is where each run pushes its metrics at
 	// the end (job "hwcaudit", grouped by shard and mode), after failures
@@ -115,6 +122,14 @@ type Config struct {
 	// and check line is redacted of; the API client adds the credentials
 	// it signs with.
 	secrets *egress.Secrets
+	// display, when set, is the live progress display of `exporter
+	// demo` on a terminal (a backfill's is backfill.display).
+	display *progressDisplay
+	// progressOff is `exporter demo --progress none`.
+	progressOff bool
+	// textLogsOnTerminal is set by newLogger when logs are text on a
+	// terminal: a person reads them, beside the report.
+	textLogsOnTerminal bool
 	// warned is set once the insecure settings were logged.
 	warned bool
 }

@@ -25,7 +25,8 @@ import (
 var killSeed = flag.Uint64("kill-seed", 20240501, "seed of the moments TestKillAndResume kills the exporter")
 
 // summaryRE matches the summary's totals line.
-var summaryRE = regexp.MustCompile(`(?m)^(\d+) streams: (\d+) records written, (\d+) dead-lettered, \d+ excluded by the start or end, \d+ repeats skipped in `)
+// (the table's last row: streams, fetched, written, dead-lettered, ...).
+var summaryRE = regexp.MustCompile(`(?m)^(\d+) streams +\d+ +(\d+) +(\d+) +\d+ +\d+$`)
 
 // summaryTotals returns the streams, written and dead-lettered counts of a
 // run's report.

@@ -1,132 +1,118 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
-	"text/tabwriter"
+	"strings"
+	"unicode/utf8"
 )
 
-// variable documents one environment variable for `exporter help`. A test
-// checks this table against the env tags of Config, so neither can drift.
+//go:generate go run ./internal/envdoc/gen
+
+// variable documents one environment variable for `exporter help`. The
+// variables Config reads are generated into help_gen.go from Config's env
+// tags and its fields' doc comments (the first paragraph of each), so that
+// help cannot drift from the code; TestHelpGenerated fails while
+// help_gen.go is stale.
 type variable struct {
 	name, def, doc string
+	// group is the struct that reads it, e.g. "Kafka" or
+	// "SourcesConfig.SWR"; "" for Config's own fields.
+	group string
 }
 
-var variables = []variable{
-	{"HWCAUDIT_SINKS", "file", "comma list of destinations: file, stdout, kafka, elasticsearch, s3"},
-	{"HWCAUDIT_REGION", "", "Huawei Cloud region, e.g. cn-north-4 (builds default endpoints, fills cloud.region)"},
-	{"HWCAUDIT_PROJECT_ID", "$HUAWEICLOUD_SDK_PROJECT_ID", "project whose audit logs are read"},
-	{"HWCAUDIT_START_FROM", "24h", "where a stream without checkpoint starts: RFC 3339 time or duration ago (72h, 7d)"},
-	{"HWCAUDIT_CHECKPOINT_URL", "file://./state", "checkpoint store: file://DIR or s3://BUCKET/PREFIX[?endpoint=…&region=…&path_style=true&lease_ttl=2m]"},
-	{"HWCAUDIT_DEADLETTER", "file://./out/deadletter", "where records that cannot be mapped or delivered go, with the reason: file://DIR, or s3://BUCKET/PREFIX (one gzip NDJSON object per batch; endpoint, region, path style and SSE from HWCAUDIT_S3_*)"},
-	{"HWCAUDIT_FILE_DIR", "./out", "file sink: root directory, one subdirectory per dataset"},
-	{"HWCAUDIT_FILE_MAX_BYTES", "67108864", "file sink: publish a file and start the next at this size"},
-	{"HWCAUDIT_FILE_MAX_AGE", "1h", "file sink: publish a file once it is this old (0 disables)"},
-	{"HWCAUDIT_KAFKA_BROKERS", "", "Kafka sink: brokers, comma list of host:port"},
-	{"HWCAUDIT_KAFKA_TOPIC", "{dataset}", "Kafka sink: topic; {dataset} is replaced by event.dataset"},
-	{"HWCAUDIT_KAFKA_AUTO_CREATE_TOPICS", "false", "Kafka sink: let the broker create missing topics"},
-	{"HWCAUDIT_KAFKA_COMPRESSION", "zstd", "Kafka sink: none, gzip, snappy, lz4 or zstd"},
-	{"HWCAUDIT_KAFKA_BATCH_SIZE", "1000", "Kafka sink: most messages in one produce request"},
-	{"HWCAUDIT_KAFKA_BATCH_BYTES", "1048576", "Kafka sink: largest produce request"},
-	{"HWCAUDIT_KAFKA_BATCH_TIMEOUT", "5ms", "Kafka sink: wait for a batch to fill"},
-	{"HWCAUDIT_KAFKA_MAX_MESSAGE_BYTES", "1048576", "Kafka sink: larger events go to the dead letter (the broker's message.max.bytes)"},
-	{"HWCAUDIT_KAFKA_WRITE_TIMEOUT", "10s", "Kafka sink: timeout of one produce request"},
-	{"HWCAUDIT_KAFKA_TLS", "false", "Kafka sink: connect with TLS"},
-	{"HWCAUDIT_KAFKA_TLS_CA_FILE", "", "Kafka sink: CA bundle to verify the brokers"},
-	{"HWCAUDIT_KAFKA_TLS_CERT_FILE", "", "Kafka sink: client certificate"},
-	{"HWCAUDIT_KAFKA_TLS_KEY_FILE", "", "Kafka sink: client key"},
-	{"HWCAUDIT_KAFKA_TLS_INSECURE_SKIP_VERIFY", "false", "Kafka sink: skip broker certificate checks (only when asked)"},
-	{"HWCAUDIT_KAFKA_SASL_MECHANISM", "", "Kafka sink: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (Huawei DMS uses SASL_SSL)"},
-	{"HWCAUDIT_KAFKA_ALLOW_INSECURE", "false", "Kafka sink: accept SASL without TLS to brokers that are not on loopback"},
-	{"HWCAUDIT_KAFKA_SASL_USERNAME", "", "Kafka sink: SASL user"},
-	{"HWCAUDIT_KAFKA_SASL_PASSWORD", "", "Kafka sink: SASL password"},
-	{"HWCAUDIT_S3_BUCKET", "", "S3 sink: bucket (Huawei OBS, AWS S3, MinIO…); credentials and region from the AWS default chain"},
-	{"HWCAUDIT_S3_PREFIX", "", "S3 sink: key prefix; objects go under {prefix}/dataset=…/year=…/month=…/day=…/hour=…/"},
-	{"HWCAUDIT_S3_ENDPOINT", "", "S3 sink: endpoint of an S3-compatible store, e.g. https://obs.cn-north-4.myhuaweicloud.com"},
-	{"HWCAUDIT_S3_ALLOW_INSECURE", "false", "S3 sink: accept a plain http:// endpoint that is not on loopback"},
-	{"HWCAUDIT_S3_TIMEOUT", "5m", "S3 sink: one request, from sending to reading the whole answer"},
-	{"HWCAUDIT_S3_FORCE_PATH_STYLE", "false", "S3 sink: path-style requests (MinIO and most self-hosted stores)"},
-	{"HWCAUDIT_S3_REGION", "", "S3 sink: region, when the AWS chain has none"},
-	{"HWCAUDIT_S3_SSE", "", "S3 sink: server-side encryption, AES256 or aws:kms"},
-	{"HWCAUDIT_S3_SSE_KMS_KEY_ID", "", "S3 sink: KMS key for aws:kms"},
-	{"HWCAUDIT_S3_PART_SIZE", "16777216", "S3 sink: objects larger than this are uploaded in parts of this size (at least 5242880, 5 MiB)"},
-	{"ELASTICSEARCH_URL", "", "Elasticsearch sink: cluster URLs, comma list (the client's own variable); required, no default"},
-	{"HWCAUDIT_ELASTICSEARCH_ALLOW_INSECURE", "false", "Elasticsearch sink: accept plain http:// nodes that are not on loopback"},
-	{"HWCAUDIT_ELASTICSEARCH_API_KEY", "", "Elasticsearch sink: API key (base64 id:key)"},
-	{"HWCAUDIT_ELASTICSEARCH_USERNAME", "", "Elasticsearch sink: basic-auth user, instead of an API key"},
-	{"HWCAUDIT_ELASTICSEARCH_PASSWORD", "", "Elasticsearch sink: basic-auth password"},
-	{"HWCAUDIT_ELASTICSEARCH_CA_FILE", "", "Elasticsearch sink: CA bundle to verify the cluster"},
-	{"HWCAUDIT_ELASTICSEARCH_TLS_INSECURE_SKIP_VERIFY", "false", "Elasticsearch sink: skip certificate checks (only when asked)"},
-	{"HWCAUDIT_ELASTICSEARCH_TARGET", "logs-{dataset}-{namespace}", "Elasticsearch sink: data stream (logs-*) or index; {dataset} and {namespace} are replaced"},
-	{"HWCAUDIT_ELASTICSEARCH_NAMESPACE", "default", "Elasticsearch sink: data stream namespace"},
-	{"HWCAUDIT_ELASTICSEARCH_BULK_MAX_BYTES", "5242880", "Elasticsearch sink: largest bulk request"},
-	{"HWCAUDIT_ELASTICSEARCH_BULK_MAX_DOCS", "1000", "Elasticsearch sink: most documents in one bulk request"},
-	{"HWCAUDIT_ELASTICSEARCH_COMPRESS", "false", "Elasticsearch sink: gzip bulk request bodies"},
-	{"HWCAUDIT_ELASTICSEARCH_SETUP", "false", "Elasticsearch sink: install index and component templates for the huaweicloud.* fields at start"},
-	{"HWCAUDIT_ELASTICSEARCH_ITEM_RETRIES", "3", "Elasticsearch sink: re-sends of items refused with 429/5xx within one write"},
-	{"HWCAUDIT_ELASTICSEARCH_RETRY_BACKOFF", "500ms", "Elasticsearch sink: first wait before re-sending refused items"},
-	{"HWCAUDIT_ELASTICSEARCH_TIMEOUT", "90s", "Elasticsearch sink: one request, from sending it to reading the whole answer"},
-	{"HWCAUDIT_SWR_INSTANCES", "", "SWR Enterprise instance ids, comma list"},
-	{"HWCAUDIT_SWR_OPERATIONS", "pull,create,delete", "SWR operations to read, one stream each"},
-	{"HWCAUDIT_SWR_ENDPOINT", "https://{swr host for the region}", "SWR API endpoint (required for regions the Huawei Cloud SDK lists no host for)"},
-	{"HWCAUDIT_SWR_PAGE_SIZE", "100", "largest page requested from SWR (20..100)"},
-	{"HWCAUDIT_ARTIFACT_TENANT_ID", "", "CodeArts Artifact tenant id"},
-	{"HWCAUDIT_ARTIFACT_REPOS", "", "CodeArts Artifact repositories, comma list of module/repo (module file or repository)"},
-	{"HWCAUDIT_ARTIFACT_ENDPOINT", "https://{artifact host for the region}", "CodeArts Artifact API endpoint (required for regions the Huawei Cloud SDK lists no host for)"},
-	{"HWCAUDIT_ARTIFACT_TIMEZONE", "+08:00", "zone of CodeArts Artifact's zone-less times"},
-	{"HWCAUDIT_ARTIFACT_PAGE_SIZE", "100", "largest page requested from CodeArts Artifact (20..100)"},
-	{"HWCAUDIT_GAUSSDB_INSTANCES", "", "TaurusDB (GaussDB for MySQL) instance ids, comma list"},
-	{"HWCAUDIT_GAUSSDB_ENDPOINT", "https://{gaussdb host for the region}", "TaurusDB API endpoint (required for regions the Huawei Cloud SDK lists no host for)"},
-	{"HWCAUDIT_GAUSSDB_LOOKBACK", "24h", "TaurusDB: each query starts this long before its window, so a file is found whatever time the API filters on; at least the longest file span"},
-	{"HWCAUDIT_GAUSSDB_PAGE_SIZE", "100", "page size for TaurusDB (1..100)"},
-	{"HWCAUDIT_GAUSSDB_SQL", "false", "TaurusDB: also download each audit log file and export its SQL statements, one event each (dataset huaweicloud.taurusdb_sql, streams taurusdb_sql/{instance}); files reach 100 MB"},
-	{"HWCAUDIT_GAUSSDB_SQL_MAX_RECORD_BYTES", "1048576", "TaurusDB SQL: longest statement record (1024..67108864); a longer one is dead-lettered with its first bytes and the reason"},
-	{"HWCAUDIT_GAUSSDB_SQL_PAGE_RECORDS", "1000", "TaurusDB SQL: statements per page, the unit of delivery and checkpointing inside a file (1..100000; pages also end at 4 MiB)"},
-	{"HWCAUDIT_GAUSSDB_SQL_READ_TIMEOUT", "1m", "TaurusDB SQL: end a file download that sent nothing for this long (1s..1h); the next attempt resumes where it stopped"},
-	{"HWCAUDIT_GAUSSDB_SQL_COLUMNS", "record_id,connection_id,connection_status,name,timestamp,command_class,sqltext,user,host,external_user,ip,default_db", "TaurusDB SQL: column order of an audit log file in CSV without a header row (the user guide's field order; a header row names its own)"},
-	{"HWCAUDIT_DBSS_INSTANCES", "", "DBSS instance ids, comma list"},
-	{"HWCAUDIT_DBSS_ENDPOINT", "https://{dbss host for the region}", "DBSS API endpoint (required for regions the Huawei Cloud SDK lists no host for)"},
-	{"HWCAUDIT_DBSS_PAGE_SIZE", "100", "page size for DBSS (1..100)"},
-	{"HWCAUDIT_DBSS_STREAMS", "operation", "DBSS logs read of each instance, comma list of operation (user operation logs), sql (SQL audit), alarm (alarm logs)"},
-	{"HWCAUDIT_SETTLE_DELAY", "5m", "TaurusDB/DBSS: read a time range only once it is this old (late records)"},
-	{"HWCAUDIT_WINDOW_MAX_RECORDS", "5000", "TaurusDB/DBSS: split a time range holding more records than this (100..1000000)"},
-	{"HWCAUDIT_CREDENTIALS", "env,profile,metadata,pod-identity", "where AK/SK credentials are looked for, in order (Huawei SDK providers)"},
-	{"HWCAUDIT_AUTH_TOKEN", "", "static IAM token (X-Auth-Token) instead of AK/SK signing; expires after 24h"},
-	{"HWCAUDIT_MAX_RPS", "10", "requests per second per API endpoint, across all streams (greater than 0, fractions allowed)"},
-	{"HWCAUDIT_HTTP_TIMEOUT", "30s", "timeout of one API request"},
-	{"HWCAUDIT_HTTP_MAX_BODY_BYTES", "16777216", "largest API response accepted (at least 1024)"},
-	{"HWCAUDIT_BATCH_SIZE", "2000", "most events in one sink write"},
-	{"HWCAUDIT_PARALLEL_STREAMS", "4", "streams exported at once"},
-	{"HWCAUDIT_PPROF_DIR", "", "directory for a CPU profile (cpu.pprof), an allocation profile at exit (heap.pprof) and the heap at its peak (heap-peak.pprof) of the run, for go tool pprof"},
-	{"HWCAUDIT_CONCURRENCY", "4", "API requests one stream keeps in flight while catching up (1..64), within HWCAUDIT_MAX_RPS"},
-	{"HWCAUDIT_SHUTDOWN_GRACE", "10s", "time in-flight writes get to finish after SIGTERM/SIGINT"},
-	{"HWCAUDIT_MAX_RUN_DURATION", "45m", "a run stops after this, commits what was delivered and exits 0 (backfill: 3); the next run continues (0 disables)"},
-	{"HWCAUDIT_MEMORY_BUDGET", "67108864", "bytes of fetched pages and their documents held between the API and the sinks, all streams together"},
-	{"HWCAUDIT_RETRY_INITIAL", "500ms", "first backoff after a retryable failure (network, 429, 5xx)"},
-	{"HWCAUDIT_RETRY_MAX", "30s", "longest single backoff"},
-	{"HWCAUDIT_RETRY_MAX_ELAPSED", "5m", "give up on one operation after retrying this long; the stream fails, its checkpoint stays"},
-	{"HWCAUDIT_SHARD", "", "index/count: export only the streams whose key hashes (FNV-1a) to index mod count (run and backfill)"},
-	{"HWCAUDIT_PUSHGATEWAY_URL", "", "Prometheus Pushgateway (http:// or https://) to push metrics to at the end of each run (job hwcaudit, grouped by shard and mode)"},
-	{"HWCAUDIT_ALLOW_INSECURE", "false", "accept plain http:// endpoints (API overrides, sinks, dead letters, a Pushgateway URL with a password) and Kafka SASL without TLS off loopback; sets every sink's own *_ALLOW_INSECURE; each insecure setting is logged at start"},
-	{"HWCAUDIT_LOG_LEVEL", "info", "debug, info, warn or error"},
-	{"HWCAUDIT_LOG_FORMAT", "auto", "json, text, or auto (text on a terminal, JSON otherwise)"},
+// groupTitles head the groups of variables in help; a group without a
+// title here is titled after its struct ("SourcesConfig.CTS": "CTS
+// source").
+var groupTitles = map[string]string{
+	"":                       "General",
+	"Checkpoint":             "Checkpoints",
+	"DeadLetter":             "Dead letters",
+	"File":                   "File sink (HWCAUDIT_SINKS=file)",
+	"Kafka":                  "Kafka sink (HWCAUDIT_SINKS=kafka)",
+	"S3":                     "S3 sink (HWCAUDIT_SINKS=s3; endpoint, region, path style and SSE serve s3:// dead letters too)",
+	"ES":                     "Elasticsearch sink (HWCAUDIT_SINKS=elasticsearch)",
+	"API":                    "Huawei Cloud API",
+	"Window":                 "TaurusDB and DBSS time windows",
+	"SourcesConfig.SWR":      "SWR source",
+	"SourcesConfig.Artifact": "CodeArts Artifact source",
+	"SourcesConfig.TaurusDB": "TaurusDB (GaussDB for MySQL) source",
+	"SourcesConfig.DBSS":     "DBSS source",
+}
+
+func groupTitle(group string) string {
+	if t, ok := groupTitles[group]; ok {
+		return t
+	}
+	if src, ok := strings.CutPrefix(group, "SourcesConfig."); ok {
+		return src + " source"
+	}
+	return group
+}
+
+// defaultPlaceholders describe what an unset variable without a tag
+// default means, shown instead of "none".
+var defaultPlaceholders = map[string]string{
+	"HWCAUDIT_PROJECT_ID":        "$HUAWEICLOUD_SDK_PROJECT_ID",
+	"HWCAUDIT_SWR_ENDPOINT":      "https://{swr host for the region}",
+	"HWCAUDIT_GAUSSDB_ENDPOINT":  "https://{gaussdb host for the region}",
+	"HWCAUDIT_ARTIFACT_ENDPOINT": "https://{artifact host for the region}",
+	"HWCAUDIT_DBSS_ENDPOINT":     "https://{dbss host for the region}",
+}
+
+// shownDefault is v's default as help and the README show it: the tag's
+// default, a placeholder saying what unset means, or "" for none.
+func (v variable) shownDefault() string {
+	if v.def == "" {
+		return defaultPlaceholders[v.name]
+	}
+	return v.def
 }
 
 // sdkVariables are read by the Huawei Cloud SDK's credential provider.
 var sdkVariables = []variable{
-	{"HUAWEICLOUD_SDK_AK", "", "access key id for AK/SK request signing"},
-	{"HUAWEICLOUD_SDK_SK", "", "secret access key"},
-	{"HUAWEICLOUD_SDK_SECURITY_TOKEN", "", "security token of temporary credentials (sent as X-Security-Token)"},
-	{"HUAWEICLOUD_SDK_PROJECT_ID", "", "project id, used when HWCAUDIT_PROJECT_ID is not set"},
+	{"HUAWEICLOUD_SDK_AK", "", "access key id for AK/SK request signing", ""},
+	{"HUAWEICLOUD_SDK_SK", "", "secret access key", ""},
+	{"HUAWEICLOUD_SDK_SECURITY_TOKEN", "", "security token of temporary credentials (sent as X-Security-Token)", ""},
+	{"HUAWEICLOUD_SDK_PROJECT_ID", "", "project id, used when HWCAUDIT_PROJECT_ID is not set", ""},
+}
+
+// awsVariables are the AWS SDK's own credential variables, which the S3
+// sink and S3 dead letters use and every report is redacted of.
+var awsVariables = []variable{
+	{"AWS_ACCESS_KEY_ID", "", "access key id of the S3-compatible store (Huawei OBS: an AK)", ""},
+	{"AWS_SECRET_ACCESS_KEY", "", "secret access key (Huawei OBS: the SK)", ""},
+	{"AWS_SESSION_TOKEN", "", "session token of temporary credentials", ""},
+}
+
+// printFlags writes fl's flags as flag.PrintDefaults does, with the
+// descriptions wrapped to helpWidth.
+func printFlags(w io.Writer, fl *flag.FlagSet) {
+	fl.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  -" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintln(w, line)
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			usage += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		writeWrapped(w, usage, "      ", helpWidth)
+	})
 }
 
 const usage = `hwcaudit exports Huawei Cloud audit logs as Elastic Common Schema (ECS) NDJSON.
 
 Usage:
-  exporter demo [--fresh] [--latency D]
+  exporter demo [--fresh] [--pace RPS] [--latency D] [--progress MODE]
                             export from an embedded API simulator (no cloud account
-                            needed); --latency adds D (e.g. 20ms) to every simulated
-                            API request, to see concurrency and progress at work
+                            needed); on a terminal, paced to show live progress;
+                            --latency adds D (e.g. 20ms) to every simulated request
+  exporter demo --serve ADDR
+                            run only the simulator until interrupted and print the
+                            variables that point run, check or backfill at it
   exporter run [--metrics-addr HOST:PORT]
                             export from Huawei Cloud, configured by the environment;
                             --metrics-addr serves Prometheus /metrics while running
@@ -169,19 +155,95 @@ hwcaudit_checkpoint_lag_seconds stops at its value at push time. README.md
 lists every metric.
 `
 
+// helpWidth is the most columns a line of help takes, so that it reads on
+// a terminal of 100 columns without wrapping.
+const helpWidth = 100
+
 func printHelp(w io.Writer) {
 	fmt.Fprint(w, usage)
-	fmt.Fprintln(w, "\nEnvironment:")
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, v := range variables {
-		fmt.Fprintf(tw, "  %s\t%s\t(default: %s)\n", v.name, v.doc, orNone(v.def))
+	fmt.Fprint(w, "\nEnvironment:\n")
+	for i, v := range variables {
+		if i == 0 || v.group != variables[i-1].group {
+			fmt.Fprintf(w, "\n%s:\n", groupTitle(v.group))
+		}
+		head := fmt.Sprintf("  %s  (default: %s)", v.name, orNone(v.shownDefault()))
+		if utf8.RuneCountInString(head) > helpWidth {
+			// A long list default goes under the name, broken after commas.
+			fmt.Fprintf(w, "  %s  (default:\n", v.name)
+			for _, l := range wrapList(v.shownDefault(), helpWidth-6) {
+				fmt.Fprintf(w, "      %s\n", l)
+			}
+			fmt.Fprintln(w, "      )")
+		} else {
+			fmt.Fprintln(w, head)
+		}
+		writeWrapped(w, v.doc, "      ", helpWidth)
 	}
-	tw.Flush()
 	fmt.Fprintln(w, "\nCredentials (Huawei Cloud SDK conventions):")
 	for _, v := range sdkVariables {
-		fmt.Fprintf(tw, "  %s\t%s\n", v.name, v.doc)
+		fmt.Fprintf(w, "  %s\n", v.name)
+		writeWrapped(w, v.doc, "      ", helpWidth)
 	}
-	tw.Flush()
+	fmt.Fprintln(w, "\nS3 sink and S3 dead letters (AWS SDK default chain, also ~/.aws and AWS_PROFILE):")
+	for _, v := range awsVariables {
+		fmt.Fprintf(w, "  %s\n", v.name)
+		writeWrapped(w, v.doc, "      ", helpWidth)
+	}
+	fmt.Fprintln(w, "\nSecrets as files:")
+	files := make([]string, len(fileVariables))
+	for i, name := range fileVariables {
+		files[i] = name + "_FILE"
+	}
+	writeWrapped(w, "Each secret variable may be given instead as NAME_FILE, the path of a file holding "+
+		"the value (one trailing newline is removed; setting both is an error): "+strings.Join(files, ", ")+".", "  ", helpWidth)
+}
+
+// writeWrapped writes text in lines of at most width columns, each
+// starting with indent; only a single word longer than the line exceeds it.
+func writeWrapped(w io.Writer, text, indent string, width int) {
+	for _, l := range wrap(text, width-utf8.RuneCountInString(indent)) {
+		fmt.Fprintf(w, "%s%s\n", indent, l)
+	}
+}
+
+// wrap breaks text at spaces into lines of at most width runes.
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		switch {
+		case line == "":
+			line = word
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// wrapList breaks a comma list into lines of at most width runes, each
+// ending after a comma, so that the list reads back by joining the lines.
+func wrapList(list string, width int) []string {
+	var lines []string
+	line := ""
+	for i, item := range strings.Split(list, ",") {
+		if i > 0 {
+			item = "," + item
+		}
+		if line != "" && utf8.RuneCountInString(line)+utf8.RuneCountInString(item) > width {
+			lines = append(lines, line+",")
+			item = item[1:]
+			line = ""
+		}
+		line += item
+	}
+	return append(lines, line)
 }
 
 func orNone(s string) string {

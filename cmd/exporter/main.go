@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -91,7 +92,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		metricsAddr, err := runArgs(args[1:])
 		if err != nil {
-			fmt.Fprintf(stderr, "exporter run: %v\n", err)
+			fmt.Fprintf(stderr, "exporter run: %v\n(usage: exporter run --help)\n", err)
 			return exitUsage
 		}
 		return cmdRun(metricsAddr, stdout, stderr)
@@ -131,17 +132,38 @@ Configuration comes from the environment; 'exporter help' lists it.
 
 func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
 
+// parseFlags parses args into fl without printing anything (fl's output
+// is for its usage): realMain answers -h and --help before, and the
+// caller prints the error. An undefined flag is reported as the argument
+// it is, "--bogus" as typed, besides the flag package's message.
+func parseFlags(fl *flag.FlagSet, args []string) error {
+	out := fl.Output()
+	fl.SetOutput(io.Discard)
+	defer fl.SetOutput(out)
+	err := fl.Parse(args)
+	if name, ok := strings.CutPrefix(fmt.Sprint(err), "flag provided but not defined: -"); ok {
+		for _, a := range args {
+			if n, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); n == name && strings.HasPrefix(a, "-") {
+				return fmt.Errorf("unexpected argument %q (%w)", a, err)
+			}
+		}
+	}
+	return err
+}
+
+// flagSet tells whether name was given on the command line.
+func flagSet(fl *flag.FlagSet, name string) bool {
+	set := false
+	fl.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // commandUsage is a command's usage, for -h and --help.
 func commandUsage(cmd string) (string, bool) {
 	var b strings.Builder
 	switch cmd {
 	case "run":
-		b.WriteString("usage: exporter run [--metrics-addr HOST:PORT]\n\n" +
-			"Exports what is new since each stream's checkpoint and exits: 0 when every\n" +
-			"stream caught up (or HWCAUDIT_MAX_RUN_DURATION stopped it cleanly), 1 when a\n" +
-			"stream failed, 2 on a configuration error, 3 when a signal cut it short.\n\n" +
-			"  --metrics-addr HOST:PORT  serve Prometheus /metrics while the run lasts\n\n" +
-			"Configuration comes from the environment; 'exporter help' lists it.\n")
+		runFlags(&b).Usage()
 	case "check":
 		b.WriteString("usage: exporter check\n\n" +
 			"Checks the configuration, the credentials, the first page of every stream\n" +
@@ -233,7 +255,10 @@ func signalContext() (context.Context, context.CancelFunc) {
 // Every record is redacted of the configured secrets (and of those the API
 // client learns), and the insecure settings in force are logged once.
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
-	log := slog.New(redactingHandler{h: newHandler(cfg, w), secrets: cfg.secrets})
+	h := newHandler(cfg, w)
+	_, text := h.(*slog.TextHandler)
+	cfg.textLogsOnTerminal = text && isTerminal(w)
+	log := slog.New(redactingHandler{h: h, secrets: cfg.secrets})
 	warnInsecure(cfg, log)
 	return log
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,7 +38,7 @@ const (
 )
 
 // metrics holds the Prometheus metrics of one process, in a registry of
-// its own. It implements pipeline.Observer.
+// its own. Its observer hooks count what the pipeline does.
 type metrics struct {
 	reg *prometheus.Registry
 	now func() time.Time
@@ -63,7 +65,13 @@ type metrics struct {
 	newest map[string]time.Time // newest committed event time, by stream
 }
 
-var _ pipeline.Observer = (*metrics)(nil)
+// observer is the pipeline's hooks into m: every one of them.
+func (m *metrics) observer() pipeline.Observer {
+	return pipeline.Observer{
+		Fetched: m.Fetched, FetchFailed: m.FetchFailed, Retried: m.Retried, Written: m.Written,
+		DeadLettered: m.DeadLettered, BatchDelivered: m.BatchDelivered, Committed: m.Committed,
+	}
+}
 
 func newMetrics(now func() time.Time) *metrics {
 	m := &metrics{
@@ -378,25 +386,38 @@ func (mr *metricsRun) pushMetrics(ctx context.Context, g prometheus.Gatherer) {
 
 // runArgs parses the flags of `exporter run`: only --metrics-addr.
 func runArgs(args []string) (metricsAddr string, err error) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--metrics-addr" || a == "-metrics-addr":
-			if i+1 >= len(args) || args[i+1] == "" {
-				return "", fmt.Errorf("%s needs a host:port, e.g. 127.0.0.1:9464", a)
-			}
-			i++
-			metricsAddr = args[i]
-		case strings.HasPrefix(a, "--metrics-addr=") || strings.HasPrefix(a, "-metrics-addr="):
-			_, metricsAddr, _ = strings.Cut(a, "=")
-			if metricsAddr == "" {
-				return "", fmt.Errorf("--metrics-addr needs a host:port, e.g. 127.0.0.1:9464")
-			}
-		default:
-			return "", fmt.Errorf("unexpected argument %q (configuration comes from the environment; see 'exporter help')", a)
+	fl := runFlags(io.Discard)
+	addr := fl.Lookup("metrics-addr").Value
+	if err := parseFlags(fl, args); err != nil {
+		if strings.HasSuffix(err.Error(), "flag needs an argument: -metrics-addr") {
+			err = errors.New("--metrics-addr needs a host:port, e.g. 127.0.0.1:9464")
 		}
+		return "", err
+	}
+	if fl.NArg() > 0 {
+		return "", fmt.Errorf("unexpected argument %q (configuration comes from the environment; see 'exporter help')", fl.Arg(0))
+	}
+	metricsAddr = addr.String()
+	if flagSet(fl, "metrics-addr") && metricsAddr == "" {
+		return "", errors.New("--metrics-addr needs a host:port, e.g. 127.0.0.1:9464")
 	}
 	return metricsAddr, checkMetricsAddr(metricsAddr)
+}
+
+// runFlags is the flag set of `exporter run`, its usage written to w.
+func runFlags(w io.Writer) *flag.FlagSet {
+	fl := flag.NewFlagSet("exporter run", flag.ContinueOnError)
+	fl.SetOutput(w)
+	fl.String("metrics-addr", "", "serve Prometheus /metrics on `HOST:PORT` while the run lasts, e.g. 127.0.0.1:9464")
+	fl.Usage = func() {
+		fmt.Fprint(fl.Output(), "usage: exporter run [--metrics-addr HOST:PORT]\n\n"+
+			"Exports what is new since each stream's checkpoint and exits: 0 when every\n"+
+			"stream caught up (or HWCAUDIT_MAX_RUN_DURATION stopped it cleanly), 1 when a\n"+
+			"stream failed, 2 on a configuration error, 3 when a signal cut it short.\n\n")
+		printFlags(fl.Output(), fl)
+		fmt.Fprint(fl.Output(), "\nConfiguration comes from the environment; 'exporter help' lists it.\n")
+	}
+	return fl
 }
 
 // checkMetricsAddr refuses a --metrics-addr that cannot be listened on as

@@ -58,10 +58,9 @@ func resolveProgress(mode string, stderr io.Writer) (string, error) {
 	return "", fmt.Errorf("--progress: want auto, bar, log or none, got %q", mode)
 }
 
-// progressTracker follows each stream from the pipeline's Observer calls:
-// records fetched and committed, and the source's estimate of what
-// remains. It implements pipeline.ProgressObserver; every method is safe
-// for concurrent use.
+// progressTracker follows each stream through the pipeline's observer
+// hooks (see observer): records fetched and committed, and the source's
+// estimate of what remains. Every method is safe for concurrent use.
 type progressTracker struct {
 	now func() time.Time
 
@@ -80,8 +79,6 @@ type streamProgress struct {
 	sampleAt        time.Time
 	sampleCommitted int64
 }
-
-var _ pipeline.ProgressObserver = (*progressTracker)(nil)
 
 func newProgressTracker(now func() time.Time) *progressTracker {
 	return &progressTracker{now: now, streams: map[string]*streamProgress{}}
@@ -116,11 +113,10 @@ func (t *progressTracker) Committed(stream string, records int64, _ time.Time) {
 	t.stream(stream).committed += records
 }
 
-func (*progressTracker) FetchFailed(string, error)                 {}
-func (*progressTracker) Retried(string, string, error)             {}
-func (*progressTracker) Written(string, string, int)               {}
-func (*progressTracker) DeadLettered(string, string, int)          {}
-func (*progressTracker) BatchDelivered(string, int, time.Duration) {}
+// observer is the pipeline's hooks into t: the three it follows.
+func (t *progressTracker) observer() pipeline.Observer {
+	return pipeline.Observer{Fetched: t.Fetched, Progress: t.Progress, Committed: t.Committed}
+}
 
 // streamStatus is one stream's progress at one moment.
 type streamStatus struct {
@@ -217,7 +213,7 @@ func renderFrame(sts []streamStatus, width int) []string {
 	}
 	lines := make([]string, 0, len(sts))
 	for i, s := range sts {
-		line := padRight(shortenMiddle(s.Stream, nameW), nameW) + "  " + rests[i]
+		line := padRight(shortenKey(s.Stream, nameW), nameW) + "  " + rests[i]
 		lines = append(lines, ellipsize(line, width-1))
 	}
 	return lines
@@ -490,6 +486,13 @@ type backfillProgress struct {
 func newBackfillProgress(cfg *Config, log *slog.Logger) *backfillProgress {
 	br := cfg.backfill
 	if br == nil {
+		switch {
+		case cfg.display != nil:
+			// `exporter demo` on a terminal.
+			return &backfillProgress{t: cfg.display.t, display: cfg.display}
+		case cfg.progressOff:
+			return nil
+		}
 		// `run`: a long catch-up logs where each stream is; a short run
 		// ends before the first line.
 		return &backfillProgress{t: newProgressTracker(time.Now), log: log, every: progressLogEvery}
@@ -508,7 +511,7 @@ func (p *backfillProgress) observer(base pipeline.Observer) pipeline.Observer {
 	if p == nil {
 		return base
 	}
-	return pipeline.Observers(base, p.t)
+	return pipeline.Observers(base, p.t.observer())
 }
 
 func (p *backfillProgress) start() {

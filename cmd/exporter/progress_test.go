@@ -309,7 +309,7 @@ func TestPipelineReportsProgress(t *testing.T) {
 		Outputs:    []pipeline.Output{{Name: "mem", Sink: memStore{}}},
 		DeadLetter: memStore{},
 		Store:      memStore{},
-		Observer:   pipeline.Observers(nil, tr, counter),
+		Observer:   pipeline.Observers(pipeline.Observer{}, tr.observer(), counter.observer()),
 	})
 	if err != nil {
 		t.Fatal(err)

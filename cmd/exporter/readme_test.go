@@ -28,8 +28,8 @@ func TestReadmeListsEveryVariable(t *testing.T) {
 			t.Errorf("README.md does not list %s", v.name)
 			continue
 		}
-		if def != v.def {
-			t.Errorf("README.md gives %s the default %q; the code has %q", v.name, def, v.def)
+		if def != v.shownDefault() {
+			t.Errorf("README.md gives %s the default %q; the code has %q", v.name, def, v.shownDefault())
 		}
 	}
 }

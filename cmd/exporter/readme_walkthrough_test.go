@@ -467,15 +467,14 @@ func TestSplitShell(t *testing.T) {
 // knownVariable reports whether the exporter, the Huawei Cloud SDK or the
 // AWS SDK (the S3 sink and checkpoints) reads name.
 func knownVariable(name string) bool {
-	for _, v := range slices.Concat(variables, sdkVariables) {
+	for _, v := range slices.Concat(variables, sdkVariables, awsVariables) {
 		if v.name == name {
 			return true
 		}
 	}
-	// The AWS SDK's own, and the Go runtime's soft memory limit that the
+	// The AWS SDK's region, and the Go runtime's soft memory limit that the
 	// chart sets from the container's memory limit.
-	return name == "AWS_ACCESS_KEY_ID" || name == "AWS_SECRET_ACCESS_KEY" || name == "AWS_SESSION_TOKEN" || name == "AWS_REGION" ||
-		name == "GOMEMLIMIT"
+	return name == "AWS_REGION" || name == "GOMEMLIMIT"
 }
 
 // validateExporterArgs parses an exporter command line (without the
@@ -497,14 +496,15 @@ func validateExporterArgs(args []string) error {
 			return fmt.Errorf("%s takes no arguments, got %q", args[0], rest)
 		}
 	case "checkpoints":
-		if !(len(rest) == 1 && rest[0] == "list" || len(rest) == 2 && (rest[0] == "show" || rest[0] == "reset")) {
-			return fmt.Errorf("checkpoints list|show STREAM|reset STREAM, got %q", rest)
-		}
+		_, err := parseCheckpoints(rest)
+		return err
 	case "demo":
-		for _, a := range rest {
-			if a != "--fresh" && !strings.HasPrefix(a, "--latency=") {
-				return fmt.Errorf("demo: unknown argument %q", a)
-			}
+		fl := demoFlags(io.Discard)
+		if err := parseFlags(fl, rest); err != nil {
+			return err
+		}
+		if fl.NArg() > 0 {
+			return fmt.Errorf("demo: unexpected argument %q", fl.Arg(0))
 		}
 	default:
 		return fmt.Errorf("unknown command %q", args[0])

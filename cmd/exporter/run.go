@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/term"
 
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/pipeline"
@@ -111,7 +115,7 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 		MaxBytes:      cfg.MemoryBudget,
 		ShutdownGrace: cfg.ShutdownGrace,
 		Logger:        log,
-		Observer:      prog.observer(mx.m),
+		Observer:      prog.observer(mx.m.observer()),
 	})
 	if err != nil {
 		log.Error("cannot build the pipeline", "error", err)
@@ -132,13 +136,15 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 			"max_run_duration", cfg.MaxRunDuration.String())
 	}
 	mx.sum = sum
-	logSummary(log, sum)
+	// A person at a terminal reads the table; the log line beside it
+	// would print every figure twice.
+	logSummary(log, sum, cfg.backfill == nil && cfg.textLogsOnTerminal && isTerminal(unwrapRedacting(out)))
 	if cfg.backfill != nil {
 		saveBackfillStatus(ctx, store, cfg, sum, log)
 		logBackfillReport(log, cfg, sum)
 		printBackfillReport(out, cfg, sum)
 	} else {
-		printSummary(out, sum)
+		printSummary(out, sum, tableWidth(out))
 	}
 	code = exitCode(sum)
 	if timedOut && code == exitInterrupted && cfg.backfill == nil {
@@ -238,8 +244,11 @@ func sumUp(sum *pipeline.Summary) totals {
 }
 
 // logSummary writes one structured line for the run, the line a log
-// pipeline alerts on, and one per failed stream.
-func logSummary(log *slog.Logger, sum *pipeline.Summary) {
+// pipeline alerts on, and one per failed stream. When terse, the table on
+// the same terminal shows the counts: the line holds only what the table
+// does not (discrepancies, and the API's total when it is not what was
+// fetched).
+func logSummary(log *slog.Logger, sum *pipeline.Summary, terse bool) {
 	t := sumUp(sum)
 	for _, r := range sum.Streams {
 		if r.Status == pipeline.StatusFailed {
@@ -249,6 +258,15 @@ func logSummary(log *slog.Logger, sum *pipeline.Summary) {
 			log.Error("records unaccounted for: fetched is not delivered + dead-lettered + excluded", "stream", r.Stream,
 				"fetched", r.Fetched, "delivered", r.Delivered, "dead_lettered", r.DeadLettered, "excluded", r.Excluded.Total())
 		}
+	}
+	if terse {
+		var attrs []any
+		if t.apiTotalKnown && t.apiTotal != t.fetched {
+			attrs = append(attrs, "api_total", t.apiTotal)
+		}
+		attrs = append(attrs, "discrepancies", t.discrepancies)
+		log.Info("run summary (the counts are in the table)", attrs...)
+		return
 	}
 	attrs := []any{
 		"streams", len(sum.Streams), "failed", t.failed, "interrupted", t.interrupted,
@@ -272,11 +290,46 @@ func rate(n int64, d time.Duration) int64 {
 	return int64(float64(n) / d.Seconds())
 }
 
-// printSummary is the human-readable report at the end of a run.
-func printSummary(w io.Writer, sum *pipeline.Summary) {
+// printSummary is the human-readable report at the end of a run: a table
+// of at most width columns (see summaryTable), then what needs attention;
+// only a failed stream's reason, one line each, may be longer.
+func printSummary(w io.Writer, sum *pipeline.Summary, width int) {
 	t := sumUp(sum)
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STREAM\tSTATUS\tFETCHED\tWRITTEN\tDEAD-LETTERED\tEXCLUDED\tREPEATS\tCHECKPOINT")
+	for _, line := range summaryTable(sum, t, width) {
+		fmt.Fprintln(w, line)
+	}
+	for _, r := range sum.Streams {
+		if r.Err != nil {
+			// Whole, on one line each: the reason is what one greps for.
+			fmt.Fprintf(w, "%s: %v\n", r.Stream, r.Err)
+		}
+	}
+	fmt.Fprintf(w, "%d records in %s (%d records/s)\n", t.fetched, sum.Elapsed.Round(time.Millisecond), rate(t.fetched, sum.Elapsed))
+	if t.unaccounted > 0 {
+		writeWrapped(w, fmt.Sprintf("%d stream(s) do not add up: fetched is not written + dead-lettered + excluded; see the log", t.unaccounted), "", width)
+	}
+	switch {
+	case t.failed > 0:
+		writeWrapped(w, fmt.Sprintf("%d stream(s) failed; their checkpoints hold the last delivered position", t.failed), "", width)
+	case t.interrupted > 0:
+		writeWrapped(w, fmt.Sprintf("interrupted: %d stream(s) did not catch up; the next run resumes from the checkpoints", t.interrupted), "", width)
+	case t.fetched == 0:
+		fmt.Fprintln(w, "nothing new: every stream is caught up")
+	}
+}
+
+// minStreamWidth is the narrowest the stream column gets on a narrow
+// terminal: enough for a source, "…" and an operation.
+const minStreamWidth = 20
+
+// summaryTable renders one row per stream and a row of totals, "N streams",
+// in at most width columns when it can: the checkpoint column is shortened
+// or left out first (the checkpoint in full is one `exporter checkpoints
+// show` away, which a line under the table says), then the stream keys lose
+// their middle, down to minStreamWidth.
+func summaryTable(sum *pipeline.Summary, t totals, width int) []string {
+	header := []string{"STREAM", "STATUS", "FETCHED", "WRITTEN", "DEAD-LETTERED", "EXCLUDED", "REPEATS", "CHECKPOINT"}
+	rows := make([][]string, 0, len(sum.Streams)+1)
 	for _, r := range sum.Streams {
 		var least int64 = -1
 		for _, n := range r.Written {
@@ -284,31 +337,128 @@ func printSummary(w io.Writer, sum *pipeline.Summary) {
 				least = n
 			}
 		}
-		cur := string(r.Cursor)
+		cur := compactJSON(r.Cursor)
 		if cur == "" {
 			cur = "(none)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Stream, r.Status, r.Fetched, max(least, 0), r.DeadLettered, r.Excluded.Total(), r.Duplicates, cur)
+		rows = append(rows, []string{r.Stream, string(r.Status), itoa(r.Fetched), itoa(max(least, 0)), itoa(r.DeadLettered),
+			itoa(r.Excluded.Total()), itoa(r.Duplicates), cur})
 	}
-	tw.Flush()
-	for _, r := range sum.Streams {
-		if r.Err != nil {
-			fmt.Fprintf(w, "%s: %v\n", r.Stream, r.Err)
+	rows = append(rows, []string{fmt.Sprintf("%d streams", len(sum.Streams)), "", itoa(t.fetched), itoa(t.written), itoa(t.dead),
+		itoa(t.excluded.Total()), itoa(t.duplicates), ""})
+	const gap = 2
+	var colW []int
+	var fixed int // every column but the stream and the checkpoint, with their gaps
+	measure := func() {
+		colW = make([]int, len(header))
+		for _, row := range append([][]string{header}, rows...) {
+			for i, c := range row {
+				colW[i] = max(colW[i], utf8.RuneCountInString(c))
+			}
+		}
+		fixed = 0
+		for _, n := range colW[1:7] {
+			fixed += n + gap
 		}
 	}
-	fmt.Fprintf(w, "%d streams: %d records written, %d dead-lettered, %d excluded by the start or end, %d repeats skipped in %s (%d records/s)\n",
-		len(sum.Streams), t.written, t.dead, t.excluded.Total(), t.duplicates, sum.Elapsed.Round(time.Millisecond), rate(t.fetched, sum.Elapsed))
-	if t.unaccounted > 0 {
-		fmt.Fprintf(w, "%d stream(s) do not add up: fetched is not written + dead-lettered + excluded; see the log\n", t.unaccounted)
+	measure()
+	if width-fixed < 30 {
+		// Narrow: shorter headings leave the keys more room.
+		header[4], header[5] = "DEAD", "EXCL"
+		measure()
 	}
+	last := len(header)
+	full := colW[0] + fixed + gap + colW[7]
+	shortened := false
 	switch {
-	case t.failed > 0:
-		fmt.Fprintf(w, "%d stream(s) failed; their checkpoints hold the last delivered position\n", t.failed)
-	case t.interrupted > 0:
-		fmt.Fprintf(w, "interrupted: %d stream(s) did not catch up; the next run resumes from the checkpoints\n", t.interrupted)
-	case t.fetched == 0:
-		fmt.Fprintln(w, "nothing new: every stream is caught up")
+	case full <= width:
+	case colW[0]+fixed+gap+len("CHECKPOINT") <= width:
+		// Room for the full keys and part of each checkpoint.
+		colW[7] = width - colW[0] - fixed - gap
+		shortened = true
+	default:
+		last = 7
+		colW[0] = max(min(colW[0], width-fixed), minStreamWidth)
+		shortened = true
 	}
+	lines := make([]string, 0, len(rows)+2)
+	for i, row := range append([][]string{header}, rows...) {
+		var b strings.Builder
+		for j, c := range row[:last] {
+			if j > 0 {
+				b.WriteString(strings.Repeat(" ", gap))
+			}
+			switch {
+			case j == 0:
+				b.WriteString(padRight(shortenKey(c, colW[j]), colW[j]))
+			case j == 7:
+				b.WriteString(ellipsize(c, colW[j]))
+			case j >= 2 && i > 0: // counts, right-aligned
+				b.WriteString(strings.Repeat(" ", colW[j]-utf8.RuneCountInString(c)) + c)
+			default:
+				b.WriteString(padRight(c, colW[j]))
+			}
+		}
+		lines = append(lines, strings.TrimRight(b.String(), " "))
+	}
+	if shortened {
+		note := "(checkpoints in full: exporter checkpoints show STREAM; every key: exporter checkpoints list)"
+		if utf8.RuneCountInString(note) > width {
+			note = "(checkpoints in full: exporter checkpoints list)"
+		}
+		lines = append(lines, note)
+	}
+	return lines
+}
+
+// shortenKey fits a stream key into n columns by shortening its middle
+// part: the source before the first "/" and the last part (an operation,
+// an instance) stay whole when they fit, as they tell streams apart.
+func shortenKey(key string, n int) string {
+	if utf8.RuneCountInString(key) <= n {
+		return key
+	}
+	first, rest, ok := strings.Cut(key, "/")
+	if !ok {
+		return shortenMiddle(key, n)
+	}
+	middle, last := "", rest
+	if i := strings.LastIndex(rest, "/"); i >= 0 {
+		middle, last = rest[:i], rest[i+1:]
+	}
+	if middle == "" {
+		// source/ID: the id loses its middle.
+		if room := n - utf8.RuneCountInString(first) - 1; room >= 5 {
+			return first + "/" + shortenMiddle(last, room)
+		}
+		return shortenMiddle(key, n)
+	}
+	if room := n - utf8.RuneCountInString(first) - utf8.RuneCountInString(last) - 2; room >= 3 {
+		return first + "/" + shortenMiddle(middle, room) + "/" + last
+	}
+	return shortenMiddle(key, n)
+}
+
+// unwrapRedacting is the writer a redactingWriter writes to.
+func unwrapRedacting(w io.Writer) io.Writer {
+	if r, ok := w.(redactingWriter); ok {
+		return r.w
+	}
+	return w
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// tableWidth is the width of the terminal out writes to, 100 columns when
+// it is not a terminal (a log file, a pipe) or cannot tell.
+func tableWidth(out io.Writer) int {
+	out = unwrapRedacting(out)
+	if f, ok := out.(*os.File); ok && isTerminal(f) {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return w
+		}
+	}
+	return 100
 }
 
 // lockScope separates the run locks of exports whose streams cannot

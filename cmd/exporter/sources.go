@@ -14,7 +14,8 @@ import (
 
 // The audit sources the exporter reads. Adding one is a package under
 // sources/ and this file: its Config in SourcesConfig and its row in
-// sourceTable (plus its variables' rows in help.go, which a test checks).
+// sourceTable (its variables reach `exporter help` through go generate:
+// help_gen.go, which a test checks).
 // run, backfill, check and demo all take their sources from here.
 
 // SourcesConfig is every source's configuration; Config embeds it, so

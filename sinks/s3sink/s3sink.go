@@ -104,8 +104,8 @@ type Config struct {
 	SSEKMSKeyID string `env:"HWCAUDIT_S3_SSE_KMS_KEY_ID"`
 
 	// PartSize is the size of the parts of a multipart upload; objects
-	// smaller than it are stored with one PutObject. At least 5 MiB.
-	// Default 16777216 (16 MiB).
+	// smaller than it are stored with one PutObject. At least 5242880
+	// (5 MiB). Default 16777216 (16 MiB).
 	PartSize int64 `env:"HWCAUDIT_S3_PART_SIZE,default=16777216"`
 }
 

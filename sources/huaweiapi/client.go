@@ -44,13 +44,14 @@ type Config struct {
 	// workload identity). Temporary credentials are refreshed before they
 	// expire. Default env,profile,metadata,pod-identity.
 	Credentials []string `env:"HWCAUDIT_CREDENTIALS,default=env,profile,metadata,pod-identity"`
-	// MaxRPS caps requests per second to one endpoint, across all streams.
-	// Default 10, a fraction of the gateway's usual per-API quota.
+	// MaxRPS caps requests per second to one endpoint, across all streams;
+	// greater than 0, fractions allowed. Default 10, a fraction of the
+	// gateway's usual per-API quota.
 	MaxRPS float64 `env:"HWCAUDIT_MAX_RPS,default=10"`
 	// Timeout bounds one request, from dial to the end of the body. Default 30s.
 	Timeout time.Duration `env:"HWCAUDIT_HTTP_TIMEOUT,default=30s"`
-	// MaxBodyBytes caps a response body; a larger one is an error, never a
-	// silent truncation. Default 16 MiB.
+	// MaxBodyBytes caps a response body, at least 1024; a larger body is
+	// an error, never a silent truncation. Default 16 MiB.
 	MaxBodyBytes int64 `env:"HWCAUDIT_HTTP_MAX_BODY_BYTES,default=16777216"`
 
 	// OnResponse, when not nil, is called once for every HTTP attempt the

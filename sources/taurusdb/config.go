@@ -57,9 +57,8 @@ type Config struct {
 	// attempt resumes where it stopped. 1s..1h. Default 1m.
 	SQLReadTimeout time.Duration `env:"HWCAUDIT_GAUSSDB_SQL_READ_TIMEOUT,default=1m"`
 	// SQLColumns is the column order of an audit log file in CSV without
-	// a header row (a file with a header row names its own). Default the
-	// user guide's field order:
-	// record_id,connection_id,connection_status,name,timestamp,command_class,sqltext,user,host,external_user,ip,default_db.
+	// a header row (a file with a header row names its own). Default: the
+	// user guide's field order.
 	SQLColumns []string `env:"HWCAUDIT_GAUSSDB_SQL_COLUMNS,default=record_id,connection_id,connection_status,name,timestamp,command_class,sqltext,user,host,external_user,ip,default_db"`
 }
 

@@ -53,10 +53,10 @@ type Config struct {
 	// read: records may be listed a few minutes after they happened, and a
 	// window is never read again once the cursor passed it. Default 5m.
 	SettleDelay time.Duration `env:"HWCAUDIT_SETTLE_DELAY,default=5m"`
-	// MaxRecords caps the records of one window: a window that holds more
-	// is split, so memory and the time between checkpoints stay bounded.
-	// A single second is never split: it is streamed a page at a time.
-	// Default 5000.
+	// MaxRecords caps the records of one window, 100..1000000: a window
+	// that holds more is split, so memory and the time between checkpoints
+	// stay bounded. A single second is never split: it is streamed a page
+	// at a time. Default 5000.
 	MaxRecords int `env:"HWCAUDIT_WINDOW_MAX_RECORDS,default=5000"`
 	// Concurrency is how many pages of one window are requested at once;
 	// the exporter sets it from HWCAUDIT_CONCURRENCY. Default 1.
