@@ -12,8 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -269,36 +269,61 @@ type rangedStream interface {
 // what was fetched and what the API's counts say the range holds, what was
 // written to each sink, dead-lettered and skipped as already delivered, and
 // whether the stream completed.
-func printBackfillReport(w io.Writer, cfg *Config, sum *pipeline.Summary) {
+func printBackfillReport(w io.Writer, cfg *Config, sum *pipeline.Summary, width int) {
 	br := cfg.backfill
-	fmt.Fprintf(w, "backfill %s .. %s (checkpoints under %s)\n", br.from.Format(time.RFC3339), br.to.Format(time.RFC3339), br.namespace)
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	header := "STREAM\tSTATUS\tFETCHED\tAPI-TOTAL"
-	for _, s := range cfg.Sinks {
-		header += "\tWRITTEN:" + strings.ToUpper(s)
-	}
-	fmt.Fprintln(tw, header+"\tDEAD-LETTERED\tEXCLUDED\tDUPLICATES-SKIPPED\tCOMPLETE")
-	incomplete, discrepancies := 0, 0
-	for _, r := range sum.Streams {
-		line := fmt.Sprintf("%s\t%s\t%d\t%s", r.Stream, r.Status, r.Fetched, apiTotal(r))
+	writeWrapped(w, fmt.Sprintf("backfill %s .. %s (checkpoints under %s)", br.from.Format(time.RFC3339), br.to.Format(time.RFC3339), br.namespace), "", width)
+	// The table as wide as its notes make it; on a terminal too narrow for
+	// them the notes shrink to "*" (the lines under the table say what
+	// each means).
+	table := func(notes bool) ([]string, int, int) {
+		header := []string{"STREAM", "STATUS", "FETCHED", "API"}
 		for _, s := range cfg.Sinks {
-			line += fmt.Sprintf("\t%d", r.Written[s])
+			if len(cfg.Sinks) == 1 {
+				header = append(header, "WRITTEN")
+			} else {
+				header = append(header, "WRITTEN:"+strings.ToUpper(s))
+			}
 		}
-		complete := "yes"
-		if r.Status != pipeline.StatusDone {
-			complete = "NO"
-			incomplete++
+		header = append(header, "DEAD", "EXCL", "REPEATS", "COMPLETE")
+		var rows [][]string
+		incomplete, discrepancies := 0, 0
+		for _, r := range sum.Streams {
+			row := []string{r.Stream, string(r.Status), itoa(r.Fetched), apiTotal(r)}
+			for _, s := range cfg.Sinks {
+				row = append(row, itoa(r.Written[s]))
+			}
+			complete, flagged := "yes", false
+			if r.Status != pipeline.StatusDone {
+				complete = "NO"
+				incomplete++
+			}
+			if discrepancy(r) {
+				discrepancies++
+				flagged = true
+				if notes {
+					complete += " (DISCREPANCY)"
+				}
+			}
+			if r.Status == pipeline.StatusDone && !r.Accounted() {
+				flagged = true
+				if notes {
+					complete += " (UNACCOUNTED)"
+				}
+			}
+			if flagged && !notes {
+				complete += "*"
+			}
+			rows = append(rows, append(row, itoa(r.DeadLettered), itoa(r.Excluded.Total()), itoa(r.Duplicates), complete))
 		}
-		if discrepancy(r) {
-			complete += " (DISCREPANCY)"
-			discrepancies++
-		}
-		if r.Status == pipeline.StatusDone && !r.Accounted() {
-			complete += " (UNACCOUNTED)"
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", line, r.DeadLettered, r.Excluded.Total(), r.Duplicates, complete)
+		return fitTable(header, rows, width), incomplete, discrepancies
 	}
-	tw.Flush()
+	lines, incomplete, discrepancies := table(true)
+	if width > 0 && slices.ContainsFunc(lines, func(l string) bool { return utf8.RuneCountInString(l) > width }) {
+		lines, _, _ = table(false)
+	}
+	for _, line := range lines {
+		fmt.Fprintln(w, line)
+	}
 	for _, r := range sum.Streams {
 		if r.Err != nil {
 			fmt.Fprintf(w, "%s: %v\n", r.Stream, r.Err)
@@ -306,7 +331,7 @@ func printBackfillReport(w io.Writer, cfg *Config, sum *pipeline.Summary) {
 	}
 	for _, r := range sum.Streams {
 		if discrepancy(r) {
-			fmt.Fprintf(w, "%s: DISCREPANCY: fetched %d records, the API counted %d in the range read\n", r.Stream, r.Fetched, r.APITotal)
+			writeWrapped(w, fmt.Sprintf("%s: DISCREPANCY: fetched %d records, the API counted %d in the range read", r.Stream, r.Fetched, r.APITotal), "", width)
 		}
 	}
 	t := sumUp(sum)
@@ -314,23 +339,68 @@ func printBackfillReport(w io.Writer, cfg *Config, sum *pipeline.Summary) {
 	for _, r := range sum.Streams {
 		dups += r.Duplicates
 	}
-	fmt.Fprintf(w, "%d streams: %d records written, %d dead-lettered, %d outside the range, %d duplicates skipped in %s\n",
-		len(sum.Streams), t.written, t.dead, t.excluded.Total(), dups, sum.Elapsed.Round(time.Millisecond))
+	writeWrapped(w, fmt.Sprintf("%d streams: %d records written, %d dead-lettered, %d outside the range, %d duplicates skipped in %s",
+		len(sum.Streams), t.written, t.dead, t.excluded.Total(), dups, sum.Elapsed.Round(time.Millisecond)), "", width)
 	if t.unaccounted > 0 {
-		fmt.Fprintf(w, "WARNING: %d stream(s) do not add up: fetched is not written + dead-lettered + excluded; see the log\n", t.unaccounted)
+		writeWrapped(w, fmt.Sprintf("WARNING (UNACCOUNTED): %d stream(s) do not add up: fetched is not written + dead-lettered + excluded; see the log", t.unaccounted), "", width)
 	}
 	if discrepancies > 0 {
-		fmt.Fprintf(w, "WARNING: %d stream(s) fetched a different number of records than the API counted; check them (this warning does not change the exit code)\n", discrepancies)
+		writeWrapped(w, fmt.Sprintf("WARNING: %d stream(s) fetched a different number of records than the API counted; check them (this warning does not change the exit code)", discrepancies), "", width)
 	}
 	if incomplete > 0 {
-		fmt.Fprintf(w, "INCOMPLETE: %d stream(s) did not complete; run the same command again to resume\n", incomplete)
+		writeWrapped(w, fmt.Sprintf("INCOMPLETE: %d stream(s) did not complete; run the same command again to resume", incomplete), "", width)
 	} else {
 		fmt.Fprintln(w, "complete: every stream exported the whole range")
 	}
-	fmt.Fprintln(w, "(API-TOTAL: records the API's counts put in the range this run read, - when the source cannot tell; "+
-		"EXCLUDED: records the API returned from before --from or after --to; "+
-		"DUPLICATES-SKIPPED: records listed again and skipped as already delivered; "+
-		"the exit code is non-zero only when a stream did not complete)")
+	writeWrapped(w, "(API: records the API's counts put in the range this run read, - when the source cannot tell; "+
+		"DEAD: dead-lettered with the reason; EXCL: records the API returned from before --from or after --to; "+
+		"REPEATS: records listed again and skipped as already delivered; "+
+		"the exit code is non-zero only when a stream did not complete)", "", width)
+}
+
+// fitTable renders header and rows in columns two spaces apart, counts
+// right-aligned, in at most width columns when it can: the first column
+// (stream keys) loses its middle, down to 12 columns (a source, "…" and
+// the key's end); the last column is left as long as it is. width 0: no
+// limit.
+func fitTable(header []string, rows [][]string, width int) []string {
+	const gap = 2
+	colW := make([]int, len(header))
+	for _, row := range append([][]string{header}, rows...) {
+		for i, c := range row {
+			colW[i] = max(colW[i], utf8.RuneCountInString(c))
+		}
+	}
+	if width > 0 {
+		rest := 0
+		for _, n := range colW[1:] {
+			rest += n + gap
+		}
+		colW[0] = max(min(colW[0], width-rest), min(colW[0], 12))
+	}
+	numeric := func(c string) bool {
+		_, err := strconv.ParseInt(c, 10, 64)
+		return err == nil || c == "-"
+	}
+	lines := make([]string, 0, len(rows)+1)
+	for i, row := range append([][]string{header}, rows...) {
+		var b strings.Builder
+		for j, c := range row {
+			if j > 0 {
+				b.WriteString(strings.Repeat(" ", gap))
+			}
+			switch {
+			case j == 0:
+				b.WriteString(padRight(shortenKey(c, colW[0]), colW[0]))
+			case i > 0 && j < len(row)-1 && numeric(c):
+				b.WriteString(strings.Repeat(" ", colW[j]-utf8.RuneCountInString(c)) + c)
+			default:
+				b.WriteString(padRight(c, colW[j]))
+			}
+		}
+		lines = append(lines, strings.TrimRight(b.String(), " "))
+	}
+	return lines
 }
 
 // apiTotal is the API-TOTAL cell: "-" when the source cannot tell.

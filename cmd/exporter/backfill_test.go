@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/pipeline"
@@ -164,7 +165,7 @@ func TestBackfillExportsExactlyTheRange(t *testing.T) {
 	from, to := backfillRangeOf(h.sim)
 	args := []string{"backfill", "--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano)}
 	r := h.mustRun(0, args...)
-	if !strings.Contains(r.stdout, "complete: every stream exported the whole range") || !strings.Contains(r.stdout, "WRITTEN:FILE") {
+	if !strings.Contains(r.stdout, "complete: every stream exported the whole range") || !strings.Contains(r.stdout, "WRITTEN") {
 		t.Errorf("no completeness report:\n%s", r)
 	}
 	checkRange(t, h.sim, readOutput(t, h.datasetDir(), false), from, to)
@@ -499,16 +500,16 @@ func checkReportRow(t *testing.T, r result, stream string, records int) {
 	t.Helper()
 	row := reportRow(t, r.stdout, stream)
 	n := strconv.Itoa(records)
-	excluded, _ := strconv.Atoi(row["EXCLUDED"])
+	excluded, _ := strconv.Atoi(row["EXCL"])
 	fetched := strconv.Itoa(records + excluded)
-	if row["STATUS"] != "done" || row["FETCHED"] != fetched || row["WRITTEN:FILE"] != n || row["DEAD-LETTERED"] != "0" || row["COMPLETE"] != "yes" {
+	if row["STATUS"] != "done" || row["FETCHED"] != fetched || row["WRITTEN"] != n || row["DEAD"] != "0" || row["COMPLETE"] != "yes" {
 		t.Errorf("report row %v, want done, %s written and %s fetched, complete\n%s", row, n, fetched, r.stdout)
 	}
-	if row["API-TOTAL"] != fetched {
-		t.Errorf("API-TOTAL %s, want %s\n%s", row["API-TOTAL"], fetched, r.stdout)
+	if row["API"] != fetched {
+		t.Errorf("API %s, want %s\n%s", row["API"], fetched, r.stdout)
 	}
-	if _, err := strconv.Atoi(row["DUPLICATES-SKIPPED"]); err != nil {
-		t.Errorf("DUPLICATES-SKIPPED %q", row["DUPLICATES-SKIPPED"])
+	if _, err := strconv.Atoi(row["REPEATS"]); err != nil {
+		t.Errorf("REPEATS %q", row["REPEATS"])
 	}
 	// The same in the JSON log line.
 	var found bool
@@ -568,7 +569,7 @@ func TestBackfillEachSourceExportsExactlyTheRange(t *testing.T) {
 			r = h.mustRun(exitOK, args...)
 			// Readers may look at a page past the end again: nothing of it
 			// is written.
-			if row := reportRow(t, r.stdout, src.stream); row["FETCHED"] != row["EXCLUDED"] || row["WRITTEN:FILE"] != "0" || row["COMPLETE"] != "yes" {
+			if row := reportRow(t, r.stdout, src.stream); row["FETCHED"] != row["EXCL"] || row["WRITTEN"] != "0" || row["COMPLETE"] != "yes" {
 				t.Errorf("rerun: %v\n%s", row, r.stdout)
 			}
 			checkSourceRange(t, dir, recs, from, to)
@@ -641,12 +642,12 @@ func TestBackfillReportColumns(t *testing.T) {
 		{Stream: "taurusdb/c", Status: pipeline.StatusDone, Fetched: 9, APITotal: 11, Delivered: 7, Excluded: pipeline.Excluded{AfterEnd: 2}, Written: map[string]int64{"file": 7, "kafka": 7}},
 	}}
 	var buf bytes.Buffer
-	printBackfillReport(&buf, cfg, sum)
+	printBackfillReport(&buf, cfg, sum, 0)
 	out := buf.String()
 	for stream, want := range map[string]map[string]string{
-		"swr/a/pull": {"FETCHED": "120", "API-TOTAL": "120", "WRITTEN:FILE": "120", "WRITTEN:KAFKA": "120", "DEAD-LETTERED": "0", "DUPLICATES-SKIPPED": "3", "COMPLETE": "yes"},
-		"dbss/b":     {"FETCHED": "40", "API-TOTAL": "-", "WRITTEN:FILE": "38", "DEAD-LETTERED": "2", "DUPLICATES-SKIPPED": "0", "COMPLETE": "yes"},
-		"taurusdb/c": {"FETCHED": "9", "API-TOTAL": "11", "COMPLETE": "yes (DISCREPANCY)"},
+		"swr/a/pull": {"FETCHED": "120", "API": "120", "WRITTEN:FILE": "120", "WRITTEN:KAFKA": "120", "DEAD": "0", "REPEATS": "3", "COMPLETE": "yes"},
+		"dbss/b":     {"FETCHED": "40", "API": "-", "WRITTEN:FILE": "38", "DEAD": "2", "REPEATS": "0", "COMPLETE": "yes"},
+		"taurusdb/c": {"FETCHED": "9", "API": "11", "COMPLETE": "yes (DISCREPANCY)"},
 	} {
 		row := reportRow(t, out, stream)
 		for col, v := range want {
@@ -703,7 +704,7 @@ func TestBackfillReportColumns(t *testing.T) {
 	// An incomplete stream does change it.
 	sum.Streams[1].Status, sum.Streams[1].Err = pipeline.StatusFailed, io.ErrUnexpectedEOF
 	buf.Reset()
-	printBackfillReport(&buf, cfg, sum)
+	printBackfillReport(&buf, cfg, sum, 0)
 	if row := reportRow(t, buf.String(), "dbss/b"); row["COMPLETE"] != "NO" || !strings.Contains(buf.String(), "INCOMPLETE: 1 stream(s)") {
 		t.Errorf("failed stream:\n%s", buf.String())
 	}
@@ -817,5 +818,34 @@ func TestCheckpointsBackfillGroups(t *testing.T) {
 		if _, ok := parseCheckpointsArgs(bad); ok {
 			t.Errorf("%q parsed", bad)
 		}
+	}
+}
+
+// TestBackfillReportFitsTheTerminal: on a terminal of 80 or 100 columns
+// every line of a backfill report fits, the stream keys losing their
+// middle; without a width (a file, a pipe) the keys stay whole.
+func TestBackfillReportFitsTheTerminal(t *testing.T) {
+	cfg := testBackfillConfig("file")
+	long := "dbss/9d1e6f2a-3b4c-4d5e-8f6a-7b8c9d0e1f2a/sql"
+	sum := &pipeline.Summary{Streams: []pipeline.StreamResult{
+		{Stream: "swr/7f3c2a10-5b8e-4d21-9c4f-0e6a1b2c3d4e/create", Status: pipeline.StatusDone, Fetched: 3000, APITotal: 3000, Delivered: 3000, Written: map[string]int64{"file": 3000}},
+		{Stream: long, Status: pipeline.StatusDone, Fetched: 6000, APITotal: 6100, Delivered: 6000, Written: map[string]int64{"file": 6000}},
+	}}
+	for _, width := range []int{80, 100} {
+		var buf bytes.Buffer
+		printBackfillReport(&buf, cfg, sum, width)
+		for i, ln := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
+			if n := utf8.RuneCountInString(ln); n > width {
+				t.Errorf("width %d: line %d has %d columns: %s", width, i+1, n, ln)
+			}
+		}
+		if !strings.Contains(buf.String(), "dbss/") || !strings.Contains(buf.String(), "/sql ") {
+			t.Errorf("width %d: the shortened key lost its source or its last part:\n%s", width, buf.String())
+		}
+	}
+	var buf bytes.Buffer
+	printBackfillReport(&buf, cfg, sum, 0)
+	if row := reportRow(t, buf.String(), long); row["API"] != "6100" || row["COMPLETE"] != "yes (DISCREPANCY)" {
+		t.Errorf("no width: row %v\n%s", row, buf.String())
 	}
 }

@@ -200,7 +200,13 @@ func printHelp(w io.Writer) {
 
 // writeWrapped writes text in lines of at most width columns, each
 // starting with indent; only a single word longer than the line exceeds it.
+// width 0 or less: no limit.
 func writeWrapped(w io.Writer, text, indent string, width int) {
+	if width <= 0 {
+		// No limit (a file, a pipe): one line.
+		fmt.Fprintf(w, "%s%s\n", indent, text)
+		return
+	}
 	for _, l := range wrap(text, width-utf8.RuneCountInString(indent)) {
 		fmt.Fprintf(w, "%s%s\n", indent, l)
 	}

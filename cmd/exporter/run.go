@@ -142,7 +142,7 @@ func export(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, log *sl
 	if cfg.backfill != nil {
 		saveBackfillStatus(ctx, store, cfg, sum, log)
 		logBackfillReport(log, cfg, sum)
-		printBackfillReport(out, cfg, sum)
+		printBackfillReport(out, cfg, sum, reportWidth(out))
 	} else {
 		printSummary(out, sum, tableWidth(out))
 	}
@@ -448,6 +448,16 @@ func unwrapRedacting(w io.Writer) io.Writer {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// reportWidth is the width a backfill report fits: the terminal's, or no
+// limit when it goes to a file or a pipe, where whole stream keys serve
+// the record of what was exported better than a tidy line.
+func reportWidth(out io.Writer) int {
+	if !isTerminal(unwrapRedacting(out)) {
+		return 0
+	}
+	return tableWidth(out)
+}
 
 // tableWidth is the width of the terminal out writes to, 100 columns when
 // it is not a terminal (a log file, a pipe) or cannot tell.
