@@ -1,0 +1,96 @@
+package newestfirst
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// requestCase is a walk whose cost in requests is measured: a first run
+// from before the oldest record of a list, with Concurrency requests in
+// flight, each answered after latency, while arrive records are inserted
+// at the head before every request (head checks included).
+type requestCase struct {
+	name        string
+	records     int
+	concurrency int
+	arrive      int
+	latency     time.Duration
+}
+
+var requestCases = []requestCase{
+	{"still/concurrency=8", 200_000, 8, 0, time.Millisecond},
+	{"still/concurrency=1", 20_000, 1, 0, 0},
+	{"growing=1/concurrency=8", 200_000, 8, 1, time.Millisecond},
+	{"growing=3/concurrency=8", 200_000, 8, 3, time.Millisecond},
+}
+
+// requestCost is what one measured walk delivered and asked for.
+type requestCost struct {
+	records, requests, checks int
+}
+
+func (c requestCost) perRequest() float64 { return float64(c.records) / float64(c.requests) }
+
+// measureRequests reads c's list to the end of the run and checks that
+// every record listed when the run began was delivered once, in order.
+func measureRequests(tb testing.TB, c requestCase) requestCost {
+	tb.Helper()
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	a := newListAPI(c.records, base)
+	a.latency = c.latency
+	want := a.ids
+	if c.arrive > 0 {
+		a.insert = func(int) int { return c.arrive }
+	}
+	rd := newReader(a, 100, c.concurrency, base.Add(-time.Hour), nil)
+	var got []int64
+	for {
+		p, err := rd.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, raw := range p.Records {
+			id, _ := strconv.ParseInt(string(raw), 10, 64)
+			got = append(got, id)
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(got) < len(want) || fmt.Sprint(got[:len(want)]) != fmt.Sprint(want) {
+		tb.Fatalf("%s: delivered %d records, want the %d listed at the start first, in order", c.name, len(got), len(want))
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			tb.Fatalf("%s: delivery %d (%d) after %d", c.name, i, got[i], got[i-1])
+		}
+	}
+	return requestCost{records: len(got), requests: a.sent, checks: a.checks}
+}
+
+// BenchmarkRequests reports records per request (the API quota's cost)
+// of a first run over 200,000 records, the list still or growing at the
+// head while the run pages:
+//
+//	go test ./sources/newestfirst -run '^$' -bench Requests -benchtime 1x
+func BenchmarkRequests(b *testing.B) {
+	for _, c := range requestCases {
+		b.Run(c.name, func(b *testing.B) {
+			var cost requestCost
+			for range b.N {
+				cost = measureRequests(b, c)
+			}
+			b.ReportMetric(cost.perRequest(), "records/request")
+			b.ReportMetric(float64(cost.requests), "requests")
+			b.ReportMetric(float64(cost.checks), "head-checks")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
