@@ -402,7 +402,7 @@ func (r *Reader[K]) refill(ctx context.Context) {
 	// at 8 in flight and 20 ms, against 0.900 with two).
 	room := 2 * r.depth
 	if !r.moving {
-		room = 6 * r.depth
+		room = r.checkEvery() + 3*r.depth
 	}
 	for r.unanswered() < r.depth && len(r.ahead) < room && top > 0 && (len(r.ahead) == 0 || r.heldAhead() < MaxAheadBytes) {
 		var offset, limit int64
@@ -464,6 +464,18 @@ func (r *Reader[K]) await(ctx context.Context, f *flight[K]) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// awaitAny waits for the next answer of a request ahead, then starts the
+// next requests.
+func (r *Reader[K]) awaitAny(ctx context.Context) error {
+	select {
+	case <-r.answered:
+		r.refill(ctx)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -549,16 +561,30 @@ func (r *Reader[K]) checkAhead(ctx context.Context) {
 	if r.check != nil || r.moving || !r.headKnown {
 		return
 	}
+	if r.unconfirmed() >= r.checkEvery() {
+		r.startCheck(ctx)
+	}
+}
+
+// checkEvery is how many answered abutting pages a head check waits for:
+// one check confirms them all, so that checks cost a request per several
+// rounds of pages, not one per round.
+func (r *Reader[K]) checkEvery() int { return 4 * r.depth }
+
+// unconfirmed counts the answered abutting pages ahead that no head check
+// covers yet.
+func (r *Reader[K]) unconfirmed() int {
+	n := 0
 	for _, f := range r.ahead {
 		select {
 		case <-f.done:
 			if f.abut && f.at >= r.stillTo {
-				r.startCheck(ctx)
-				return
+				n++
 			}
 		default:
 		}
 	}
+	return n
 }
 
 // startCheck sends the head check: the page of limit 1 at offset 0.
@@ -629,6 +655,14 @@ func (r *Reader[K]) confirmStill(ctx context.Context, need int64) (bool, error) 
 					continue // started under a Next whose context has ended
 				}
 				return false, err
+			}
+			if r.unanswered() > 0 && r.unconfirmed()+1 < r.checkEvery() {
+				// Let more pages be answered first, so that one check
+				// confirms them all.
+				if err := r.awaitAny(ctx); err != nil {
+					return false, err
+				}
+				continue
 			}
 			r.startCheck(ctx)
 			c = r.check

@@ -27,6 +27,7 @@ var requestCases = []requestCase{
 	{"still/concurrency=1", 20_000, 1, 0, 0},
 	{"growing=1/concurrency=8", 200_000, 8, 1, time.Millisecond},
 	{"growing=3/concurrency=8", 200_000, 8, 3, time.Millisecond},
+	{"growing=10/concurrency=8", 200_000, 8, 10, time.Millisecond},
 }
 
 // requestCost is what one measured walk delivered and asked for.
