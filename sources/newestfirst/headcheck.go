@@ -1,0 +1,168 @@
+package newestfirst
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+)
+
+// headWatch is what the head checks (proof 3 of the package comment)
+// know. clock stamps order the sending and answering of requests.
+type headWatch[K any] struct {
+	// head is the newest key of the run's first response; empty says the
+	// list was empty then. Without known nothing can be checked and the
+	// list is treated as moving.
+	head    K
+	known   bool
+	empty   bool
+	judged  int64      // the latest answer stamp of the responses judged
+	stillTo int64      // head checks sent before this stamp found the head unchanged
+	check   *flight[K] // the head check in flight, nil when none
+	err     error      // the last head check's failure, kept for confirmStill
+	errSent int64      // when that failed check was sent
+}
+
+// noteHead keeps the newest key of the run's first response, the head
+// that later checks compare with.
+func (r *Reader[K]) noteHead(recs []Record[K]) {
+	switch {
+	case len(recs) == 0:
+		r.still.known, r.still.empty = true, true
+	case recs[0].HasKey:
+		r.still.known, r.still.head = true, recs[0].Key
+	default:
+		// A newest record without a key cannot be compared: only pages
+		// that prove their place by keys will do.
+		r.moving = true
+	}
+}
+
+// checkAhead starts a head check when pages ahead that abut their
+// predecessors have been answered since the last check was sent, so that
+// their confirmation is on its way before they are judged.
+func (r *Reader[K]) checkAhead(ctx context.Context) {
+	if r.still.check != nil || r.moving || !r.still.known {
+		return
+	}
+	if r.unconfirmed() >= r.checkEvery() {
+		r.startCheck(ctx)
+	}
+}
+
+// checkEvery is how many answered abutting pages a head check waits for:
+// one check confirms them all, so that checks cost a request per several
+// rounds of pages, not one per round.
+func (r *Reader[K]) checkEvery() int { return 4 * r.depth }
+
+// unconfirmed counts the answered abutting pages ahead that no head check
+// covers yet.
+func (r *Reader[K]) unconfirmed() int {
+	n := 0
+	for _, f := range r.ahead {
+		select {
+		case <-f.done:
+			if f.abut && f.at >= r.still.stillTo {
+				n++
+			}
+		default:
+		}
+	}
+	return n
+}
+
+// startCheck sends the head check: the page of limit 1 at offset 0.
+func (r *Reader[K]) startCheck(ctx context.Context) {
+	cctx, cancel := context.WithCancel(ctx)
+	c := &flight[K]{limit: 1, cancel: cancel, done: make(chan struct{}), sent: r.clock.Add(1)}
+	r.still.check = c
+	go func() {
+		c.recs, c.total, c.err = r.cfg.Fetch(cctx, 0, 1)
+		c.at = r.clock.Add(1)
+		close(c.done)
+		select {
+		case r.answered <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// settleCheck takes in the head check's answer, if it has come.
+func (r *Reader[K]) settleCheck() {
+	c := r.still.check
+	if c == nil {
+		return
+	}
+	select {
+	case <-c.done:
+	default:
+		return
+	}
+	r.still.check = nil
+	c.cancel()
+	switch {
+	case c.err != nil:
+		r.still.err, r.still.errSent = c.err, c.sent
+	case len(c.recs) > 1:
+		r.still.err, r.still.errSent = pipeline.Permanent(fmt.Errorf("%s offset 0: %d records for limit 1", r.cfg.Name, len(c.recs))), c.sent
+	case r.still.empty && len(c.recs) == 0,
+		!r.still.empty && len(c.recs) == 1 && c.recs[0].HasKey && r.cfg.Compare(c.recs[0].Key, r.still.head) == 0:
+		r.still.err = nil
+		r.still.stillTo = max(r.still.stillTo, c.sent)
+	default:
+		// Records arrived (or the newest went): positions shifted at some
+		// point since the run began.
+		r.still.err = nil
+		r.moving = true
+	}
+}
+
+// confirmStill reports whether a head check sent after the stamp need
+// found the head unchanged since the run's first response, waiting for
+// one (and starting it) when none has answered yet. It returns false as
+// soon as the list is known to move, and a head check's error as Next
+// returns a page's.
+func (r *Reader[K]) confirmStill(ctx context.Context, need int64) (bool, error) {
+	for {
+		r.settleCheck()
+		switch {
+		case r.moving || !r.still.known:
+			return false, nil
+		case r.still.stillTo > need:
+			return true, nil
+		}
+		c := r.still.check
+		if c == nil {
+			if err := r.still.err; err != nil && r.still.errSent > need {
+				r.still.err = nil
+				if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+					continue // started under a Next whose context has ended
+				}
+				return false, err
+			}
+			if r.unanswered() > 0 && r.unconfirmed()+1 < r.checkEvery() {
+				// Let more pages be answered first, so that one check
+				// confirms them all.
+				if err := r.awaitAny(ctx); err != nil {
+					return false, err
+				}
+				continue
+			}
+			r.startCheck(ctx)
+			c = r.still.check
+		}
+		// Wait for this check, keeping pages in flight meanwhile.
+		if err := r.await(ctx, c); err != nil {
+			return false, err
+		}
+	}
+}
+
+// stopCheck cancels the head check in flight, if any.
+func (r *Reader[K]) stopCheck() {
+	if r.still.check != nil {
+		r.still.check.cancel()
+		r.still.check = nil
+	}
+}
