@@ -339,7 +339,33 @@ func (r *Reader[K]) emit(resp []Record[K], fresh int, offset, skipped int64) Pag
 		// The records below the first page emitted are the start.
 		r.base = r.total - (offset + int64(len(recs)))
 	}
-	page := Page[K]{Records: make([][]byte, 0, len(recs)), Skipped: skipped, Total: r.total - offset - r.base}
+	page := Page[K]{Skipped: skipped, Total: r.total - offset - r.base, Remaining: offset}
+	r.sort(&page, recs)
+	r.moveMark(resp, fresh)
+	r.prove(offset)
+	r.positional = !r.hasMark
+	if !r.hasMark {
+		// No key confirmed yet (a first run whose new records so far lack
+		// keys, or hold one): nothing to checkpoint. The walk goes on by
+		// times, delivering these again with the next page; a run that
+		// ends so resumes from the start time.
+		r.done = offset == 0
+		return page
+	}
+	if offset == 0 || r.pastEnd >= 2 || r.reachedHead(recs) {
+		r.done = true
+	}
+	m := r.mark
+	m.FromEnd = r.total - 1 - offset
+	page.Mark = &m
+	return page
+}
+
+// sort puts each of recs (newest first) into page, oldest first:
+// delivered, refused with its reason, or excluded before Start (on a
+// first run) or at or after End.
+func (r *Reader[K]) sort(page *Page[K], recs []Record[K]) {
+	page.Records = make([][]byte, 0, len(recs))
 	hasEnd := !r.cfg.End.IsZero()
 	for i := len(recs) - 1; i >= 0; i-- {
 		rec := recs[i]
@@ -358,6 +384,12 @@ func (r *Reader[K]) emit(resp []Record[K], fresh int, offset, skipped int64) Pag
 			}
 		}
 	}
+}
+
+// moveMark moves the mark to the newest record above it whose key a
+// greater key above it in resp confirms, Skip counting the records above
+// that one; without such a record, Skip grows by the fresh records.
+func (r *Reader[K]) moveMark(resp []Record[K], fresh int) {
 	// Above the old mark: the new records, then those Skip counted.
 	above := fresh
 	if r.hasMark {
@@ -365,48 +397,22 @@ func (r *Reader[K]) emit(resp []Record[K], fresh int, offset, skipped int64) Pag
 		// overflows.
 		above = fresh + min(r.mark.Skip, len(resp)-fresh)
 	}
-	at := -1 // the newest record whose key a greater key above confirms
-	first := -1
+	keyed := 0
 	for i, rec := range resp[:above] {
 		if !rec.HasKey {
 			continue
 		}
-		if first >= 0 {
-			at = i
-			break
+		if keyed++; keyed == 2 {
+			r.hasMark, r.mark = true, Mark[K]{Key: rec.Key, Skip: i}
+			if rec.HasTime {
+				r.mark.Time = rec.Time
+			}
+			return
 		}
-		first = i
 	}
-	switch {
-	case at >= 0:
-		rec := resp[at]
-		r.hasMark, r.mark = true, Mark[K]{Key: rec.Key, Skip: at}
-		if rec.HasTime {
-			r.mark.Time = rec.Time
-		}
-	case r.hasMark:
-		r.mark.Skip += len(recs)
+	if r.hasMark {
+		r.mark.Skip += fresh
 	}
-	r.prove(offset)
-	r.positional = !r.hasMark
-	page.Remaining = offset
-	if !r.hasMark {
-		// No key confirmed yet (a first run whose new records so far lack
-		// keys, or hold one): nothing to checkpoint. The walk goes on by
-		// times, delivering these again with the next page; a run that
-		// ends so resumes from the start time.
-		if offset == 0 {
-			r.done = true
-		}
-		return page
-	}
-	if offset == 0 || r.pastEnd >= 2 || r.reachedHead(recs) {
-		r.done = true
-	}
-	m := r.mark
-	m.FromEnd = r.total - 1 - offset
-	page.Mark = &m
-	return page
 }
 
 // reachedHead reports whether recs hold the newest record of the run's

@@ -118,13 +118,19 @@ func (r *Reader[K]) settleCheck() {
 	}
 }
 
+// checkTries is how often confirmStill sends a head check that fails.
+const checkTries = 3
+
 // confirmStill reports whether a head check sent after the stamp need
 // found the head unchanged since the run's first response, waiting for
 // one (and starting it) when none has answered yet. It returns false as
-// soon as the list is known to move, and a head check's error as Next
-// returns a page's.
+// soon as the list is known to move. A check that fails is sent again,
+// up to checkTries times, so that one failed request does not cost the
+// pages waiting for it (and requests failing at a fixed rhythm cannot
+// make every round of pages end in a failed check); after that, or when
+// the error is permanent, it returns the error as Next returns a page's.
 func (r *Reader[K]) confirmStill(ctx context.Context, need int64) (bool, error) {
-	for {
+	for failed := 0; ; {
 		r.settleCheck()
 		switch {
 		case r.moving || !r.still.known:
@@ -136,10 +142,17 @@ func (r *Reader[K]) confirmStill(ctx context.Context, need int64) (bool, error) 
 		if c == nil {
 			if err := r.still.err; err != nil && r.still.errSent > need {
 				r.still.err = nil
-				if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+				switch {
+				case errors.Is(err, context.Canceled) && ctx.Err() == nil:
 					continue // started under a Next whose context has ended
+				case pipeline.IsPermanent(err) || ctx.Err() != nil:
+					return false, err
 				}
-				return false, err
+				if failed++; failed >= checkTries {
+					return false, err
+				}
+				r.startCheck(ctx)
+				continue
 			}
 			if r.unanswered() > 0 && r.unconfirmed()+1 < r.checkEvery() {
 				// Let more pages be answered first, so that one check

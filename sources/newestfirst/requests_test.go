@@ -95,3 +95,40 @@ func BenchmarkRequests(b *testing.B) {
 		})
 	}
 }
+
+func TestFailingRequestsDoNotStallTheWalk(t *testing.T) {
+	// Every seventh request fails, head checks included. A failed head
+	// check is sent again rather than fail Next and drop the pages that
+	// wait for it. Without that, once checks waited for several rounds
+	// of pages, a round whose length was a multiple of seven ended in a
+	// failed check every time, and the walk never got past it (seeds 61
+	// and 181 of TestReaderDeliversEveryRecordOnceOldestFirst under load).
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, conc := range []int{2, 4, 8} {
+		for round := range 5 {
+			a := newListAPI(5000, base)
+			a.fail = func(req int) bool { return req%7 == 0 }
+			rd := newReader(a, 100, conc, base.Add(-time.Hour), nil)
+			var got []int64
+			for errs := 0; ; {
+				p, err := rd.Next(context.Background())
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					if errs++; errs > 500 {
+						t.Fatalf("concurrency %d round %d: %d failed calls of Next, %d records delivered; last: %v", conc, round, errs, len(got), err)
+					}
+					continue
+				}
+				for _, raw := range p.Records {
+					id, _ := strconv.ParseInt(string(raw), 10, 64)
+					got = append(got, id)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(a.ids) {
+				t.Fatalf("concurrency %d: delivered %d records, want %d in order", conc, len(got), len(a.ids))
+			}
+		}
+	}
+}
