@@ -23,16 +23,17 @@ type requestCase struct {
 }
 
 var requestCases = []requestCase{
-	{"still/concurrency=8", 200_000, 8, 0, time.Millisecond},
+	{"still/concurrency=8", 200_000, 8, 0, 5 * time.Millisecond},
 	{"still/concurrency=1", 20_000, 1, 0, 0},
-	{"growing=1/concurrency=8", 200_000, 8, 1, time.Millisecond},
-	{"growing=3/concurrency=8", 200_000, 8, 3, time.Millisecond},
-	{"growing=10/concurrency=8", 200_000, 8, 10, time.Millisecond},
+	{"growing=1/concurrency=8", 200_000, 8, 1, 5 * time.Millisecond},
+	{"growing=3/concurrency=8", 200_000, 8, 3, 5 * time.Millisecond},
+	{"growing=10/concurrency=8", 200_000, 8, 10, 5 * time.Millisecond},
 }
 
 // requestCost is what one measured walk delivered and asked for.
 type requestCost struct {
 	records, requests, checks int
+	wall                      time.Duration
 }
 
 func (c requestCost) perRequest() float64 { return float64(c.records) / float64(c.requests) }
@@ -49,6 +50,7 @@ func measureRequests(tb testing.TB, c requestCase) requestCost {
 		a.insert = func(int) int { return c.arrive }
 	}
 	rd := newReader(a, 100, c.concurrency, base.Add(-time.Hour), nil)
+	began := time.Now()
 	var got []int64
 	for {
 		p, err := rd.Next(context.Background())
@@ -63,6 +65,7 @@ func measureRequests(tb testing.TB, c requestCase) requestCost {
 			got = append(got, id)
 		}
 	}
+	wall := time.Since(began)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(got) < len(want) || fmt.Sprint(got[:len(want)]) != fmt.Sprint(want) {
@@ -73,12 +76,14 @@ func measureRequests(tb testing.TB, c requestCase) requestCost {
 			tb.Fatalf("%s: delivery %d (%d) after %d", c.name, i, got[i], got[i-1])
 		}
 	}
-	return requestCost{records: len(got), requests: a.sent, checks: a.checks}
+	return requestCost{records: len(got), requests: a.sent, checks: a.checks, wall: wall}
 }
 
 // BenchmarkRequests reports records per request (the API quota's cost)
 // of a first run over 200,000 records, the list still or growing at the
-// head while the run pages:
+// head by 1, 3 or 10 records before every request, and, with 5 ms per
+// request, the ratio of records/s to the ceiling of Concurrency full pages
+// per round trip:
 //
 //	go test ./sources/newestfirst -run '^$' -bench Requests -benchtime 1x
 func BenchmarkRequests(b *testing.B) {
@@ -91,6 +96,12 @@ func BenchmarkRequests(b *testing.B) {
 			b.ReportMetric(cost.perRequest(), "records/request")
 			b.ReportMetric(float64(cost.requests), "requests")
 			b.ReportMetric(float64(cost.checks), "head-checks")
+			if c.latency > 0 {
+				// Records/s over what c.concurrency requests of 100 records
+				// in flight all the time would carry.
+				ceiling := float64(c.concurrency) * 100 / c.latency.Seconds()
+				b.ReportMetric(float64(cost.records)/cost.wall.Seconds()/ceiling, "ceiling-ratio")
+			}
 			b.ReportMetric(0, "ns/op")
 		})
 	}
