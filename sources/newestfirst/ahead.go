@@ -42,7 +42,6 @@ func (r *Reader[K]) refill(ctx context.Context) {
 		// nothing.
 		return
 	}
-	lmax := int64(r.cfg.MaxPageSize)
 	top, skip := r.b, int64(r.mark.Skip)
 	if n := len(r.ahead); n > 0 {
 		top, skip = r.ahead[n-1].offset, 0
@@ -60,20 +59,9 @@ func (r *Reader[K]) refill(ctx context.Context) {
 		room = r.checkEvery() + 3*r.depth
 	}
 	for r.unanswered() < r.depth && len(r.ahead) < room && top > 0 && (len(r.ahead) == 0 || r.heldAhead() < MaxAheadBytes) {
-		var offset, limit int64
-		abut := false
-		switch {
-		case !r.moving && top%lmax == 0:
-			offset, limit, abut = top-lmax, lmax, true
-		case !r.moving && top%lmax+skip+1 < lmax:
-			// Overlap once, landing on a multiple of lmax for the pages after.
-			offset, limit = top-top%lmax, lmax
-		default:
-			n, l := r.overlap(top, skip, r.margin())
-			if n == 0 {
-				return
-			}
-			offset, limit = top-n, l
+		offset, limit, abut := r.pageAbove(top, skip)
+		if limit == 0 {
+			break
 		}
 		r.launch(ctx, offset, limit, abut)
 		// The page's top record will be delivered above the mark (see
@@ -81,6 +69,27 @@ func (r *Reader[K]) refill(ctx context.Context) {
 		top, skip = offset, 1
 	}
 	r.checkAhead(ctx)
+}
+
+// pageAbove plans the page that follows a page whose newest record is at
+// index top, with skip records between that one and the mark: while the
+// list stands still, the aligned page that abuts it (proof 3 of the
+// package comment), or the one overlapping it once to land on the
+// alignment; once it moves, the page that holds its mark with the
+// margin arrivals need (proof 1). limit 0: no page can.
+func (r *Reader[K]) pageAbove(top, skip int64) (offset, limit int64, abut bool) {
+	lmax := int64(r.cfg.MaxPageSize)
+	switch {
+	case !r.moving && top%lmax == 0:
+		return top - lmax, lmax, true
+	case !r.moving && top%lmax+skip+1 < lmax:
+		return top - top%lmax, lmax, false
+	}
+	n, l := r.overlap(top, skip, r.margin())
+	if n == 0 {
+		return 0, 0, false
+	}
+	return top - n, l, false
 }
 
 // probe requests Concurrency pages spread evenly over the range the

@@ -162,9 +162,10 @@ func (r *Reader[K]) evaluate(recs []Record[K], offset, total int64, abut bool) (
 			return r.emit(recs, len(recs), offset, 0), true
 		}
 	}
-	if r.positional && !r.hasMark {
-		// Proof 4: those at and below b were delivered, the ones above
-		// are new. Positions hold only while the list stands still (a
+	if r.base >= 0 && !r.hasMark {
+		// Proof 4: a first run emitted records down to b without a key
+		// to mark them. Those at and below b were delivered, the ones
+		// above are new. Positions hold only while the list stands still (a
 		// total that moved may be records arriving at the head or leaving
 		// at the tail, and only keys could tell which): then the run
 		// ends, and the next starts from the start time again.
@@ -343,7 +344,6 @@ func (r *Reader[K]) emit(resp []Record[K], fresh int, offset, skipped int64) Pag
 	r.sort(&page, recs)
 	r.moveMark(resp, fresh)
 	r.prove(offset)
-	r.positional = !r.hasMark
 	if !r.hasMark {
 		// No key confirmed yet (a first run whose new records so far lack
 		// keys, or hold one): nothing to checkpoint. The walk goes on by

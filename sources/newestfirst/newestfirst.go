@@ -223,10 +223,7 @@ type Reader[K any] struct {
 	// although its total stood still: records were deleted as they were
 	// inserted.
 	slack int64
-	// positional: a first run delivered records down to b without a key
-	// to mark them; positions, not keys, say what is new above b (proof 4).
-	positional bool
-	done       bool
+	done  bool
 
 	// Requests ahead (ahead.go) and the head checks that prove abutting
 	// pages (headcheck.go). moving: the list was seen to move in this run.
