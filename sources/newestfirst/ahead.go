@@ -56,7 +56,7 @@ func (r *Reader[K]) refill(ctx context.Context) {
 	// checkEvery of them: room for those and three rounds more.
 	room := 2 * r.depth
 	if !r.moving {
-		room = r.checkEvery() + 3*r.depth
+		room = checkEvery + 3*r.depth
 	}
 	for r.unanswered() < r.depth && len(r.ahead) < room && top > 0 && (len(r.ahead) == 0 || r.heldAhead() < MaxAheadBytes) {
 		offset, limit, abut := r.pageAbove(top, skip)

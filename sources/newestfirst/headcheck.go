@@ -46,15 +46,19 @@ func (r *Reader[K]) checkAhead(ctx context.Context) {
 	if r.still.check != nil || r.moving || !r.still.known {
 		return
 	}
-	if r.unconfirmed() >= r.checkEvery() {
+	if r.unconfirmed() >= checkEvery {
 		r.startCheck(ctx)
 	}
 }
 
 // checkEvery is how many answered abutting pages a head check waits for:
-// one check confirms them all, so that checks cost a request per several
-// rounds of pages, not one per round.
-func (r *Reader[K]) checkEvery() int { return 4 * r.depth }
+// one check confirms them all, so that checks cost one request per 32
+// pages (97 records per request at most with pages of 100), whatever
+// the Concurrency (with one check per round of pages, 8 in flight gave
+// 88, as many as overlapping pages). Waiting costs no throughput while
+// the pages ahead have room for them and the requests in flight (see
+// refill), and memory is bounded by MaxAheadBytes, not by this.
+const checkEvery = 32
 
 // unconfirmed counts the answered abutting pages ahead that no head check
 // covers yet.
@@ -154,7 +158,7 @@ func (r *Reader[K]) confirmStill(ctx context.Context, need int64) (bool, error) 
 				r.startCheck(ctx)
 				continue
 			}
-			if r.unanswered() > 0 && r.unconfirmed()+1 < r.checkEvery() {
+			if r.unanswered() > 0 && r.unconfirmed()+1 < checkEvery {
 				// Let more pages be answered first, so that one check
 				// confirms them all.
 				if err := r.awaitAny(ctx); err != nil {

@@ -24,6 +24,7 @@ type requestCase struct {
 
 var requestCases = []requestCase{
 	{"still/concurrency=8", 200_000, 8, 0, 5 * time.Millisecond},
+	{"still/concurrency=4", 200_000, 4, 0, 5 * time.Millisecond},
 	{"still/concurrency=1", 20_000, 1, 0, 0},
 	{"growing=1/concurrency=8", 200_000, 8, 1, 5 * time.Millisecond},
 	{"growing=3/concurrency=8", 200_000, 8, 3, 5 * time.Millisecond},
