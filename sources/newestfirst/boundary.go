@@ -416,11 +416,12 @@ func (r *Reader[K]) moveMark(resp []Record[K], fresh int) {
 }
 
 // reachedHead reports whether recs hold the newest record of the run's
-// first response: the run has read what the list held when it started,
+// first response (when it has a key): the run has read what the list held when it started,
 // and ends there, however fast records keep arriving; the next run reads
 // on from its mark.
 func (r *Reader[K]) reachedHead(recs []Record[K]) bool {
-	if !r.still.known || r.still.empty {
+	if !r.still.known || r.still.empty || r.still.at > 0 {
+		// Key-less records above the newest key are read too.
 		return false
 	}
 	for _, rec := range recs {

@@ -1,6 +1,7 @@
 package newestfirst
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,10 +12,15 @@ import (
 // headWatch is what the head checks (proof 3 of the package comment)
 // know. clock stamps order the sending and answering of requests.
 type headWatch[K any] struct {
-	// head is the newest key of the run's first response; empty says the
-	// list was empty then. Without known nothing can be checked and the
-	// list is treated as moving.
+	// head is the newest key of the run's first response and at its index
+	// there (key-less records may sit above it); empty says the list was
+	// empty then. Every arrival moves head one index down, and nothing
+	// else moves it: retention deletes the oldest records, and head would
+	// go last. Without known nothing can be checked and the list is
+	// treated as moving.
 	head    K
+	raw     []byte // the head record as it came, so that a second record with the same odd key cannot pass for it
+	at      int64
 	known   bool
 	empty   bool
 	judged  int64      // the latest answer stamp of the responses judged
@@ -24,19 +30,22 @@ type headWatch[K any] struct {
 	errSent int64      // when that failed check was sent
 }
 
-// noteHead keeps the newest key of the run's first response, the head
-// that later checks compare with.
+// noteHead keeps the newest key of the run's first response and its
+// index, the head that later checks compare with.
 func (r *Reader[K]) noteHead(recs []Record[K]) {
-	switch {
-	case len(recs) == 0:
+	if len(recs) == 0 {
 		r.still.known, r.still.empty = true, true
-	case recs[0].HasKey:
-		r.still.known, r.still.head = true, recs[0].Key
-	default:
-		// A newest record without a key cannot be compared: only pages
-		// that prove their place by keys will do.
-		r.moving = true
+		return
 	}
+	for i, rec := range recs {
+		if rec.HasKey {
+			r.still.known, r.still.head, r.still.raw, r.still.at = true, rec.Key, bytes.Clone(rec.Raw), int64(i)
+			return
+		}
+	}
+	// A first page without a key cannot be compared: only pages that
+	// prove their place by keys will do.
+	r.moving = true
 }
 
 // checkAhead starts a head check when pages ahead that abut their
@@ -76,13 +85,14 @@ func (r *Reader[K]) unconfirmed() int {
 	return n
 }
 
-// startCheck sends the head check: the page of limit 1 at offset 0.
+// startCheck sends the head check: the page at offset 0 that reaches the
+// head's index (limit 1 when the newest record has a key).
 func (r *Reader[K]) startCheck(ctx context.Context) {
 	cctx, cancel := context.WithCancel(ctx)
-	c := &flight[K]{limit: 1, cancel: cancel, done: make(chan struct{}), sent: r.clock.Add(1)}
+	c := &flight[K]{limit: r.still.at + 1, cancel: cancel, done: make(chan struct{}), sent: r.clock.Add(1)}
 	r.still.check = c
 	go func() {
-		c.recs, c.total, c.err = r.cfg.Fetch(cctx, 0, 1)
+		c.recs, c.total, c.err = r.cfg.Fetch(cctx, 0, c.limit)
 		c.at = r.clock.Add(1)
 		close(c.done)
 		select {
@@ -108,10 +118,10 @@ func (r *Reader[K]) settleCheck() {
 	switch {
 	case c.err != nil:
 		r.still.err, r.still.errSent = c.err, c.sent
-	case len(c.recs) > 1:
-		r.still.err, r.still.errSent = pipeline.Permanent(fmt.Errorf("%s offset 0: %d records for limit 1", r.cfg.Name, len(c.recs))), c.sent
+	case int64(len(c.recs)) > c.limit:
+		r.still.err, r.still.errSent = pipeline.Permanent(fmt.Errorf("%s offset 0: %d records for limit %d", r.cfg.Name, len(c.recs), c.limit)), c.sent
 	case r.still.empty && len(c.recs) == 0,
-		!r.still.empty && len(c.recs) == 1 && c.recs[0].HasKey && r.cfg.Compare(c.recs[0].Key, r.still.head) == 0:
+		!r.still.empty && int64(len(c.recs)) == c.limit && r.isHead(c.recs[r.still.at]):
 		r.still.err = nil
 		r.still.stillTo = max(r.still.stillTo, c.sent)
 	default:
@@ -120,6 +130,12 @@ func (r *Reader[K]) settleCheck() {
 		r.still.err = nil
 		r.moving = true
 	}
+}
+
+// isHead reports whether rec is the head record of the run's first
+// response.
+func (r *Reader[K]) isHead(rec Record[K]) bool {
+	return rec.HasKey && r.cfg.Compare(rec.Key, r.still.head) == 0 && bytes.Equal(rec.Raw, r.still.raw)
 }
 
 // checkTries is how often confirmStill sends a head check that fails.

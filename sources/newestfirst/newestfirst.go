@@ -36,13 +36,15 @@
 //     still, pages ahead are whole aligned pages that end right above the
 //     page before them (they abut) and share no record with it; keys
 //     cannot prove them. Indexes shift only when records arrive, and an
-//     arrival changes the newest key. So an abutting page is accepted only
-//     once a head check (the page of limit 1 at offset 0), sent after this
-//     response and the one that placed the boundary were answered, shows
-//     the newest key of the run's first response: no record arrived while
-//     both were served, so both counted indexes alike (confirmStill). The
-//     total cannot tell this: a list capped at a number of records deletes
-//     one at the tail for every one inserted, and its total never moves.
+//     arrival moves the newest keyed record one index down. So an abutting
+//     page is accepted only once a head check (the page at offset 0 down
+//     to that record: limit 1 when the newest record has a key), sent
+//     after this response and the one that placed the boundary were
+//     answered, shows the newest keyed record of the run's first response
+//     at the same index: no record arrived while both were served, so both
+//     counted indexes alike (confirmStill). The total cannot tell this: a
+//     list capped at a number of records deletes one at the tail for every
+//     one inserted, and its total never moves.
 //  4. Positions, on a first run whose new records carry no key to mark
 //     them, while every total stands still. Such pages carry no Mark: a
 //     run that ends or stops here starts from Config.Start again, so these
