@@ -150,46 +150,44 @@ const checkTries = 3
 // make every round of pages end in a failed check); after that, or when
 // the error is permanent, it returns the error as Next returns a page's.
 func (r *Reader[K]) confirmStill(ctx context.Context, need int64) (bool, error) {
-	for failed := 0; ; {
+	var err error
+	for failed := 0; err == nil; {
 		r.settleCheck()
 		switch {
 		case r.moving || !r.still.known:
 			return false, nil
 		case r.still.stillTo > need:
 			return true, nil
-		}
-		c := r.still.check
-		if c == nil {
-			if err := r.still.err; err != nil && r.still.errSent > need {
-				r.still.err = nil
-				switch {
-				case errors.Is(err, context.Canceled) && ctx.Err() == nil:
-					continue // started under a Next whose context has ended
-				case pipeline.IsPermanent(err) || ctx.Err() != nil:
-					return false, err
-				}
-				if failed++; failed >= checkTries {
-					return false, err
-				}
-				r.startCheck(ctx)
-				continue
-			}
-			if r.unanswered() > 0 && r.unconfirmed()+1 < checkEvery {
-				// Let more pages be answered first, so that one check
-				// confirms them all.
-				if err := r.awaitAny(ctx); err != nil {
-					return false, err
-				}
-				continue
-			}
+		case r.still.check != nil:
+			// Wait for this check, keeping pages in flight meanwhile.
+			err = r.await(ctx, r.still.check)
+		case r.still.err != nil && r.still.errSent > need:
+			err = r.checkAgain(ctx, &failed)
+		case r.unanswered() > 0 && r.unconfirmed()+1 < checkEvery:
+			// Let more pages be answered first, so that one check
+			// confirms them all.
+			err = r.awaitAny(ctx)
+		default:
 			r.startCheck(ctx)
-			c = r.still.check
-		}
-		// Wait for this check, keeping pages in flight meanwhile.
-		if err := r.await(ctx, c); err != nil {
-			return false, err
 		}
 	}
+	return false, err
+}
+
+// checkAgain takes in the failure of a check sent for confirmStill, which
+// counts the failures in a row in failed: it sends the check again, or
+// returns the error.
+func (r *Reader[K]) checkAgain(ctx context.Context, failed *int) error {
+	err := r.still.err
+	r.still.err = nil
+	if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		return nil // started under a Next whose context has ended: send another
+	}
+	if *failed++; pipeline.IsPermanent(err) || ctx.Err() != nil || *failed >= checkTries {
+		return err
+	}
+	r.startCheck(ctx)
+	return nil
 }
 
 // stopCheck cancels the head check in flight, if any.
