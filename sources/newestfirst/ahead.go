@@ -49,16 +49,7 @@ func (r *Reader[K]) refill(ctx context.Context) {
 	if top+skip >= r.total {
 		return // the next page must reach the list's end: plan takes it alone
 	}
-	// Keep depth requests unanswered; answers not yet judged wait beside
-	// them, up to as many again, so a consumer that falls behind for a
-	// moment does not leave the API idle. Abutting pages also wait,
-	// answered, for the head check that confirms them, which waits for
-	// checkEvery of them: room for those and three rounds more.
-	room := 2 * r.depth
-	if !r.moving {
-		room = checkEvery + 3*r.depth
-	}
-	for r.unanswered() < r.depth && len(r.ahead) < room && top > 0 && (len(r.ahead) == 0 || r.heldAhead() < MaxAheadBytes) {
+	for top > 0 && r.roomAhead() {
 		offset, limit, abut := r.pageAbove(top, skip)
 		if limit == 0 {
 			break
@@ -69,6 +60,20 @@ func (r *Reader[K]) refill(ctx context.Context) {
 		top, skip = offset, 1
 	}
 	r.checkAhead(ctx)
+}
+
+// roomAhead reports whether another page may be requested ahead. It
+// keeps depth requests unanswered; answers not yet judged wait beside
+// them, up to as many again, so a consumer that falls behind for a moment
+// does not leave the API idle. Abutting pages also wait, answered, for
+// the head check that confirms them, which waits for checkEvery of them:
+// room for those and three rounds more. All within MaxAheadBytes.
+func (r *Reader[K]) roomAhead() bool {
+	room := 2 * r.depth
+	if !r.moving {
+		room = checkEvery + 3*r.depth
+	}
+	return r.unanswered() < r.depth && len(r.ahead) < room && (len(r.ahead) == 0 || r.heldAhead() < MaxAheadBytes)
 }
 
 // pageAbove plans the page that follows a page whose newest record is at
