@@ -144,3 +144,28 @@ func TestFailingRequestsDoNotStallTheWalk(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordsPerRequest(t *testing.T) {
+	// The request quota is what a real API limits. A first run over
+	// 200,000 records with 8 requests in flight costs at most one
+	// request per 95 records on a still list (whole abutting pages and
+	// one head check per 32 of them), and one per 80 while records keep
+	// arriving at the head (pages that overlap by the margin arrivals
+	// need). BenchmarkRequests reports the figures.
+	if testing.Short() {
+		t.Skip("200,000 records")
+	}
+	for _, c := range []struct {
+		requestCase
+		floor float64
+	}{
+		{requestCase{"still", 200_000, 8, 0, 0}, 95},
+		{requestCase{"still, 4 in flight", 200_000, 4, 0, 0}, 95},
+		{requestCase{"growing by 3 per request", 200_000, 8, 3, 0}, 80},
+	} {
+		cost := measureRequests(t, c.requestCase)
+		if got := cost.perRequest(); got < c.floor {
+			t.Errorf("%s: %.1f records per request (%d requests, %d head checks), want at least %.0f", c.name, got, cost.requests, cost.checks, c.floor)
+		}
+	}
+}
