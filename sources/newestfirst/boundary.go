@@ -20,6 +20,9 @@ const (
 	proven
 )
 
+// markIndex is the mark's index: Skip records above the boundary.
+func (r *Reader[K]) markIndex() int64 { return r.b + int64(r.mark.Skip) }
+
 // prove places the boundary at b, as a response proved it.
 func (r *Reader[K]) prove(b int64) { r.know, r.b = proven, b }
 
@@ -84,7 +87,7 @@ func (r *Reader[K]) plan() (offset, limit int64, abut bool) {
 		mid := r.lo + (r.hi-r.lo)/2
 		return mid - mid%lmax, lmax, false
 	}
-	g := r.b + int64(r.mark.Skip)
+	g := r.markIndex()
 	if g >= r.total {
 		// Nothing delivered is left in the list: the page must reach its end.
 		best, bestNew := lmax, int64(0)
@@ -95,9 +98,9 @@ func (r *Reader[K]) plan() (offset, limit int64, abut bool) {
 		}
 		return (r.total - 1) / best * best, best, false
 	}
-	// The page must contain the boundary record g, which proves by keys that
-	// nothing lies between it and the records above it; pick the limit that
-	// leaves the most new records above b.
+	// The page must contain the mark (index g), which proves by keys that
+	// nothing lies between it and the records above it (proof 1); pick the
+	// limit that leaves the most new records above b.
 	// Leave room below g for as many records as arrived last time, so that
 	// a page still contains g when the list grows in between.
 	for _, margin := range []int64{r.margin(), 0} {
@@ -201,7 +204,7 @@ func (r *Reader[K]) withDelivered(recs []Record[K], i int, offset int64) (Page[K
 		return Page[K]{}, false
 	}
 	// The boundary is at or above this page's first record.
-	if r.know != searching && r.b+int64(r.mark.Skip) <= offset {
+	if r.know != searching && r.markIndex() <= offset {
 		return Page[K]{}, false // as estimated: plan again
 	}
 	r.boundaryAbove(offset)
@@ -231,7 +234,7 @@ func (r *Reader[K]) withoutDelivered(recs []Record[K], offset, total int64) (Pag
 		}
 		return Page[K]{}, false
 	}
-	g := r.b + int64(r.mark.Skip)
+	g := r.markIndex()
 	exact := r.know != searching
 	if exact && g < offset+n && r.growth == 0 {
 		// The page spans where g should be and holds no delivered
@@ -416,9 +419,9 @@ func (r *Reader[K]) moveMark(resp []Record[K], fresh int) {
 }
 
 // reachedHead reports whether recs hold the newest record of the run's
-// first response (when it has a key): the run has read what the list held when it started,
-// and ends there, however fast records keep arriving; the next run reads
-// on from its mark.
+// first response, when that record has a key: the run has read what the
+// list held when it started, and ends there, however fast records keep
+// arriving; the next run reads on from its mark.
 func (r *Reader[K]) reachedHead(recs []Record[K]) bool {
 	if !r.still.known || r.still.empty || r.still.at > 0 {
 		// Key-less records above the newest key are read too.
