@@ -32,10 +32,11 @@
 //  2. The end of the list. The response reaches the oldest record and
 //     holds no delivered one: everything the list holds is new (a first
 //     run, or retention deleted the mark and everything below it).
-//  3. Stillness. With Config.Concurrency above one, while the list stands
-//     still, pages ahead are whole aligned pages that end right above the
-//     page before them (they abut) and share no record with it; keys
-//     cannot prove them. Indexes shift only when records arrive, and an
+//  3. Stillness. While the list stands still, pages ahead (Concurrency
+//     above one) are whole aligned pages that end right above the page
+//     before them (they abut) and share no record with it, and so is the
+//     page plan takes when no page can hold the mark with a new record
+//     (many key-less records above the mark); keys cannot prove them. Indexes shift only when records arrive, and an
 //     arrival moves the newest keyed record one index down. So an abutting
 //     page is accepted only once a head check (the page at offset 0 down
 //     to that record: limit 1 when the newest record has a key), sent
@@ -72,13 +73,15 @@
 // if the list stays as it is. They are judged in order, exactly as if
 // each had been requested alone, so nothing but speed depends on the
 // guess; a guess the list proved wrong is dropped and the walk plans again
-// from what it knows. Aligned pages must overlap by up to a dozen records
-// to hold the record below them (88 new records per request of 100 at
-// best); abutting pages carry 100, and one head check confirms every page
-// answered before it was sent, so checks wait for several rounds of pages
-// (checkEvery). Once two totals differ or a check finds a new newest
-// record, the list is moving and every page ahead overlaps the one before
-// it by the margin arrivals need.
+// from what it knows. A page that holds the boundary record as well as
+// new ones has an offset that is a multiple of its limit, and no chain of
+// such pages carries more than 88 new records per request of 100 (87.6
+// over 200,000 records, even when each holds one record of the page
+// before). Abutting pages carry 100, and one head check confirms every
+// page answered before it was sent, so a check waits for 32 of them
+// (checkEvery). Once two totals differ or a check finds the head moved,
+// the list is moving and every page ahead overlaps the one before it by
+// the margin arrivals need.
 package newestfirst
 
 import (
