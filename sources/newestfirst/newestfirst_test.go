@@ -26,6 +26,7 @@ type listAPI struct {
 	inFlight int
 	maxIn    int     // most page requests served at once, head checks aside
 	checks   int     // head checks: requests of limit 1 at offset 0
+	sent     int     // every request, cancelled ones included
 	ids      []int64 // ascending
 	nextID   int64
 	base     time.Time
@@ -68,6 +69,7 @@ func (a *listAPI) timeOf(id int64) time.Time { return a.base.Add(time.Duration(i
 func (a *listAPI) fetch(ctx context.Context, offset, limit int64) ([]Record[int64], int64, error) {
 	check := offset == 0 && limit == 1
 	a.mu.Lock()
+	a.sent++
 	if check {
 		a.checks++
 	} else {

@@ -204,7 +204,10 @@ func TestReview2DebugSeed(t *testing.T) {
 }
 
 func TestReview2BlindPageNeverAcceptedOnceTheListMoved(t *testing.T) {
-	t.Skip("review2 finding: once a run saw the list move (or its newest record has no key), plan's blind page is never accepted; with a Skip no overlapping page can hold, Next loops on the same page: every Next fails retryably, the new records are never delivered")
+	// The head checks compare the newest keyed record of the run's first
+	// response, and its index: a newest record without a key no longer
+	// makes the list count as moving. A list that moved once during the
+	// run still does (skipped below).
 	// 100 records, pages of 20; the 11 newest carry no key. A first run
 	// delivers all; its mark is the record 12th from the head with Skip
 	// 12. Then records arrive. No limit holds the boundary, the 12
@@ -230,6 +233,9 @@ func TestReview2BlindPageNeverAcceptedOnceTheListMoved(t *testing.T) {
 		{"list grew once during the run", 8, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.moveOnce {
+				t.Skip("review2 finding: once a run saw the list move, plan's blind page is never accepted; with a Skip no overlapping page can hold, Next loops on the same page: every Next fails retryably, the new records are never delivered")
+			}
 			base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 			a := newListAPI(100, base)
 			keyless := map[int64]bool{}
