@@ -46,12 +46,13 @@ type Config struct {
 	// when traces carry request and response bodies so large that 200 of
 	// them pass HWCAUDIT_HTTP_MAX_BODY_BYTES.
 	PageSize int `env:"HWCAUDIT_CTS_PAGE_SIZE,default=200"`
-	// Lookback is how much earlier than its window each query starts, so
-	// that a trace recorded (record_time) long after it happened (time) is
-	// still listed if the API selects by time: the longest expected delay
-	// beyond HWCAUDIT_SETTLE_DELAY. The reader raises it when it sees a
-	// longer delay. 0..12h. Default 5m.
-	Lookback time.Duration `env:"HWCAUDIT_CTS_LOOKBACK,default=5m"`
+	// Lookback is how much earlier than its window each query starts.
+	// The reader windows traces by record_time (when CTS recorded them);
+	// if the API selects by time (when the operation happened) instead, a
+	// trace is only listed in its window when the query reaches back to
+	// its time: set it to the longest delay expected between the two. The
+	// reader raises it when it sees a longer one. 0..12h. Default 10m.
+	Lookback time.Duration `env:"HWCAUDIT_CTS_LOOKBACK,default=10m"`
 }
 
 // Validate reports the first invalid setting, naming its variable.

@@ -123,6 +123,7 @@ type CTSTrace struct {
 	UserID     string
 	AK         string
 	IP         string
+	RequestID  string    // unique, also where trace ids are not
 	Time       time.Time // ms precision, UTC
 	RecordTime time.Time // ms precision, UTC; listed from then on
 	// Malformed and Odd say how the trace is served now (see Faults).
@@ -266,8 +267,9 @@ func (a *ctsAPI) generate(typ string, n int) []CTSTrace {
 			Type: typ, Index: i, TraceID: id,
 			Name: op.name, Service: op.service, Resource: op.resource, Rating: rating, Source: source, Code: code,
 			User: user, UserID: string(appendHex(nil, hashOf(seed, saltCTS, hashString(user)), 0))[:32],
-			AK:   "HST3" + strings.ToUpper(string(appendHex(nil, hashOf(seed, saltCTS, hashString(user), 1))))[:16],
-			IP:   ctsIPs[(h>>32)%uint64(len(ctsIPs))], Time: t, RecordTime: rt,
+			AK: "HST3" + strings.ToUpper(string(appendHex(nil, hashOf(seed, saltCTS, hashString(user), 1))))[:16],
+			IP: ctsIPs[(h>>32)%uint64(len(ctsIPs))], Time: t, RecordTime: rt,
+			RequestID: string(appendHex(nil, mix64(h2^0x5eed))),
 		})
 	}
 	return out
@@ -487,7 +489,7 @@ func (a *ctsAPI) appendTrace(buf []byte, t CTSTrace, f *Faults) []byte {
 		APIVersion: "v1", RecordTime: strconv.AppendInt(nil, t.RecordTime.UnixMilli(), 10),
 		TraceID: appendJSONString(nil, t.TraceID), Time: strconv.AppendInt(nil, t.Time.UnixMilli(), 10),
 		User: u, ServiceType: t.Service, ResourceType: t.Resource, SourceIP: t.IP, ResourceName: &resName,
-		RequestID: string(appendHex(nil, h)), EnterpriseProjectID: "0", ReadOnly: strings.HasPrefix(t.Name, "list") || strings.HasPrefix(t.Name, "show") || strings.HasPrefix(t.Name, "GET") || strings.HasPrefix(t.Name, "HEAD"),
+		RequestID: t.RequestID, EnterpriseProjectID: "0", ReadOnly: strings.HasPrefix(t.Name, "list") || strings.HasPrefix(t.Name, "show") || strings.HasPrefix(t.Name, "GET") || strings.HasPrefix(t.Name, "HEAD"),
 		OperationID: t.Service + "." + t.Name,
 	}
 	if t.Code != "" {

@@ -146,7 +146,8 @@ type Options struct {
 	// of the previous page's last record's millisecond (a query of
 	// [that time − 1ms, that time + 1ms], paged on its own), so that an
 	// API whose marker resumes strictly before the marked record's time
-	// loses none of the records sharing it.
+	// loses none of the records sharing it. The last record is the one
+	// whose ID is the marker, else the oldest of the page.
 	FetchMarker MarkerFunc
 }
 
@@ -510,9 +511,12 @@ func (r *Reader) list(ctx context.Context, from, to time.Time) (listing, error) 
 	qFrom, qTo := r.query(from, to)
 	size := r.o.PageSize
 	var (
-		l     = listing{total: -1}
-		ids   = map[string]bool{}
-		bytes int
+		l   = listing{total: -1}
+		ids = map[string]bool{}
+		// listedIDs are, in marker mode, the records the marker pages
+		// listed (not the boundary queries), which a page must add to.
+		listedIDs = map[string]bool{}
+		bytes     int
 	)
 	for offset := 0; ; {
 		n := 1
@@ -526,9 +530,12 @@ func (r *Reader) list(ctx context.Context, from, to time.Time) (listing, error) 
 		}
 		for _, p := range pages {
 			if r.marker() {
-				if p.more && !p.fresh(ids) {
+				if p.more && !p.fresh(listedIDs) {
 					l.problem = "the marker did not advance"
 					return l, nil
+				}
+				for _, rec := range p.recs[:p.listed] {
+					listedIDs[repeatKey(rec)] = true
 				}
 			} else if l.total < 0 {
 				l.total = p.total
@@ -550,9 +557,9 @@ func (r *Reader) list(ctx context.Context, from, to time.Time) (listing, error) 
 				if r.marker() {
 					// A marker may resume at the record it names and the
 					// boundary query lists its millisecond again: a
-					// repeat is skipped before it is classified, so it
-					// is counted once.
-					if at := idAt(rec); ids[at] {
+					// repeat (the same bytes) is skipped before it is
+					// classified, so it is counted once.
+					if at := repeatKey(rec); ids[at] {
 						l.tally.skipped++
 						continue
 					} else {
@@ -611,11 +618,11 @@ type fetched struct {
 	listed int
 }
 
-// fresh reports whether the page listed a record whose id@second is not
+// fresh reports whether the page listed a record whose repeatKey is not
 // in ids.
 func (f fetched) fresh(ids map[string]bool) bool {
 	for _, rec := range f.recs[:f.listed] {
-		if !ids[idAt(rec)] {
+		if !ids[repeatKey(rec)] {
 			return true
 		}
 	}
@@ -630,6 +637,13 @@ func idAt(rec Record) string {
 		id = rawID(rec.Raw)
 	}
 	return id + "@" + rec.Time.UTC().Truncate(time.Second).Format(time.RFC3339)
+}
+
+// repeatKey identifies a record listed again in marker mode: its id,
+// second and bytes. Two records that share an id and a second but differ
+// are two records.
+func repeatKey(rec Record) string {
+	return idAt(rec) + "#" + rawID(rec.Raw)
 }
 
 // marker reports whether the API is paged by marker.
@@ -746,15 +760,19 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 	}
 	f := fetched{recs: recs, total: -1, more: next != "", listed: len(recs)}
 	if offset > 0 && !at.last.Time.IsZero() {
-		lo, hi := at.last.Time, at.last.Time
-		if b := at.last.Begin; !b.IsZero() && b.Before(lo) && !b.Before(plausibleFrom) {
-			lo = b
+		// The API may order and mark by the record's key or by its
+		// begin: the millisecond of each is asked for.
+		edges := []time.Time{at.last.Time}
+		if b := at.last.Begin; !b.IsZero() && b.Before(at.last.Time) && !b.Before(plausibleFrom) {
+			edges = append(edges, b)
 		}
-		extra, err := r.boundary(ctx, lo.Add(-time.Millisecond), hi.Add(time.Millisecond))
-		if err != nil {
-			return fetched{}, err
+		for _, e := range edges {
+			extra, err := r.boundary(ctx, e.Add(-time.Millisecond), e.Add(time.Millisecond))
+			if err != nil {
+				return fetched{}, err
+			}
+			f.recs = append(slices.Clip(f.recs), extra...)
 		}
-		f.recs = append(slices.Clip(f.recs), extra...)
 	}
 	if f.more {
 		r.cacheMu.Lock()
@@ -762,14 +780,31 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 			r.markers = map[pageKey]markerAt{}
 		}
 		at := markerAt{marker: next}
-		if len(recs) > 0 {
-			last := recs[len(recs)-1]
-			at.last = Record{ID: last.ID, Time: last.Time, Begin: last.Begin} // not the page body
+		if i := markedRecord(recs, next); i >= 0 {
+			m := recs[i]
+			at.last = Record{ID: m.ID, Time: m.Time, Begin: m.Begin} // not the page body
 		}
 		r.markers[pageKey{from, to, offset + size}] = at
 		r.cacheMu.Unlock()
 	}
 	return f, nil
+}
+
+// markedRecord returns the index of the record of recs that marker names
+// (APIs whose marker is the id of the page's last record), else of the
+// oldest record with a time (the last of a newest-first page, whatever
+// order the page itself is in); -1 when no record has a time.
+func markedRecord(recs []Record, marker string) int {
+	oldest := -1
+	for i, rec := range recs {
+		if rec.ID == marker && !rec.Time.IsZero() {
+			return i
+		}
+		if !rec.Time.IsZero() && (oldest < 0 || rec.Time.Before(recs[oldest].Time)) {
+			oldest = i
+		}
+	}
+	return oldest
 }
 
 // boundary lists every record between from and to, following markers.
@@ -906,7 +941,10 @@ type secondPass struct {
 	// seen are, in marker mode, the id@second of the previous page's
 	// records, which the next page may list again.
 	seen map[string]bool
-	err  error // returned by the next Next, after the page that found it
+	// listedIDs are the repeatKeys of the records the previous marker
+	// page listed itself, which the next page must add to.
+	listedIDs map[string]bool
+	err       error // returned by the next Next, after the page that found it
 }
 
 func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
@@ -918,7 +956,7 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 		return pipeline.Page{}, err
 	}
 	if p.restart != "" {
-		p.offset, p.total, p.listed, p.kept, p.prevIDs, p.seen, p.restart = 0, -1, 0, 0, nil, nil, ""
+		p.offset, p.total, p.listed, p.kept, p.prevIDs, p.seen, p.listedIDs, p.restart = 0, -1, 0, 0, nil, nil, nil, ""
 	}
 	if p.offset == 0 {
 		p.qFrom, p.qTo = r.query(p.from, p.to)
@@ -944,7 +982,7 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 	case total != p.total:
 		changed = "the total changed while paging"
 	}
-	if r.marker() && f.more && !f.fresh(p.seen) {
+	if r.marker() && f.more && !f.fresh(p.listedIDs) {
 		changed = "the marker did not advance"
 	}
 	seen := map[string]bool{}
@@ -957,7 +995,7 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 			// A repeat of the page before or of this page (a marker
 			// resuming at the record it names, the boundary query) is
 			// skipped: repeats come from the page edges only.
-			at := idAt(rec)
+			at := repeatKey(rec)
 			if p.seen[at] || seen[at] {
 				t.skipped++
 				continue
@@ -976,6 +1014,12 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 	page.Invalid = r.firstSightings(t.invalid, &t)
 	page.Skipped, page.Excluded = t.skipped, t.excluded
 	p.prevIDs, p.seen = ids, seen
+	if r.marker() {
+		p.listedIDs = map[string]bool{}
+		for _, rec := range recs[:f.listed] {
+			p.listedIDs[repeatKey(rec)] = true
+		}
+	}
 	p.listed += int64(f.listed)
 	p.kept += int64(len(page.Records))
 	p.offset += size
