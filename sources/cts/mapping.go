@@ -85,6 +85,10 @@ func (tr *trace) set(name []byte, v jsonscan.Value) error {
 	case "trace_type":
 		dst = &tr.Source
 	case "code":
+		if v.Kind == jsonscan.Number { // the SDK's string, sent as a number
+			tr.Code = string(v.Raw)
+			return nil
+		}
 		dst = &tr.Code
 	case "service_type":
 		dst = &tr.Service
@@ -308,7 +312,7 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	recorded, rok := millis(tr.RecordTime)
 	if !ok {
 		if !rok {
-			return fmt.Errorf("cts trace %s: neither time %s nor record_time %s is a time in milliseconds", id, tr.Time.Raw, tr.RecordTime.Raw)
+			return fmt.Errorf("cts trace %s: neither time (%s) nor record_time (%s) is a time in milliseconds", id, shown(tr.Time), shown(tr.RecordTime))
 		}
 		ts = recorded
 	}
@@ -471,4 +475,13 @@ func cut(b []byte, max int) ([]byte, bool) {
 		b = b[:len(b)-1]
 	}
 	return b, true
+}
+
+// shown is a member's JSON for an error message, "absent" when it was not
+// sent.
+func shown(v jsonscan.Value) string {
+	if v.Raw == nil {
+		return "absent"
+	}
+	return string(head(v.Raw))
 }
