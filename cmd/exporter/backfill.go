@@ -45,7 +45,7 @@ func cmdBackfill(args []string, stdout, stderr io.Writer) int {
 	br, err := parseBackfillArgs(args, time.Now(), stderr)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "exporter backfill: %v\n(usage: exporter backfill --from <RFC3339|duration> [--to <RFC3339|now>] [--sources swr,artifact,taurusdb,dbss] [--progress auto|bar|log|none] [--metrics-addr HOST:PORT])\n", err)
+			fmt.Fprintf(stderr, "exporter backfill: %v\n(usage: exporter backfill --from <RFC3339|duration> [--to <RFC3339|now>] [--sources swr,artifact,taurusdb,dbss,cts] [--progress auto|bar|log|none] [--metrics-addr HOST:PORT])\n", err)
 		}
 		return exitUsage
 	}
@@ -240,6 +240,9 @@ func selectStreams(cfg *Config, streams []rangedStream, log *slog.Logger) []pipe
 			}
 			// --to is inclusive; a reader's end is not.
 			s.EndAt(br.to.Add(time.Nanosecond))
+		}
+		if l, ok := s.(interface{ SetLogger(*slog.Logger) }); ok {
+			l.SetLogger(log) // a stream's own warnings (CTS: traces past retention)
 		}
 		out = append(out, s)
 	}

@@ -63,6 +63,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		"HWCAUDIT_GAUSSDB_ENDPOINT":   url,
 		"HWCAUDIT_DBSS_INSTANCES":     strings.Join(demo.DBSS.Instances, ","),
 		"HWCAUDIT_DBSS_ENDPOINT":      url,
+		"HWCAUDIT_CTS_ENABLED":        "true",
+		"HWCAUDIT_CTS_TRACE_TYPES":    "system,data",
+		"HWCAUDIT_CTS_ENDPOINT":       url,
 		"HWCAUDIT_PROJECT_ID":         simulator.DemoProjectID,
 		"HWCAUDIT_AUTH_TOKEN":         "",
 	})
@@ -87,8 +90,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 
-	fmt.Fprintf(stdout, "demo: simulator on %s serves %d SWR instances × 3 operations × %d audit logs, %d CodeArts Artifact repositories × %d audit logs, %d TaurusDB audit log files, %d DBSS operation logs\n",
-		url, len(demo.SWR.Instances), demo.SWR.RecordsPerOperation, len(demo.Artifact.Repos), demo.Artifact.RecordsPerRepo, demo.TaurusDB.Files, demo.DBSS.Records)
+	fmt.Fprintf(stdout, "demo: simulator on %s serves %d SWR instances × 3 operations × %d audit logs, %d CodeArts Artifact repositories × %d audit logs, %d TaurusDB audit log files, %d DBSS operation logs, %d CTS management and %d data traces\n",
+		url, len(demo.SWR.Instances), demo.SWR.RecordsPerOperation, len(demo.Artifact.Repos), demo.Artifact.RecordsPerRepo, demo.TaurusDB.Files, demo.DBSS.Records, demo.CTS.Traces, demo.CTS.DataTraces)
 	fmt.Fprintf(stdout, "demo: writing %s to %s, dead letters to %s, checkpoints to %s\n",
 		strings.Join(cfg.Sinks, ","), cfg.File.Dir, cfg.DeadLetter.URL, cfg.Checkpoint.URL)
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/sources/artifact"
+	"github.com/hwcaudit/hwcaudit/sources/cts"
 	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
 	"github.com/hwcaudit/hwcaudit/sources/swr"
@@ -25,7 +26,8 @@ func TestDemo(t *testing.T) {
 	// SWR: 2 instances × 3 operations × 3000; TaurusDB files; DBSS logs.
 	const swrTotal = 2 * 3 * 3000
 	const artifactTotal = 2 * simulator.DemoArtifactRecords
-	const total = swrTotal + artifactTotal + simulator.DemoTaurusDBFiles + simulator.DemoDBSSRecords
+	const ctsTotal = simulator.DemoCTSTraces + simulator.DemoCTSDataTraces
+	const total = swrTotal + artifactTotal + simulator.DemoTaurusDBFiles + simulator.DemoDBSSRecords + ctsTotal
 	dataset := filepath.Join(dir, "out", swr.Dataset)
 	demo := func(args ...string) result {
 		t.Helper()
@@ -55,7 +57,7 @@ func TestDemo(t *testing.T) {
 	if out.lines != swrTotal || distinct(out) != swrTotal {
 		t.Errorf("first demo stored %d SWR lines, %d distinct events; want %d", out.lines, distinct(out), swrTotal)
 	}
-	for ds, want := range map[string]int{artifact.Dataset: artifactTotal, taurusdb.Dataset: simulator.DemoTaurusDBFiles, dbss.Dataset: simulator.DemoDBSSRecords} {
+	for ds, want := range map[string]int{artifact.Dataset: artifactTotal, taurusdb.Dataset: simulator.DemoTaurusDBFiles, dbss.Dataset: simulator.DemoDBSSRecords, cts.Dataset: ctsTotal} {
 		if n := countLines(t, filepath.Join(dir, "out", ds)); n != want {
 			t.Errorf("first demo stored %d %s events, want %d", n, ds, want)
 		}
@@ -75,7 +77,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	r = demo("--fresh")
-	if !strings.Contains(r.stdout, "demo: --fresh: forgot 10 checkpoints, removed 4 output files") {
+	if !strings.Contains(r.stdout, "demo: --fresh: forgot 12 checkpoints, removed 5 output files") {
 		t.Errorf("--fresh does not report what it reset:\n%s", r.stdout)
 	}
 	if _, written, _ := summaryTotals(t, r.stdout); written != total {

@@ -82,8 +82,13 @@ var variables = []variable{
 	{"HWCAUDIT_DBSS_INSTANCES", "", "DBSS instance ids, comma list"},
 	{"HWCAUDIT_DBSS_ENDPOINT", "https://dbss.{region}.myhuaweicloud.com", "DBSS API endpoint"},
 	{"HWCAUDIT_DBSS_PAGE_SIZE", "100", "page size for DBSS (1..100)"},
-	{"HWCAUDIT_SETTLE_DELAY", "5m", "TaurusDB/DBSS: read a time range only once it is this old (late records)"},
-	{"HWCAUDIT_WINDOW_MAX_RECORDS", "5000", "TaurusDB/DBSS: split a time range holding more records than this (100..1000000)"},
+	{"HWCAUDIT_CTS_ENABLED", "false", "read the Cloud Trace Service traces of HWCAUDIT_PROJECT_ID"},
+	{"HWCAUDIT_CTS_TRACE_TYPES", "system", "CTS trace types to read, one stream each: system (management), data (OBS data traces)"},
+	{"HWCAUDIT_CTS_ENDPOINT", "https://cts.{region}.myhuaweicloud.com", "CTS API endpoint (eu-west-101: https://cts.eu-west-101.myhuaweicloud.eu)"},
+	{"HWCAUDIT_CTS_PAGE_SIZE", "200", "page size for CTS (1..200)"},
+	{"HWCAUDIT_CTS_LOOKBACK", "10m", "CTS: each query starts this long before its window, so a trace recorded late is found if the API selects by its time (0..12h)"},
+	{"HWCAUDIT_SETTLE_DELAY", "5m", "TaurusDB/DBSS/CTS: read a time range only once it is this old (late records)"},
+	{"HWCAUDIT_WINDOW_MAX_RECORDS", "5000", "TaurusDB/DBSS/CTS: split a time range holding more records than this (100..1000000)"},
 	{"HWCAUDIT_CREDENTIALS", "env,profile,metadata,pod-identity", "where AK/SK credentials are looked for, in order (Huawei SDK providers)"},
 	{"HWCAUDIT_AUTH_TOKEN", "", "static IAM token (X-Auth-Token) instead of AK/SK signing; expires after 24h"},
 	{"HWCAUDIT_MAX_RPS", "10", "requests per second per API endpoint, across all streams (greater than 0, fractions allowed)"},
@@ -124,7 +129,7 @@ Usage:
   exporter run [--metrics-addr HOST:PORT]
                             export from Huawei Cloud, configured by the environment;
                             --metrics-addr serves Prometheus /metrics while running
-  exporter backfill --from T [--to T|now] [--sources swr,artifact,taurusdb,dbss]
+  exporter backfill --from T [--to T|now] [--sources swr,artifact,taurusdb,dbss,cts]
                    [--progress auto|bar|log|none] [--metrics-addr HOST:PORT]
                             export a historic range once (records with @timestamp
                             in [from, to]) under its own checkpoints; rerun the same

@@ -48,6 +48,7 @@ var documentedPlaceholders = map[string]string{
 	"HWCAUDIT_GAUSSDB_ENDPOINT":  "https://{gaussdb host for the region}",
 	"HWCAUDIT_ARTIFACT_ENDPOINT": "https://{artifact host for the region}",
 	"HWCAUDIT_DBSS_ENDPOINT":     "https://dbss.{region}.myhuaweicloud.com",
+	"HWCAUDIT_CTS_ENDPOINT":      "https://cts.{region}.myhuaweicloud.com",
 }
 
 // TestHelpDocumentsEveryVariable keeps the help table and Config's env
