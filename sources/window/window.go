@@ -266,6 +266,12 @@ type Reader struct {
 	// markers are, in marker mode, what the page at a key is asked with:
 	// the marker of the page before it and that page's last record.
 	markers map[pageKey]markerAt
+	// keyUnsorted and beginUnsorted are set, in marker mode, once a page
+	// listed a record whose Time (Begin) is newer than one of the page
+	// before it: the API does not list newest first by that time, so its
+	// marker cannot resume by it, and the boundary query of that time's
+	// millisecond is not needed (while the other time is not unsorted too).
+	keyUnsorted, beginUnsorted bool
 }
 
 // markerAt is how the page after an answered page is asked for, in
@@ -273,6 +279,9 @@ type Reader struct {
 type markerAt struct {
 	marker string
 	last   Record // the answered page's last record, as listed
+	// minKey and minBegin are the oldest Time and Begin of the answered
+	// page's records (zero when none had one).
+	minKey, minBegin time.Time
 }
 
 type pageKey struct {
@@ -759,11 +768,18 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 		return fetched{}, fmt.Errorf("%s: page %d carries the marker it was asked with, %q", r.o.Key, offset/size+1, next)
 	}
 	f := fetched{recs: recs, total: -1, more: next != "", listed: len(recs)}
+	if offset > 0 {
+		r.learnOrder(recs, at)
+	}
 	if offset > 0 && !at.last.Time.IsZero() {
 		// The API may order and mark by the record's key or by its
-		// begin: the millisecond of each is asked for.
-		edges := []time.Time{at.last.Time}
-		if b := at.last.Begin; !b.IsZero() && b.Before(at.last.Time) && !b.Before(plausibleFrom) {
+		// begin: the millisecond of each is asked for, unless the pages
+		// showed the API does not list by it.
+		var edges []time.Time
+		if !r.keyUnsorted || r.beginUnsorted {
+			edges = append(edges, at.last.Time)
+		}
+		if b, ok := begin(at.last); ok && b.Before(at.last.Time) && (!r.beginUnsorted || r.keyUnsorted) {
 			edges = append(edges, b)
 		}
 		for _, e := range edges {
@@ -784,10 +800,38 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 			m := recs[i]
 			at.last = Record{ID: m.ID, Time: m.Time, Begin: m.Begin} // not the page body
 		}
+		for _, rec := range recs {
+			if !rec.Time.IsZero() && (at.minKey.IsZero() || rec.Time.Before(at.minKey)) {
+				at.minKey = rec.Time
+			}
+			if b, ok := begin(rec); ok && (at.minBegin.IsZero() || b.Before(at.minBegin)) {
+				at.minBegin = b
+			}
+		}
 		r.markers[pageKey{from, to, offset + size}] = at
 		r.cacheMu.Unlock()
 	}
 	return f, nil
+}
+
+// learnOrder notes, from a page that followed the page at, a record newer
+// by Time or by Begin than that page's oldest: the API does not list
+// newest first by that time (see Reader.keyUnsorted).
+func (r *Reader) learnOrder(recs []Record, at markerAt) {
+	for _, rec := range recs {
+		if !at.minKey.IsZero() && rec.Time.After(at.minKey) {
+			r.keyUnsorted = true
+		}
+		if b, ok := begin(rec); ok && !at.minBegin.IsZero() && b.After(at.minBegin) {
+			r.beginUnsorted = true
+		}
+	}
+}
+
+// begin returns rec's Begin when it is a plausible time not after Time.
+func begin(rec Record) (time.Time, bool) {
+	b := rec.Begin
+	return b, !b.IsZero() && !b.Before(plausibleFrom) && !b.After(rec.Time)
 }
 
 // markedRecord returns the index of the record of recs that marker names
