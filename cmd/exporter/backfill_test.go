@@ -34,7 +34,7 @@ func TestBackfillFlags(t *testing.T) {
 		{[]string{"--from", "yesterday"}, "--from"},
 		{[]string{"--from", "2026-11-19T00:00:00Z", "--to", "later"}, "--to"},
 		{[]string{"--from", "2026-11-19T00:00:00Z", "--to", "2026-11-18T00:00:00Z"}, "--from"},
-		{[]string{"--from", "24h", "--sources", "swr,cts"}, "--sources"},
+		{[]string{"--from", "24h", "--sources", "swr,obs"}, "--sources"}, // cts is a source since CTS traces
 		{[]string{"--from", "24h", "extra"}, "extra"},
 		{[]string{"--from", "24h", "--progress", "fancy"}, "--progress"},
 	} {
