@@ -130,3 +130,36 @@ func TestMarkerOptions(t *testing.T) {
 		t.Error("a reader without a fetch function opened")
 	}
 }
+
+// TestStartWithinASecond starts a stream at a time finer than a second:
+// the records of that second before it are excluded, the others
+// delivered.
+func TestStartWithinASecond(t *testing.T) {
+	start := t0.Add(10*time.Second + 500*time.Millisecond)
+	a := &fakeAPI{maxSpan: time.Hour}
+	a.add(rec("before", start.Add(-3*time.Millisecond)), rec("at", start), rec("after", start.Add(3*time.Millisecond)), rec("next", start.Add(time.Second)))
+	o := newOpts(a, &clock{t: t0.Add(time.Hour)}, 10, 100)
+	o.Start = start
+	r, err := NewReader(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	var excluded int64
+	for {
+		p, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		excluded += p.Excluded.BeforeStart
+		for _, raw := range p.Records {
+			ids = append(ids, string(raw))
+		}
+	}
+	if len(ids) != 3 || excluded != 1 || slices.ContainsFunc(ids, func(s string) bool { return strings.Contains(s, `"before"`) }) {
+		t.Errorf("delivered %v, %d excluded; want at, after, next and one excluded", ids, excluded)
+	}
+}

@@ -238,6 +238,9 @@ type Reader struct {
 	target time.Time // where this reader stops
 	end    time.Time // Options.End, or zero
 	floor  time.Time // records before it are excluded (the start time)
+	// start is Options.Start when the reader opened without a cursor:
+	// records of the floor's second before it are excluded too.
+	start time.Time
 
 	through  time.Time
 	lookback time.Duration
@@ -327,6 +330,7 @@ func NewReader(o Options, cursor []byte) (*Reader, error) {
 		}
 		r.through = start.UTC().Truncate(time.Second)
 		r.floor = r.through
+		r.start = start.UTC()
 		return r, nil
 	}
 	c, err := DecodeCursor(cursor)
@@ -905,6 +909,11 @@ func (r *Reader) classify(rec *Record, from, to time.Time, t *tally) bool {
 	case !r.end.IsZero() && !rec.Time.Before(r.end):
 		// In the last window, after End within its second.
 		t.excluded.AfterEnd++
+		return false
+	case from.Equal(r.floor) && sec.Equal(r.floor) && rec.Time.Before(r.start):
+		// In the first window, before Start within its second (times
+		// finer than a second).
+		t.excluded.BeforeStart++
 		return false
 	case sec.Before(from):
 		if sec.Before(r.floor) && from.Equal(r.floor) {
