@@ -30,6 +30,12 @@
 // A one-second window is streamed a page at a time in one pass: memory
 // stays bounded however many records the second holds, and the second is
 // read again only when its listing changed during the pass.
+//
+// An API paged by marker instead (Cloud Trace Service) is read the same
+// way through Options.FetchMarker: a listing has no total and ends at a
+// page without marker, repeats within it are skipped, and each followed
+// marker is checked by a query of the marked record's millisecond (see
+// Options.FetchMarker).
 package window
 
 import (
