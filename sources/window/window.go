@@ -144,16 +144,19 @@ type Options struct {
 	Fetch FetchFunc
 	// FetchMarker reads one page of an API paged by marker (Cloud Trace
 	// Service traces). Such a listing has no total: it ends when a page
-	// carries no marker; pages are requested one at a time; an id listed
-	// again within one listing is skipped, not a reason to read it again
-	// (a marker may resume at or before the record it names); a page
-	// that brings no new record yet carries a marker is (the marker did
-	// not advance). Each page after the first is joined by the records
-	// of the previous page's last record's millisecond (a query of
-	// [that time − 1ms, that time + 1ms], paged on its own), so that an
-	// API whose marker resumes strictly before the marked record's time
-	// loses none of the records sharing it. The last record is the one
-	// whose ID is the marker, else the oldest of the page.
+	// carries no marker; pages are requested one at a time; a record
+	// listed again within one listing (same id, second and bytes) is
+	// skipped, not a reason to read it again (a marker may resume at or
+	// before the record it names); a page that brings no new record yet
+	// carries a marker makes the window be read again, then an error
+	// (the marker did not advance). Each page after the first is joined
+	// by the records of the previous page's last record's millisecond,
+	// for its Time and its Begin (queries of [t − 1ms, t + 1ms], each
+	// paged on its own), so that an API whose marker resumes strictly
+	// before the marked record's time loses none of the records sharing
+	// it. The last record is the one whose ID is the marker, else the
+	// oldest of the page. Once the pages show that the API does not list
+	// newest first by one of the two times, its query is left out.
 	FetchMarker MarkerFunc
 }
 
