@@ -96,7 +96,7 @@ func parseBackfillArgs(args []string, now time.Time, stderr io.Writer) (*backfil
 	}
 	from := fs.String("from", "", "start of the range: RFC 3339 time or duration before now (72h, 7d)")
 	to := fs.String("to", "now", "end of the range, inclusive: RFC 3339 time, duration before now, or now")
-	sources := fs.String("sources", "", "comma list of sources to read: swr, artifact, taurusdb, dbss (default: every configured one)")
+	sources := fs.String("sources", "", "comma list of sources to read: "+strings.Join(sourceNames(), ", ")+" (default: every configured one)")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on this host:port while the backfill runs, e.g. 127.0.0.1:9464")
 	progress := fs.String("progress", progressAuto, "how progress is shown: bar (live, on a terminal), log (a log line per stream every 10s), none, or auto (bar on a terminal, log otherwise)")
 	if err := parseFlags(fs, args); err != nil {
@@ -249,6 +249,9 @@ func selectStreams(cfg *Config, streams []rangedStream, log *slog.Logger) []pipe
 			}
 			// --to is inclusive; a reader's end is not.
 			s.EndAt(br.to.Add(time.Nanosecond))
+		}
+		if l, ok := s.(interface{ SetLogger(*slog.Logger) }); ok {
+			l.SetLogger(log) // a stream's own warnings (CTS: traces past retention)
 		}
 		out = append(out, s)
 	}

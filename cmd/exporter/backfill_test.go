@@ -19,6 +19,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sources/artifact"
+	"github.com/hwcaudit/hwcaudit/sources/cts"
 	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
@@ -35,7 +36,7 @@ func TestBackfillFlags(t *testing.T) {
 		{[]string{"--from", "yesterday"}, "--from"},
 		{[]string{"--from", "2026-11-19T00:00:00Z", "--to", "later"}, "--to"},
 		{[]string{"--from", "2026-11-19T00:00:00Z", "--to", "2026-11-18T00:00:00Z"}, "--from"},
-		{[]string{"--from", "24h", "--sources", "swr,cts"}, "--sources"},
+		{[]string{"--from", "24h", "--sources", "swr,obs"}, "--sources"}, // cts is a source since CTS traces
 		{[]string{"--from", "24h", "extra"}, "extra"},
 		{[]string{"--from", "24h", "--progress", "fancy"}, "--progress"},
 	} {
@@ -331,11 +332,14 @@ func otherSourcesConfig(seed int64) simulator.Config {
 			Start:     start,
 			Interval:  time.Minute,
 		},
+		// Recorded when they happen: a backfill's range selects traces by
+		// record_time, which the checks here compare with @timestamp.
+		CTS: simulator.CTSConfig{Traces: 400, Start: start, Interval: time.Minute, SameSecond: 3},
 	}
 }
 
 // newOtherSourcesHarness serves otherSourcesConfig and configures the
-// exporter to read all three sources (and no SWR instance).
+// exporter to read all four sources (and no SWR instance).
 func newOtherSourcesHarness(t *testing.T, seed int64) *harness {
 	h := newHarness(t, otherSourcesConfig(seed))
 	url := h.env["HWCAUDIT_SWR_ENDPOINT"]
@@ -350,6 +354,9 @@ func newOtherSourcesHarness(t *testing.T, seed int64) *harness {
 	h.env["HWCAUDIT_DBSS_INSTANCES"] = testDBSSInstance
 	h.env["HWCAUDIT_DBSS_ENDPOINT"] = url
 	h.env["HWCAUDIT_DBSS_PAGE_SIZE"] = "20"
+	h.env["HWCAUDIT_CTS_ENABLED"] = "true"
+	h.env["HWCAUDIT_CTS_ENDPOINT"] = url
+	h.env["HWCAUDIT_CTS_PAGE_SIZE"] = "20"
 	h.env["HWCAUDIT_FILE_MAX_AGE"] = "0"
 	return h
 }
@@ -399,6 +406,18 @@ var backfillSources = []backfillSource{
 			for _, r := range sim.DBSSRecords(testDBSSInstance) {
 				if r.Malformed == "" {
 					out = append(out, sourceRecord{ecsdoc.ID("dbss", testDBSSInstance, r.ID), r.Time})
+				}
+			}
+			return out
+		},
+	},
+	{
+		source: "cts", stream: "cts/" + simulator.DemoProjectID + "/system", dataset: cts.Dataset,
+		records: func(sim *simulator.Server) []sourceRecord {
+			var out []sourceRecord
+			for _, r := range sim.CTSTraces("system") {
+				if r.Malformed == "" {
+					out = append(out, sourceRecord{r.TraceID, r.Time})
 				}
 			}
 			return out

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hwcaudit/hwcaudit/sources/cts"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
 	"github.com/hwcaudit/hwcaudit/sources/swr"
 )
@@ -48,12 +49,14 @@ func BenchmarkExporter(b *testing.B) {
 		concurrency int
 		backfill    bool // `exporter backfill` from before the first record, instead of `run`
 		drift       int  // records the simulator inserts at the head after every page it serves
+		cts         bool // CTS traces instead of SWR audit logs
 	}{
-		{"run/latency=0/concurrency=1", 200_000, 0, 1, false, 0},
-		{"run/latency=0/concurrency=4", 200_000, 0, 4, false, 0},
-		{"run/latency=20ms/concurrency=8", 200_000, 20 * time.Millisecond, 8, false, 0},
-		{"run/latency=20ms/concurrency=8/drift=1", 200_000, 20 * time.Millisecond, 8, false, 1},
-		{"backfill/records=1M/latency=0/concurrency=4", 1_000_000, 0, 4, true, 0},
+		{"run/latency=0/concurrency=1", 200_000, 0, 1, false, 0, false},
+		{"run/latency=0/concurrency=4", 200_000, 0, 4, false, 0, false},
+		{"run/latency=20ms/concurrency=8", 200_000, 20 * time.Millisecond, 8, false, 0, false},
+		{"run/latency=20ms/concurrency=8/drift=1", 200_000, 20 * time.Millisecond, 8, false, 1, false},
+		{"backfill/records=1M/latency=0/concurrency=4", 1_000_000, 0, 4, true, 0, false},
+		{"cts/run/traces=50k/latency=0", 50_000, 0, 4, false, 0, true},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -63,7 +66,11 @@ func BenchmarkExporter(b *testing.B) {
 			}
 			var res benchResult
 			for range b.N {
-				res = runExporterBench(b, n, c.latency, c.concurrency, c.backfill, c.drift)
+				if c.cts {
+					res = runCTSBench(b, n)
+				} else {
+					res = runExporterBench(b, n, c.latency, c.concurrency, c.backfill, c.drift)
+				}
 			}
 			b.ReportMetric(float64(res.records)/res.wall.Seconds(), "records/s")
 			b.ReportMetric(res.cpu.Seconds(), "cpu-s")
@@ -186,6 +193,61 @@ func runExporterBench(b *testing.B, n int, latency time.Duration, concurrency in
 		maxRSS:   peak,
 		requests: st.Requests,
 	}
+}
+
+// runCTSBench exports n fresh CTS management traces once (about 100 ms
+// apart, the trail of a busy account, recorded up to 30 s after they
+// happened, read with the default 10m look-back, which lists about 6,000
+// traces again for every window) and measures the process.
+func runCTSBench(b *testing.B, n int) benchResult {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
+	start := time.Now().Add(-10*time.Minute - time.Duration(n)*110*time.Millisecond).UTC().Truncate(time.Second)
+	sim := simulator.New(simulator.Config{
+		ProjectID:   simulator.DemoProjectID,
+		Credentials: []simulator.Credential{{AK: simulator.DemoAK, SK: simulator.DemoSK}},
+		Seed:        1,
+		CTS:         simulator.CTSConfig{Traces: n, Start: start, Interval: 50 * time.Millisecond, MaxLag: 30 * time.Second},
+	})
+	url, err := sim.Start("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sim.Close()
+	dir := b.TempDir()
+	cmd := exec.Command(exporterBin(b), "run")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"HUAWEICLOUD_SDK_AK=" + simulator.DemoAK, "HUAWEICLOUD_SDK_SK=" + simulator.DemoSK,
+		"HUAWEICLOUD_SDK_PROJECT_ID=" + simulator.DemoProjectID, "HWCAUDIT_CREDENTIALS=env,profile",
+		"HWCAUDIT_REGION=cn-north-4", "HWCAUDIT_CTS_ENABLED=true", "HWCAUDIT_CTS_ENDPOINT=" + url,
+		"HWCAUDIT_START_FROM=" + start.Add(-time.Minute).Format(time.RFC3339),
+		"HWCAUDIT_FILE_DIR=" + filepath.Join(dir, "out"), "HWCAUDIT_CHECKPOINT_URL=file://" + filepath.Join(dir, "state"),
+		"HWCAUDIT_DEADLETTER=file://" + filepath.Join(dir, "deadletter"), "HWCAUDIT_MAX_RPS=1000000",
+		"HWCAUDIT_LOG_FORMAT=json", "HWCAUDIT_LOG_LEVEL=warn"}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	hwm := watchHWM(cmd.Process.Pid)
+	err = cmd.Wait()
+	wall := time.Since(began)
+	peak := hwm()
+	if err != nil {
+		b.Fatalf("exporter run: %v\n%s%s", err, stdout.String(), tail(stderr.String(), 4000))
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		b.Fatal("no rusage for the exporter process")
+	}
+	lines := int64(countLines(b, filepath.Join(dir, "out", cts.Dataset)))
+	if lines != int64(n) {
+		b.Fatalf("the exporter wrote %d CTS events, want %d\n%s", lines, n, tail(stderr.String(), 4000))
+	}
+	return benchResult{records: lines, wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), maxRSS: peak, requests: sim.Stats().Requests}
 }
 
 // watchHWM samples the kernel's high-water mark of the process's resident

@@ -81,8 +81,9 @@ func runChecks(ctx context.Context, cfg *Config, out io.Writer) int {
 
 // prober is a source stream that can ask its API for the first page a
 // run would read, shrunk to one record, through the stream's own request
-// code. total is the API's count of the records that page belongs to;
-// asked is false when there is nothing to ask yet.
+// code. total is the API's count of the records that page belongs to, -1
+// when the API gives none; asked is false when there is nothing to ask
+// yet.
 type prober interface {
 	Key() string
 	Probe(ctx context.Context) (total int64, asked bool, err error)
@@ -107,7 +108,12 @@ func checkSources(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, c
 			if api.requests != 1 {
 				detail += "s"
 			}
-			c.report("source "+s.Key(), detail+fmt.Sprintf(", total %d records", total), nil)
+			if total < 0 {
+				detail += ", the API gives no count"
+			} else {
+				detail += fmt.Sprintf(", total %d records", total)
+			}
+			c.report("source "+s.Key(), detail, nil)
 		}
 	}
 }

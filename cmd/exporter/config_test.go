@@ -57,7 +57,7 @@ func TestConfigErrors(t *testing.T) {
 		{"checkpoint scheme", map[string]string{"HWCAUDIT_CHECKPOINT_URL": "ftp://x"}, "HWCAUDIT_CHECKPOINT_URL", `"ftp"`},
 		{"checkpoint host", map[string]string{"HWCAUDIT_CHECKPOINT_URL": "file://state"}, "HWCAUDIT_CHECKPOINT_URL", "file://./"},
 		{"dead letter no scheme", map[string]string{"HWCAUDIT_DEADLETTER": "./dl"}, "HWCAUDIT_DEADLETTER", "no scheme"},
-		{"no instances", map[string]string{"HWCAUDIT_SWR_INSTANCES": unset}, "HWCAUDIT_SWR_INSTANCES, HWCAUDIT_ARTIFACT_REPOS, HWCAUDIT_GAUSSDB_INSTANCES, HWCAUDIT_DBSS_INSTANCES", "no source"},
+		{"no instances", map[string]string{"HWCAUDIT_SWR_INSTANCES": unset}, "HWCAUDIT_SWR_INSTANCES, HWCAUDIT_ARTIFACT_REPOS, HWCAUDIT_GAUSSDB_INSTANCES, HWCAUDIT_DBSS_INSTANCES, HWCAUDIT_CTS_ENABLED", "no source"},
 		{"bad instance", map[string]string{"HWCAUDIT_SWR_INSTANCES": "a/b"}, "HWCAUDIT_SWR_INSTANCES", `"a/b"`},
 		{"no region or endpoint", map[string]string{"HWCAUDIT_REGION": unset, "HWCAUDIT_SWR_ENDPOINT": unset}, "HWCAUDIT_REGION", "HWCAUDIT_SWR_ENDPOINT"},
 		{"endpoint scheme", map[string]string{"HWCAUDIT_SWR_ENDPOINT": "ftp://swr.example"}, "HWCAUDIT_SWR_ENDPOINT", "ftp://"},

@@ -130,8 +130,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	}
 
 	width := tableWidth(stdout)
-	writeWrapped(stdout, fmt.Sprintf("demo: simulator on %s serves %d SWR instances × 3 operations × %d audit logs, %d CodeArts Artifact repositories × %d audit logs, %d TaurusDB audit log files × %d SQL statements, %d DBSS operation logs, %d DBSS SQL audit records, %d DBSS alarms",
-		url, len(demo.SWR.Instances), demo.SWR.RecordsPerOperation, len(demo.Artifact.Repos), demo.Artifact.RecordsPerRepo, demo.TaurusDB.Files, demo.TaurusDB.SQL.Records, demo.DBSS.Records, demo.DBSS.SQLRecords, demo.DBSS.Alarms), "", width)
+	writeWrapped(stdout, fmt.Sprintf("demo: simulator on %s serves %d SWR instances × 3 operations × %d audit logs, %d CodeArts Artifact repositories × %d audit logs, %d TaurusDB audit log files × %d SQL statements, %d DBSS operation logs, %d DBSS SQL audit records, %d DBSS alarms, %d CTS management and %d data traces",
+		url, len(demo.SWR.Instances), demo.SWR.RecordsPerOperation, len(demo.Artifact.Repos), demo.Artifact.RecordsPerRepo, demo.TaurusDB.Files, demo.TaurusDB.SQL.Records, demo.DBSS.Records, demo.DBSS.SQLRecords, demo.DBSS.Alarms, demo.CTS.Traces, demo.CTS.DataTraces), "", width)
 	writeWrapped(stdout, fmt.Sprintf("demo: writing %s to %s, dead letters to %s, checkpoints to %s",
 		strings.Join(cfg.Sinks, ","), cfg.File.Dir, cfg.DeadLetter.URL, cfg.Checkpoint.URL), "", width)
 
@@ -166,6 +166,9 @@ func demoSources(demo simulator.Config, url string) [][2]string {
 		{"HWCAUDIT_DBSS_INSTANCES", strings.Join(demo.DBSS.Instances, ",")},
 		{"HWCAUDIT_DBSS_ENDPOINT", url},
 		{"HWCAUDIT_DBSS_STREAMS", "operation,sql,alarm"},
+		{"HWCAUDIT_CTS_ENABLED", "true"},
+		{"HWCAUDIT_CTS_TRACE_TYPES", "system,data"},
+		{"HWCAUDIT_CTS_ENDPOINT", url},
 	}
 }
 

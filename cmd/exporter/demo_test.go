@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/sources/artifact"
+	"github.com/hwcaudit/hwcaudit/sources/cts"
 	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
 	"github.com/hwcaudit/hwcaudit/sources/swr"
@@ -20,13 +21,15 @@ import (
 
 // The demo's dataset: SWR 2 instances × 3 operations × 3000, 2 Artifact
 // repositories, TaurusDB files and their SQL statements, DBSS operation
-// logs, SQL audit records and alarms; 13 streams.
+// logs, SQL audit records and alarms, CTS management and data traces; 15
+// streams.
 const (
 	swrTotal      = 2 * 3 * 3000
 	artifactTotal = 2 * simulator.DemoArtifactRecords
 	sqlTotal      = simulator.DemoTaurusDBFiles * simulator.DemoTaurusDBSQLRecords
-	demoTotal     = swrTotal + artifactTotal + simulator.DemoTaurusDBFiles + sqlTotal + simulator.DemoDBSSRecords + simulator.DemoDBSSSQLRecords + simulator.DemoDBSSAlarms
-	demoStreams   = 6 + 2 + 2 + 3
+	ctsTotal      = simulator.DemoCTSTraces + simulator.DemoCTSDataTraces
+	demoTotal     = swrTotal + artifactTotal + simulator.DemoTaurusDBFiles + sqlTotal + simulator.DemoDBSSRecords + simulator.DemoDBSSSQLRecords + simulator.DemoDBSSAlarms + ctsTotal
+	demoStreams   = 6 + 2 + 2 + 3 + 2
 )
 
 // TestDemo runs `exporter demo` in an empty directory with nothing
@@ -67,7 +70,7 @@ func TestDemo(t *testing.T) {
 		t.Errorf("first demo stored %d SWR lines, %d distinct events; want %d", out.lines, distinct(out), swrTotal)
 	}
 	for ds, want := range map[string]int{artifact.Dataset: artifactTotal, taurusdb.Dataset: simulator.DemoTaurusDBFiles, taurusdb.SQLDataset: sqlTotal, dbss.Dataset: simulator.DemoDBSSRecords,
-		dbss.DatasetSQL: simulator.DemoDBSSSQLRecords, dbss.DatasetAlarm: simulator.DemoDBSSAlarms} {
+		dbss.DatasetSQL: simulator.DemoDBSSSQLRecords, dbss.DatasetAlarm: simulator.DemoDBSSAlarms, cts.Dataset: ctsTotal} {
 		if n := countLines(t, filepath.Join(dir, "out", ds)); n != want {
 			t.Errorf("first demo stored %d %s events, want %d", n, ds, want)
 		}
@@ -87,7 +90,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	r = demo("--fresh")
-	if !strings.Contains(r.stdout, "demo: --fresh: forgot 13 checkpoints, removed 7 output files") {
+	if !strings.Contains(r.stdout, "demo: --fresh: forgot 15 checkpoints, removed 8 output files") {
 		t.Errorf("--fresh does not report what it reset:\n%s", r.stdout)
 	}
 	if _, written, _ := summaryTotals(t, r.stdout); written != total {

@@ -59,6 +59,7 @@ var defaultPlaceholders = map[string]string{
 	"HWCAUDIT_GAUSSDB_ENDPOINT":  "https://{gaussdb host for the region}",
 	"HWCAUDIT_ARTIFACT_ENDPOINT": "https://{artifact host for the region}",
 	"HWCAUDIT_DBSS_ENDPOINT":     "https://{dbss host for the region}",
+	"HWCAUDIT_CTS_ENDPOINT":      "https://{cts host for the region}",
 }
 
 // shownDefault is v's default as help and the README show it: the tag's
@@ -116,7 +117,7 @@ Usage:
   exporter run [--metrics-addr HOST:PORT]
                             export from Huawei Cloud, configured by the environment;
                             --metrics-addr serves Prometheus /metrics while running
-  exporter backfill --from T [--to T|now] [--sources swr,artifact,taurusdb,dbss]
+  exporter backfill --from T [--to T|now] [--sources swr,cts,…]
                    [--progress auto|bar|log|none] [--metrics-addr HOST:PORT]
                             export a historic range once (records with @timestamp
                             in [from, to]) under its own checkpoints; rerun the same

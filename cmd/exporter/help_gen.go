@@ -102,4 +102,9 @@ var variables = []variable{
 	{"HWCAUDIT_DBSS_ENDPOINT", "", "Endpoint overrides the region's DBSS endpoint, which the Huawei Cloud SDK's table gives (dbss/v1/region), e.g. https://dbss.cn-north-4.myhuaweicloud.com. Required in regions the table does not list.", "SourcesConfig.DBSS"},
 	{"HWCAUDIT_DBSS_PAGE_SIZE", "100", "The \"size\" of a request, 1..100.", "SourcesConfig.DBSS"},
 	{"HWCAUDIT_DBSS_STREAMS", "operation", "The kinds of log read of every instance, any of operation, sql and alarm. Default operation: the SQL audit can hold orders of magnitude more records than the operation log, and each kind needs its own permission, so the others are opted into.", "SourcesConfig.DBSS"},
+	{"HWCAUDIT_CTS_ENABLED", "false", "Enabled reads the traces of the project the exporter signs for (HWCAUDIT_PROJECT_ID).", "SourcesConfig.CTS"},
+	{"HWCAUDIT_CTS_TRACE_TYPES", "system", "The trace types read, one stream each: system (management traces) and/or data (data traces of OBS buckets that a data tracker records).", "SourcesConfig.CTS"},
+	{"HWCAUDIT_CTS_ENDPOINT", "", "Endpoint overrides the region's endpoint from the SDK's table, https://cts.{region}.myhuaweicloud.com (eu-west-101: https://cts.eu-west-101.myhuaweicloud.eu).", "SourcesConfig.CTS"},
+	{"HWCAUDIT_CTS_PAGE_SIZE", "200", "The \"limit\" of a request, 1..200. Lower it when traces carry request and response bodies so large that 200 of them pass HWCAUDIT_HTTP_MAX_BODY_BYTES.", "SourcesConfig.CTS"},
+	{"HWCAUDIT_CTS_LOOKBACK", "10m", "How much earlier than its window each query starts. The reader windows traces by record_time (when CTS recorded them); if the API selects by time (when the operation happened) instead, a trace is only listed in its window when the query reaches back to its time: set it to the longest delay expected between the two. The reader raises it when it sees a longer one. 0..12h.", "SourcesConfig.CTS"},
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/sources/artifact"
+	"github.com/hwcaudit/hwcaudit/sources/cts"
 	"github.com/hwcaudit/hwcaudit/sources/dbss"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/swr"
@@ -25,6 +26,8 @@ type SourcesConfig struct {
 	Artifact artifact.Config
 	TaurusDB taurusdb.Config
 	DBSS     dbss.Config
+	// CTS reads Cloud Trace Service traces of HWCAUDIT_PROJECT_ID.
+	CTS cts.Config
 }
 
 // apiDoer sends one API request: the signing client in a run, the probe
@@ -109,6 +112,15 @@ var sourceTable = []source{
 		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_DBSS_ENDPOINT", c.DBSS.Endpoint },
 		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
 			return ranged(dbss.Streams(c.DBSS, c.Window, api, c.Region, c.API.ProjectID, c.start, now))
+		},
+	},
+	{
+		name: "cts", dataset: cts.Dataset, variable: "HWCAUDIT_CTS_ENABLED",
+		configured: func(c *Config) bool { return c.CTS.Configured() },
+		validate:   func(c *Config) error { return c.CTS.Validate(c.Region, c.API.ProjectID) },
+		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_CTS_ENDPOINT", c.CTS.Endpoint },
+		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+			return ranged(cts.Streams(c.CTS, c.Window, api, c.Region, c.API.ProjectID, c.start, now))
 		},
 	},
 }

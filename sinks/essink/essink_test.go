@@ -527,7 +527,7 @@ func TestSetup(t *testing.T) {
 	if err := json.Unmarshal(comp, &ct); err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"swr.audit_id", "taurusdb.size_kb", "taurusdb.begin_time", "dbss.ip", "artifact.data"} {
+	for _, path := range []string{"swr.audit_id", "taurusdb.size_kb", "taurusdb.begin_time", "dbss.ip", "artifact.data", "cts.record_time", "cts.user.access_key_id", "cts.truncated"} {
 		v := any(ct.Template.Mappings.Properties["huaweicloud"])
 		for _, p := range strings.Split(path, ".") {
 			v = v.(map[string]any)["properties"].(map[string]any)[p]

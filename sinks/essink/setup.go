@@ -22,7 +22,9 @@ const (
 // identifiers (keyword); IP-like fields are keyword because the APIs return
 // values such as "not-an-ip"; times use ignore_malformed so a bad time does
 // not send the whole event to the dead letter. taurusdb.size_kb is
-// fractional ("12.5"), so it is a double, not a long.
+// fractional ("12.5"), so it is a double, not a long. CTS request and
+// response bodies (cut at 8 KiB by the mapping) are kept whole in _source
+// and indexed up to 8191 characters.
 const componentTemplate = `{
   "template": {
     "mappings": {
@@ -73,6 +75,40 @@ const componentTemplate = `{
               "size_kb": {"type": "double"},
               "begin_time": {"type": "date", "format": "strict_date_optional_time||yyyy-MM-dd'T'HH:mm:ssZ", "ignore_malformed": true},
               "end_time": {"type": "date", "format": "strict_date_optional_time||yyyy-MM-dd'T'HH:mm:ssZ", "ignore_malformed": true}
+            }},
+            "cts": {"properties": {
+              "trace_id": {"type": "keyword"},
+              "trace_type": {"type": "keyword"},
+              "source_type": {"type": "keyword"},
+              "trace_rating": {"type": "keyword"},
+              "code": {"type": "keyword"},
+              "record_time": {"type": "date", "format": "strict_date_optional_time", "ignore_malformed": true},
+              "resource_type": {"type": "keyword"},
+              "resource_name": {"type": "keyword", "ignore_above": 1024},
+              "resource_id": {"type": "keyword", "ignore_above": 1024},
+              "api_version": {"type": "keyword"},
+              "request_id": {"type": "keyword"},
+              "location_info": {"type": "keyword", "ignore_above": 1024},
+              "endpoint": {"type": "keyword", "ignore_above": 1024},
+              "resource_url": {"type": "keyword", "ignore_above": 1024},
+              "enterprise_project_id": {"type": "keyword"},
+              "resource_account_id": {"type": "keyword"},
+              "operation_id": {"type": "keyword"},
+              "tracker_name": {"type": "keyword"},
+              "read_only": {"type": "boolean"},
+              "truncated": {"type": "boolean"},
+              "request": {"type": "keyword", "ignore_above": 8191},
+              "response": {"type": "keyword", "ignore_above": 8191},
+              "message": {"type": "keyword", "ignore_above": 8191},
+              "source_ip": {"type": "keyword"},
+              "user": {"properties": {
+                "access_key_id": {"type": "keyword"},
+                "account_id": {"type": "keyword"},
+                "principal_urn": {"type": "keyword", "ignore_above": 1024},
+                "principal_id": {"type": "keyword"},
+                "type": {"type": "keyword"},
+                "principal_is_root_user": {"type": "boolean"}
+              }}
             }}
           }
         }

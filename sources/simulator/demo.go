@@ -25,6 +25,10 @@ const (
 	// CodeArts Artifact repository.
 	DemoArtifactRecords = 400
 	DemoArtifactTenant  = "5a775fdcb14f4431b6c0015618140bc3"
+	// DemoCTSTraces and DemoCTSDataTraces are the management and data
+	// traces of the demo project's Cloud Trace Service.
+	DemoCTSTraces     = 2000
+	DemoCTSDataTraces = 500
 )
 
 // DemoConfig is the dataset the demo command serves: two SWR Enterprise
@@ -33,8 +37,9 @@ const (
 // statements each (download links and files served) and one DBSS instance
 // with DemoDBSSRecords operation logs, DemoDBSSSQLRecords SQL audit records
 // and DemoDBSSAlarms alarm logs (which close a while after they were
-// raised), one CodeArts Artifact tenant with a file
-// store and a repository of DemoArtifactRecords audit records each, all spread over the 23 hours ending 30
+// raised), one CodeArts Artifact tenant with a file store and a repository
+// of DemoArtifactRecords audit records each, the project's DemoCTSTraces
+// management and DemoCTSDataTraces data traces, all spread over the 23 hours ending 30
 // minutes before base, so that an exporter started at
 // base with the default start time of 24 hours ago collects all of them.
 // It accepts DemoAK/DemoSK signatures and the DemoToken token. Pass the
@@ -85,6 +90,13 @@ func DemoConfig(base time.Time) Config {
 			RecordsPerRepo: DemoArtifactRecords,
 			Start:          start,
 			Interval:       span / DemoArtifactRecords,
+		},
+		CTS: CTSConfig{
+			Traces:     DemoCTSTraces,
+			DataTraces: DemoCTSDataTraces,
+			Start:      start,
+			Interval:   span / DemoCTSTraces,
+			MaxLag:     90 * time.Second,
 		},
 	}
 }

@@ -57,6 +57,8 @@ type Config struct {
 	DBSS DBSSConfig
 	// Artifact is the CodeArts Artifact audit log dataset.
 	Artifact ArtifactConfig
+	// CTS is the Cloud Trace Service trace dataset of ProjectID.
+	CTS CTSConfig
 	// Faults are injected failures; all are off in the zero value.
 	Faults Faults
 }
@@ -121,6 +123,8 @@ type Server struct {
 
 	artifact *artifactAPI
 
+	cts *ctsAPI
+
 	httpMu  sync.Mutex
 	httpSrv *http.Server
 }
@@ -151,6 +155,7 @@ func New(cfg Config) *Server {
 	s.swr = newSWRAPI(s, cfg.SWR)
 	s.taurus, s.dbss = newTaurusAPI(s, cfg.TaurusDB), newDBSSAPI(s, cfg.DBSS)
 	s.artifact = newArtifactAPI(s, cfg.Artifact)
+	s.cts = newCTSAPI(s, cfg.CTS)
 	return s
 }
 

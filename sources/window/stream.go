@@ -34,8 +34,9 @@ func (s *Stream) EndAt(end time.Time) { s.o.End = end }
 // Probe asks the API for the first window a reader without cursor would
 // read, with the page shrunk to one record, through the stream's own
 // Fetch: `exporter check` proves the request a run makes. It returns the
-// API's count of records in that window; asked is false when there is
-// nothing to ask yet (the start lies within the settle delay).
+// API's count of records in that window (-1 for an API paged by marker,
+// which gives none); asked is false when there is nothing to ask yet (the
+// start lies within the settle delay).
 func (s *Stream) Probe(ctx context.Context) (total int64, asked bool, err error) {
 	r, err := NewReader(s.o, nil)
 	if err != nil {
@@ -47,6 +48,11 @@ func (s *Stream) Probe(ctx context.Context) (total int64, asked bool, err error)
 		return 0, false, nil
 	}
 	qFrom, qTo := r.query(from, from.Add(span))
+	if s.o.FetchMarker != nil {
+		// A marker-paged API gives no count: total is -1.
+		_, _, err = s.o.FetchMarker(ctx, qFrom, qTo, "", 1)
+		return -1, true, err
+	}
 	_, total, err = s.o.Fetch(ctx, qFrom, qTo, 0, 1)
 	return total, err == nil, err
 }

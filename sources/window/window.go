@@ -30,6 +30,12 @@
 // A one-second window is streamed a page at a time in one pass: memory
 // stays bounded however many records the second holds, and the second is
 // read again only when its listing changed during the pass.
+//
+// An API paged by marker instead (Cloud Trace Service) is read the same
+// way through Options.FetchMarker: a listing has no total and ends at a
+// page without marker, repeats within it are skipped, and each followed
+// marker is checked by a query of the marked record's millisecond (see
+// Options.FetchMarker).
 package window
 
 import (
@@ -96,6 +102,13 @@ type Record struct {
 // permanent class.
 type FetchFunc func(ctx context.Context, from, to time.Time, offset, limit int) (recs []Record, total int64, err error)
 
+// MarkerFunc returns one page of the records the API lists between from
+// and to: the first page when marker is "", else the page that follows the
+// page whose answer carried marker. next is the marker of the page after
+// this one, "" when the listing ended. The API gives no total. An error is
+// returned as it is, so it keeps its retryable or permanent class.
+type MarkerFunc func(ctx context.Context, from, to time.Time, marker string, limit int) (recs []Record, next string, err error)
+
 // Options describe one stream's reader.
 type Options struct {
 	// Key names the stream in errors.
@@ -126,8 +139,25 @@ type Options struct {
 	// Now is the clock that fixes the run's target and judges which
 	// record times are plausible; it is read once, when a reader opens.
 	Now func() time.Time
-	// Fetch reads one page.
+	// Fetch reads one page of an API paged by offset. Exactly one of
+	// Fetch and FetchMarker is set.
 	Fetch FetchFunc
+	// FetchMarker reads one page of an API paged by marker (Cloud Trace
+	// Service traces). Such a listing has no total: it ends when a page
+	// carries no marker; pages are requested one at a time; a record
+	// listed again within one listing (same id, second and bytes) is
+	// skipped, not a reason to read it again (a marker may resume at or
+	// before the record it names); a page that brings no new record yet
+	// carries a marker makes the window be read again, then an error
+	// (the marker did not advance). Each page after the first is joined
+	// by the records of the previous page's last record's millisecond,
+	// for its Time and its Begin (queries of [t − 1ms, t + 1ms], each
+	// paged on its own), so that an API whose marker resumes strictly
+	// before the marked record's time loses none of the records sharing
+	// it. The last record is the one whose ID is the marker, else the
+	// oldest of the page. Once the pages show that the API does not list
+	// newest first by one of the two times, its query is left out.
+	FetchMarker MarkerFunc
 }
 
 // Cursor is a stream's checkpoint: every record whose key is before
@@ -217,6 +247,9 @@ type Reader struct {
 	target time.Time // where this reader stops
 	end    time.Time // Options.End, or zero
 	floor  time.Time // records before it are excluded (the start time)
+	// start is Options.Start when the reader opened without a cursor:
+	// records of the floor's second before it are excluded too.
+	start time.Time
 
 	through  time.Time
 	lookback time.Duration
@@ -242,6 +275,25 @@ type Reader struct {
 	cacheMu    sync.Mutex // pages are requested concurrently
 	cache      map[pageKey]fetched
 	cacheBytes int
+	// markers are, in marker mode, what the page at a key is asked with:
+	// the marker of the page before it and that page's last record.
+	markers map[pageKey]markerAt
+	// keyUnsorted and beginUnsorted are set, in marker mode, once a page
+	// listed a record whose Time (Begin) is newer than one of the page
+	// before it: the API does not list newest first by that time, so its
+	// marker cannot resume by it, and the boundary query of that time's
+	// millisecond is not needed (while the other time is not unsorted too).
+	keyUnsorted, beginUnsorted bool
+}
+
+// markerAt is how the page after an answered page is asked for, in
+// marker mode.
+type markerAt struct {
+	marker string
+	last   Record // the answered page's last record, as listed
+	// minKey and minBegin are the oldest Time and Begin of the answered
+	// page's records (zero when none had one).
+	minKey, minBegin time.Time
 }
 
 type pageKey struct {
@@ -258,7 +310,7 @@ type tally struct {
 
 // NewReader opens a reader after cursor, or at o.Start when cursor is nil.
 func NewReader(o Options, cursor []byte) (*Reader, error) {
-	if o.Fetch == nil || o.Now == nil || o.MaxSpan < 4*time.Second || o.PageSize < 1 || o.Lookback < 0 {
+	if (o.Fetch == nil) == (o.FetchMarker == nil) || o.Now == nil || o.MaxSpan < 4*time.Second || o.PageSize < 1 || o.Lookback < 0 {
 		return nil, pipeline.Permanent(fmt.Errorf("%s: window reader misconfigured", o.Key))
 	}
 	if o.Config.MaxRecords < 1 {
@@ -287,6 +339,7 @@ func NewReader(o Options, cursor []byte) (*Reader, error) {
 		}
 		r.through = start.UTC().Truncate(time.Second)
 		r.floor = r.through
+		r.start = start.UTC()
 		return r, nil
 	}
 	c, err := DecodeCursor(cursor)
@@ -480,9 +533,12 @@ func (r *Reader) list(ctx context.Context, from, to time.Time) (listing, error) 
 	qFrom, qTo := r.query(from, to)
 	size := r.o.PageSize
 	var (
-		l     = listing{total: -1}
-		ids   = map[string]bool{}
-		bytes int
+		l   = listing{total: -1}
+		ids = map[string]bool{}
+		// listedIDs are, in marker mode, the records the marker pages
+		// listed (not the boundary queries), which a page must add to.
+		listedIDs = map[string]bool{}
+		bytes     int
 	)
 	for offset := 0; ; {
 		n := 1
@@ -495,7 +551,15 @@ func (r *Reader) list(ctx context.Context, from, to time.Time) (listing, error) 
 			return listing{}, err
 		}
 		for _, p := range pages {
-			if l.total < 0 {
+			if r.marker() {
+				if p.more && !p.fresh(listedIDs) {
+					l.problem = "the marker did not advance"
+					return l, nil
+				}
+				for _, rec := range p.recs[:p.listed] {
+					listedIDs[repeatKey(rec)] = true
+				}
+			} else if l.total < 0 {
 				l.total = p.total
 				if r.lookback == 0 && p.total > int64(r.o.Config.MaxRecords) {
 					// Without look-back the query is the window and a
@@ -512,21 +576,35 @@ func (r *Reader) list(ctx context.Context, from, to time.Time) (listing, error) 
 					r.o.Key, qFrom.Format(time.RFC3339), qTo.Format(time.RFC3339), MaxListed))
 			}
 			for _, rec := range p.recs {
+				if r.marker() {
+					// A marker may resume at the record it names and the
+					// boundary query lists its millisecond again: a
+					// repeat (the same bytes) is skipped before it is
+					// classified, so it is counted once.
+					if at := repeatKey(rec); ids[at] {
+						l.tally.skipped++
+						continue
+					} else {
+						ids[at] = true
+					}
+				}
 				if !r.classify(&rec, from, to, &l.tally) {
 					continue
 				}
 				if rec.ID == "" {
 					rec.ID = rawID(rec.Raw)
 				}
-				// The same id in two seconds is two records (ids are only
-				// documented unique per time, if at all); in one second, a
-				// listing that repeated itself.
-				at := rec.ID + "@" + rec.Time.UTC().Truncate(time.Second).Format(time.RFC3339)
-				if ids[at] {
-					l.problem = fmt.Sprintf("id %q listed twice", rec.ID)
-					return l, nil
+				if !r.marker() {
+					// The same id in two seconds is two records (ids are
+					// only documented unique per time, if at all); in one
+					// second, a listing that repeated itself.
+					at := idAt(rec)
+					if ids[at] {
+						l.problem = fmt.Sprintf("id %q listed twice", rec.ID)
+						return l, nil
+					}
+					ids[at] = true
 				}
-				ids[at] = true
 				rec.Raw = slices.Clone(rec.Raw) // the page body is not kept alive
 				bytes += len(rec.Raw)
 				l.kept = append(l.kept, rec)
@@ -534,7 +612,7 @@ func (r *Reader) list(ctx context.Context, from, to time.Time) (listing, error) 
 					return listing{}, errTooMany
 				}
 			}
-			if len(p.recs) < size {
+			if !p.more {
 				if l.listed < l.total {
 					l.problem = fmt.Sprintf("pages held %d records, total %d", l.listed, l.total)
 				}
@@ -555,14 +633,49 @@ func invalidBytes(inv []pipeline.Invalid) int {
 
 type fetched struct {
 	recs  []Record
-	total int64
+	total int64 // -1 in marker mode
+	more  bool  // another page follows
+	// listed is how many of recs the page itself listed; the rest came
+	// from the boundary query (marker mode).
+	listed int
 }
+
+// fresh reports whether the page listed a record whose repeatKey is not
+// in ids.
+func (f fetched) fresh(ids map[string]bool) bool {
+	for _, rec := range f.recs[:f.listed] {
+		if !ids[repeatKey(rec)] {
+			return true
+		}
+	}
+	return false
+}
+
+// idAt is a record's id and second: the same id in two seconds is two
+// records (ids are only documented unique per time, if at all).
+func idAt(rec Record) string {
+	id := rec.ID
+	if id == "" {
+		id = rawID(rec.Raw)
+	}
+	return id + "@" + rec.Time.UTC().Truncate(time.Second).Format(time.RFC3339)
+}
+
+// repeatKey identifies a record listed again in marker mode: its id,
+// second and bytes. Two records that share an id and a second but differ
+// are two records.
+func repeatKey(rec Record) string {
+	return idAt(rec) + "#" + rawID(rec.Raw)
+}
+
+// marker reports whether the API is paged by marker.
+func (r *Reader) marker() bool { return r.o.FetchMarker != nil }
 
 // pages requests n pages from offset on, concurrently, in order.
 func (r *Reader) pages(ctx context.Context, from, to time.Time, offset, n int) ([]fetched, error) {
-	if n == 1 {
-		recs, t, err := r.page(ctx, from, to, offset)
-		return []fetched{{recs, t}}, err
+	if n == 1 || r.marker() {
+		f, err := r.page(ctx, from, to, offset)
+		return []fetched{f}, err
 	}
 	out := make([]fetched, n)
 	errs := make([]error, n)
@@ -571,7 +684,7 @@ func (r *Reader) pages(ctx context.Context, from, to time.Time, offset, n int) (
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i].recs, out[i].total, errs[i] = r.page(ctx, from, to, offset+i*r.o.PageSize)
+			out[i], errs[i] = r.page(ctx, from, to, offset+i*r.o.PageSize)
 		}()
 	}
 	wg.Wait()
@@ -580,7 +693,7 @@ func (r *Reader) pages(ctx context.Context, from, to time.Time, offset, n int) (
 			// Pages before the failed one are kept only if one ended the
 			// listing; otherwise the whole batch is asked again.
 			for _, p := range out[:i] {
-				if len(p.recs) < r.o.PageSize {
+				if !p.more {
 					return out[:i], nil
 				}
 			}
@@ -592,20 +705,20 @@ func (r *Reader) pages(ctx context.Context, from, to time.Time, offset, n int) (
 
 // page requests the records at offset and checks the answer's shape. An
 // answer kept from an earlier attempt at the same listing is used again.
-func (r *Reader) page(ctx context.Context, from, to time.Time, offset int) ([]Record, int64, error) {
+func (r *Reader) page(ctx context.Context, from, to time.Time, offset int) (fetched, error) {
 	key := pageKey{from, to, offset}
 	r.cacheMu.Lock()
 	p, ok := r.cache[key]
 	r.cacheMu.Unlock()
 	if ok {
-		return p.recs, p.total, nil
+		return p, nil
 	}
-	recs, t, err := r.fetchPage(ctx, from, to, offset)
+	f, err := r.fetchPage(ctx, from, to, offset)
 	if err != nil {
-		return nil, 0, err
+		return fetched{}, err
 	}
 	n := 0
-	for _, rec := range recs {
+	for _, rec := range f.recs {
 		n += len(rec.Raw)
 	}
 	r.cacheMu.Lock()
@@ -613,24 +726,161 @@ func (r *Reader) page(ctx context.Context, from, to time.Time, offset int) ([]Re
 		if r.cache == nil {
 			r.cache = map[pageKey]fetched{}
 		}
-		r.cache[key] = fetched{recs, t}
+		r.cache[key] = f
 		r.cacheBytes += n
 	}
 	r.cacheMu.Unlock()
-	return recs, t, nil
+	return f, nil
 }
 
 // fetchPage requests the records at offset and checks the answer's shape.
-func (r *Reader) fetchPage(ctx context.Context, from, to time.Time, offset int) ([]Record, int64, error) {
+func (r *Reader) fetchPage(ctx context.Context, from, to time.Time, offset int) (fetched, error) {
+	if r.marker() {
+		return r.fetchMarked(ctx, from, to, offset)
+	}
 	size := r.o.PageSize
 	recs, t, err := r.o.Fetch(ctx, from, to, offset, size)
 	if err != nil {
-		return nil, 0, err
+		return fetched{}, err
 	}
 	if t < 0 || len(recs) > size {
-		return nil, 0, pipeline.Permanent(fmt.Errorf("%s: page at offset %d has %d records and total %d for limit %d", r.o.Key, offset, len(recs), t, size))
+		return fetched{}, pipeline.Permanent(fmt.Errorf("%s: page at offset %d has %d records and total %d for limit %d", r.o.Key, offset, len(recs), t, size))
 	}
-	return recs, t, nil
+	return fetched{recs: recs, total: t, more: len(recs) >= size, listed: len(recs)}, nil
+}
+
+// maxBoundaryPages bounds the pages of one boundary query: a millisecond
+// holding more than this many pages of records is not a listing any API
+// serves.
+const maxBoundaryPages = 100
+
+// fetchMarked requests the page at offset of a marker-paged listing: the
+// first page, or the page after the one answered at offset − limit, asked
+// with its marker and joined by the records of its last record's
+// millisecond (see Options.FetchMarker).
+func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int) (fetched, error) {
+	size := r.o.PageSize
+	var at markerAt
+	if offset > 0 {
+		r.cacheMu.Lock()
+		a, ok := r.markers[pageKey{from, to, offset}]
+		r.cacheMu.Unlock()
+		if !ok {
+			return fetched{}, fmt.Errorf("%s: page %d of a marker listing asked before the page before it", r.o.Key, offset/size+1)
+		}
+		at = a
+	}
+	recs, next, err := r.o.FetchMarker(ctx, from, to, at.marker, size)
+	if err != nil {
+		return fetched{}, err
+	}
+	if len(recs) > size {
+		return fetched{}, pipeline.Permanent(fmt.Errorf("%s: page %d has %d records for limit %d", r.o.Key, offset/size+1, len(recs), size))
+	}
+	if next != "" && next == at.marker {
+		return fetched{}, fmt.Errorf("%s: page %d carries the marker it was asked with, %q", r.o.Key, offset/size+1, next)
+	}
+	f := fetched{recs: recs, total: -1, more: next != "", listed: len(recs)}
+	if offset > 0 {
+		r.learnOrder(recs, at)
+	}
+	if offset > 0 && !at.last.Time.IsZero() {
+		// The API may order and mark by the record's key or by its
+		// begin: the millisecond of each is asked for, unless the pages
+		// showed the API does not list by it.
+		var edges []time.Time
+		if !r.keyUnsorted || r.beginUnsorted {
+			edges = append(edges, at.last.Time)
+		}
+		if b, ok := begin(at.last); ok && b.Before(at.last.Time) && (!r.beginUnsorted || r.keyUnsorted) {
+			edges = append(edges, b)
+		}
+		for _, e := range edges {
+			extra, err := r.boundary(ctx, e.Add(-time.Millisecond), e.Add(time.Millisecond))
+			if err != nil {
+				return fetched{}, err
+			}
+			f.recs = append(slices.Clip(f.recs), extra...)
+		}
+	}
+	if f.more {
+		r.cacheMu.Lock()
+		if r.markers == nil {
+			r.markers = map[pageKey]markerAt{}
+		}
+		at := markerAt{marker: next}
+		if i := markedRecord(recs, next); i >= 0 {
+			m := recs[i]
+			at.last = Record{ID: m.ID, Time: m.Time, Begin: m.Begin} // not the page body
+		}
+		for _, rec := range recs {
+			if !rec.Time.IsZero() && (at.minKey.IsZero() || rec.Time.Before(at.minKey)) {
+				at.minKey = rec.Time
+			}
+			if b, ok := begin(rec); ok && (at.minBegin.IsZero() || b.Before(at.minBegin)) {
+				at.minBegin = b
+			}
+		}
+		r.markers[pageKey{from, to, offset + size}] = at
+		r.cacheMu.Unlock()
+	}
+	return f, nil
+}
+
+// learnOrder notes, from a page that followed the page at, a record newer
+// by Time or by Begin than that page's oldest: the API does not list
+// newest first by that time (see Reader.keyUnsorted).
+func (r *Reader) learnOrder(recs []Record, at markerAt) {
+	for _, rec := range recs {
+		if !at.minKey.IsZero() && rec.Time.After(at.minKey) {
+			r.keyUnsorted = true
+		}
+		if b, ok := begin(rec); ok && !at.minBegin.IsZero() && b.After(at.minBegin) {
+			r.beginUnsorted = true
+		}
+	}
+}
+
+// begin returns rec's Begin when it is a plausible time not after Time.
+func begin(rec Record) (time.Time, bool) {
+	b := rec.Begin
+	return b, !b.IsZero() && !b.Before(plausibleFrom) && !b.After(rec.Time)
+}
+
+// markedRecord returns the index of the record of recs that marker names
+// (APIs whose marker is the id of the page's last record), else of the
+// oldest record with a time (the last of a newest-first page, whatever
+// order the page itself is in); -1 when no record has a time.
+func markedRecord(recs []Record, marker string) int {
+	oldest := -1
+	for i, rec := range recs {
+		if rec.ID == marker && !rec.Time.IsZero() {
+			return i
+		}
+		if !rec.Time.IsZero() && (oldest < 0 || rec.Time.Before(recs[oldest].Time)) {
+			oldest = i
+		}
+	}
+	return oldest
+}
+
+// boundary lists every record between from and to, following markers.
+func (r *Reader) boundary(ctx context.Context, from, to time.Time) ([]Record, error) {
+	var out []Record
+	marker := ""
+	for range maxBoundaryPages {
+		recs, next, err := r.o.FetchMarker(ctx, from, to, marker, r.o.PageSize)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+		if next == "" || next == marker || len(recs) == 0 {
+			return out, nil
+		}
+		marker = next
+	}
+	return nil, pipeline.Permanent(fmt.Errorf("%s: the records of %s..%s fill more than %d pages; the API may ignore the marker or the time range",
+		r.o.Key, from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), maxBoundaryPages))
 }
 
 // dropPages forgets the answers kept for the listing being read.
@@ -638,6 +888,7 @@ func (r *Reader) dropPages() {
 	r.cacheMu.Lock()
 	defer r.cacheMu.Unlock()
 	clear(r.cache)
+	clear(r.markers)
 	r.cacheBytes = 0
 }
 
@@ -667,6 +918,11 @@ func (r *Reader) classify(rec *Record, from, to time.Time, t *tally) bool {
 	case !r.end.IsZero() && !rec.Time.Before(r.end):
 		// In the last window, after End within its second.
 		t.excluded.AfterEnd++
+		return false
+	case from.Equal(r.floor) && sec.Equal(r.floor) && rec.Time.Before(r.start):
+		// In the first window, before Start within its second (times
+		// finer than a second).
+		t.excluded.BeforeStart++
 		return false
 	case sec.Before(from):
 		if sec.Before(r.floor) && from.Equal(r.floor) {
@@ -744,7 +1000,13 @@ type secondPass struct {
 	attempt    int
 	restart    string   // why the pass starts again at the next Next, or ""
 	prevIDs    []string // the ids of the previous page
-	err        error    // returned by the next Next, after the page that found it
+	// seen are, in marker mode, the id@second of the previous page's
+	// records, which the next page may list again.
+	seen map[string]bool
+	// listedIDs are the repeatKeys of the records the previous marker
+	// page listed itself, which the next page must add to.
+	listedIDs map[string]bool
+	err       error // returned by the next Next, after the page that found it
 }
 
 func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
@@ -756,18 +1018,20 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 		return pipeline.Page{}, err
 	}
 	if p.restart != "" {
-		p.offset, p.total, p.listed, p.kept, p.prevIDs, p.restart = 0, -1, 0, 0, nil, ""
+		p.offset, p.total, p.listed, p.kept, p.prevIDs, p.seen, p.listedIDs, p.restart = 0, -1, 0, 0, nil, nil, nil, ""
 	}
 	if p.offset == 0 {
 		p.qFrom, p.qTo = r.query(p.from, p.to)
+		r.dropPages() // the markers of an earlier pass
 	}
 	qFrom, qTo := p.qFrom, p.qTo
 	size := r.o.PageSize
 	// A streamed page is delivered at once: nothing to keep.
-	recs, total, err := r.fetchPage(ctx, qFrom, qTo, p.offset)
+	f, err := r.fetchPage(ctx, qFrom, qTo, p.offset)
 	if err != nil {
 		return pipeline.Page{}, err
 	}
+	recs, total := f.recs, f.total
 	var (
 		t    tally
 		page = pipeline.Page{Remaining: -1}
@@ -780,13 +1044,27 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 	case total != p.total:
 		changed = "the total changed while paging"
 	}
+	if r.marker() && f.more && !f.fresh(p.listedIDs) {
+		changed = "the marker did not advance"
+	}
+	seen := map[string]bool{}
 	for _, rec := range recs {
 		id := rec.ID
 		if id == "" {
 			id = rawID(rec.Raw)
 		}
-		// An API that ignores offset serves the same page again.
-		if changed == "" && slices.Contains(p.prevIDs, id) {
+		if r.marker() {
+			// A repeat of the page before or of this page (a marker
+			// resuming at the record it names, the boundary query) is
+			// skipped: repeats come from the page edges only.
+			at := repeatKey(rec)
+			if p.seen[at] || seen[at] {
+				t.skipped++
+				continue
+			}
+			seen[at] = true
+		} else if changed == "" && slices.Contains(p.prevIDs, id) {
+			// An API that ignores offset serves the same page again.
 			changed = fmt.Sprintf("id %q listed twice", id)
 		}
 		ids = append(ids, id)
@@ -797,8 +1075,14 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 	}
 	page.Invalid = r.firstSightings(t.invalid, &t)
 	page.Skipped, page.Excluded = t.skipped, t.excluded
-	p.prevIDs = ids
-	p.listed += int64(len(recs))
+	p.prevIDs, p.seen = ids, seen
+	if r.marker() {
+		p.listedIDs = map[string]bool{}
+		for _, rec := range recs[:f.listed] {
+			p.listedIDs[repeatKey(rec)] = true
+		}
+	}
+	p.listed += int64(f.listed)
 	p.kept += int64(len(page.Records))
 	p.offset += size
 	if p.listed > MaxListed {
@@ -806,7 +1090,7 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 			r.o.Key, p.from.Format(time.RFC3339), MaxListed))
 		return r.finish(page), nil
 	}
-	ended := len(recs) < size
+	ended := !f.more
 	if !ended && changed == "" {
 		return r.finish(page), nil
 	}
