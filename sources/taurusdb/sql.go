@@ -244,8 +244,13 @@ func (c *sqlCursor) done(id string) bool {
 
 // advance moves Files to the cursor after a page whose files were all
 // read, forgetting the done files the reader opened there will not list.
+// File is kept: a reader resumed in the middle of a file lists, first,
+// the files of that second read before it (a files page holds whole
+// seconds only by chance), and the file in progress comes in a later
+// page; its position must survive the pages before it (open replaces it
+// when another file is read first).
 func (c *sqlCursor) advance(files []byte) {
-	c.Files, c.File = files, nil
+	c.Files = files
 	wc, err := window.DecodeCursor(files)
 	if err != nil {
 		return // the window reader's own cursor; keeps Done as it is

@@ -1,0 +1,294 @@
+package taurusdb
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
+	"github.com/hwcaudit/hwcaudit/sources/window"
+)
+
+// The tests of this file try to break the SQL stream: a fake listing API
+// and a file host whose answers each test chooses.
+
+// reviewFile is one audit log file of the fake API.
+type reviewFile struct {
+	id   string
+	end  time.Time // end_time; begin_time is ten minutes before
+	body []byte
+}
+
+// reviewHost serves the listing, the link requests and the files.
+type reviewHost struct {
+	t     *testing.T
+	srv   *httptest.Server
+	mu    sync.Mutex
+	files []reviewFile
+	// serve, when set, answers a download instead of the default (a 200
+	// with the body, or a 206 when Range is honoured).
+	serve   func(w http.ResponseWriter, r *http.Request, f reviewFile) bool
+	noRange bool // ignore Range: always a 200 with the whole body
+	gets    []string
+	ranges  []string
+	// links, when set, answers the link request instead of the default.
+	links func(ids []string) []string
+}
+
+func newReviewHost(t *testing.T, files []reviewFile) *reviewHost {
+	h := &reviewHost{t: t, files: files}
+	h.srv = httptest.NewServer(http.HandlerFunc(h.download))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *reviewHost) file(id string) (reviewFile, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, f := range h.files {
+		if f.id == id {
+			return f, true
+		}
+	}
+	return reviewFile{}, false
+}
+
+func (h *reviewHost) download(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimPrefix(r.URL.Path, "/")
+	f, ok := h.file(id)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	h.mu.Lock()
+	h.gets = append(h.gets, id)
+	h.ranges = append(h.ranges, r.Header.Get("Range"))
+	serve := h.serve
+	h.mu.Unlock()
+	if serve != nil && serve(w, r, f) {
+		return
+	}
+	if rg := r.Header.Get("Range"); rg != "" && !h.noRange {
+		from, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(rg, "bytes="), "-"), 10, 64)
+		if err != nil {
+			h.t.Errorf("Range %q", rg)
+		}
+		if from >= int64(len(f.body)) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", len(f.body)))
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, len(f.body)-1, len(f.body)))
+		w.WriteHeader(http.StatusPartialContent)
+		_, _ = w.Write(f.body[from:])
+		return
+	}
+	_, _ = w.Write(f.body)
+}
+
+// Do answers the listing (filtered by end_time, paged) and link requests.
+func (h *reviewHost) Do(_ context.Context, req huaweiapi.Request) ([]byte, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if strings.HasSuffix(req.Path, "/audit-log-link") {
+		var b struct{ IDs []string }
+		if err := json.Unmarshal(req.Body, &b); err != nil {
+			return nil, err
+		}
+		var links []string
+		if h.links != nil {
+			links = h.links(b.IDs)
+		} else {
+			for _, id := range b.IDs {
+				links = append(links, h.srv.URL+"/"+id+"?Expires=1&Signature=s3cr3t-"+id)
+			}
+		}
+		return json.Marshal(map[string][]string{"links": links})
+	}
+	from, err1 := time.Parse(queryLayout, req.Query.Get("start_time"))
+	to, err2 := time.Parse(queryLayout, req.Query.Get("end_time"))
+	offset, _ := strconv.Atoi(req.Query.Get("offset"))
+	limit, _ := strconv.Atoi(req.Query.Get("limit"))
+	if err1 != nil || err2 != nil {
+		h.t.Fatalf("query %v", req.Query)
+	}
+	var in []map[string]any
+	for _, f := range h.files {
+		if f.end.Before(from) || f.end.After(to) {
+			continue
+		}
+		in = append(in, map[string]any{"id": f.id, "name": "audit_" + f.id, "size": len(f.body),
+			"begin_time": f.end.Add(-10 * time.Minute).Format(queryLayout), "end_time": f.end.Format(queryLayout)})
+	}
+	total := len(in)
+	in = in[min(offset, len(in)):min(offset+limit, len(in))]
+	return json.Marshal(map[string]any{"audit_logs": in, "total_count": total})
+}
+
+var reviewStart = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// stream returns a SQL stream reading h: files pages of filesPage, pages
+// of pageRecords statements.
+func (h *reviewHost) stream(filesPage, pageRecords int) *SQLStream {
+	cfg := Config{Instances: []string{simIns}, Endpoint: "https://gaussdb.example.com", PageSize: filesPage, SQL: true,
+		SQLMaxRecordBytes: 1024, SQLPageRecords: pageRecords, SQLReadTimeout: 5 * time.Second}
+	return NewSQLStreams(cfg, h, nil, "cn-north-4", simProject, Options{
+		Window: window.Config{SettleDelay: time.Minute, MaxRecords: 100},
+		Start:  reviewStart,
+		Now:    func() time.Time { return reviewStart.Add(48 * time.Hour) }})[0]
+}
+
+// csvFile is a CSV file with a header and n statements of file id.
+func csvFile(id string, n int, crlf bool) []byte {
+	eol := "\n"
+	if crlf {
+		eol = "\r\n"
+	}
+	var b bytes.Buffer
+	b.WriteString("record_id,timestamp,sqltext" + eol)
+	for i := range n {
+		sql := fmt.Sprintf("SELECT %d FROM %s", i, id)
+		if i%3 == 1 {
+			sql = fmt.Sprintf("\"UPDATE t\nSET a = 'x, \"\"y\"\"'\nWHERE id = %d\"", i)
+		}
+		fmt.Fprintf(&b, "%s-%d,2025-06-01 00:00:%02d,%s%s", id, i, i%60, sql, eol)
+	}
+	return b.Bytes()
+}
+
+func gzipped(b []byte) []byte {
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return out.Bytes()
+}
+
+// reviewPage is what one Next returned, by identity.
+type reviewPage struct {
+	cursor []byte
+	items  []string // "id/n" of statements, "dl:reason-prefix/raw" of dead letters
+}
+
+// drainItems reads r to io.EOF (at most max pages) and returns its pages.
+func drainItems(t *testing.T, r pipeline.Reader, max int) []reviewPage {
+	t.Helper()
+	var out []reviewPage
+	for range max {
+		p, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		rp := reviewPage{cursor: p.Cursor}
+		for _, raw := range p.Records {
+			var e sqlEntry
+			if err := e.decode(raw); err != nil {
+				t.Fatal(err)
+			}
+			rp.items = append(rp.items, e.AuditLogID+"/"+strconv.FormatInt(e.N, 10)+"/"+e.RecordID)
+		}
+		for _, inv := range p.Invalid {
+			rp.items = append(rp.items, "dl:"+string(inv.Raw))
+		}
+		out = append(out, rp)
+	}
+	t.Fatalf("no io.EOF after %d pages", max)
+	return nil
+}
+
+// TestSQLReviewResumeAtEveryCursor reads the whole stream once, then
+// resumes at the cursor of every page it returned (a crash right after
+// that page's checkpoint) and checks that the resumed run delivers exactly
+// what followed that page: nothing lost, nothing repeated. Files share end
+// seconds and the files page is small, so cursors fall between files of
+// one second, inside files, and on file ends.
+func TestSQLReviewResumeAtEveryCursor(t *testing.T) {
+	base := reviewStart.Add(time.Hour)
+	mk := func(gz bool, crlf bool) []reviewFile {
+		var fs []reviewFile
+		// Seconds with several files (A..D at +0s, E,F at +1s), files
+		// with no statement and with only a header, a JSON lines file.
+		add := func(id string, end time.Time, body []byte) {
+			if gz {
+				body = gzipped(body)
+			}
+			fs = append(fs, reviewFile{id: id, end: end, body: body})
+		}
+		add("a", base, csvFile("a", 7, crlf))
+		add("b", base, csvFile("b", 0, crlf))
+		add("c", base, csvFile("c", 5, crlf))
+		add("d", base, csvFile("d", 11, crlf))
+		add("e", base.Add(time.Second), []byte{})
+		add("f", base.Add(time.Second), csvFile("f", 4, crlf))
+		add("g", base.Add(time.Hour), []byte("\ufeff{\"record_id\":\"g-0\",\"timestamp\":\"2025-06-01 00:00:00\"}\n{\"record_id\":\"g-1\",\"timestamp\":\"2025-06-01 00:00:01\"}\nnot json\n{\"record_id\":\"g-3\",\"timestamp\":\"2025-06-01 00:00:03\"}"))
+		add("h", base.Add(2*time.Hour), csvFile("h", 9, crlf))
+		return fs
+	}
+	for _, tc := range []struct {
+		name        string
+		gz, crlf    bool
+		noRange     bool
+		filesPage   int
+		pageRecords int
+	}{
+		{"range", false, false, false, 2, 3},
+		{"range crlf", false, true, false, 3, 4},
+		{"no range", false, false, true, 2, 3},
+		{"gzip", true, false, false, 2, 5},
+		{"one file a page", false, false, false, 1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newReviewHost(t, mk(tc.gz, tc.crlf))
+			h.noRange = tc.noRange
+			s := h.stream(tc.filesPage, tc.pageRecords)
+			r, err := s.Open(context.Background(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full := drainItems(t, r, 1000)
+			var all []string
+			for _, p := range full {
+				all = append(all, p.items...)
+			}
+			// Every statement of every file, once.
+			want := 7 + 5 + 11 + 4 + 3 + 9 + 1 // g's "not json" is a dead letter
+			if len(all) != want {
+				t.Fatalf("read whole: %d items, want %d: %v", len(all), want, all)
+			}
+			for i, p := range full {
+				r, err := s.Open(context.Background(), p.cursor)
+				if err != nil {
+					t.Fatalf("open at page %d's cursor %s: %v", i, p.cursor, err)
+				}
+				var got []string
+				for _, q := range drainItems(t, r, 1000) {
+					got = append(got, q.items...)
+				}
+				_ = r.(io.Closer).Close()
+				var rest []string
+				for _, q := range full[i+1:] {
+					rest = append(rest, q.items...)
+				}
+				if !slices.Equal(got, rest) {
+					t.Errorf("resumed after page %d (cursor %s):\n got %v\nwant %v", i, p.cursor, got, rest)
+				}
+			}
+		})
+	}
+}
