@@ -190,6 +190,10 @@ type fileCursor struct {
 	// which a ranged resume cannot detect again.
 	Format  Format   `json:"format,omitempty"`
 	Columns []string `json:"columns,omitempty"`
+	// ETag is the file's ETag when it was read from its start, sent as
+	// If-Match with a ranged resume so that a file written again since is
+	// not read from an offset into other bytes.
+	ETag string `json:"etag,omitempty"`
 }
 
 // maxDone bounds the cursor's Done list: more files than this listed at

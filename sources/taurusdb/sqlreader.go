@@ -296,6 +296,11 @@ func (r *sqlReader) position(dl *sqlDownload, fc *fileCursor) error {
 		return fmt.Errorf("%w: the file was %s when read before and is %s now", errUnreadable, fc.Format, file.format)
 	}
 	fc.Format = file.format
+	fc.ETag = ""
+	// A weak ETag never matches If-Match (RFC 9110 13.1.1): not kept.
+	if !file.gzipped && len(dl.etag) <= 256 && !strings.HasPrefix(dl.etag, "W/") {
+		fc.ETag = dl.etag
+	}
 	fc.Columns = nil
 	if file.format == FormatCSVHeader && len(strings.Join(file.columns, ",")) <= 4096 {
 		fc.Columns = file.columns
@@ -391,6 +396,7 @@ type sqlDownload struct {
 	body   io.ReadCloser // the response body behind the idle timer
 	cancel context.CancelFunc
 	from   int64 // the byte the body starts at (a 206), or 0
+	etag   string // the ETag of a whole file's answer
 	file   *sqlFile
 	once   sync.Once
 }
@@ -406,7 +412,27 @@ func (d *sqlDownload) close() {
 // (not gzip) and past its start. A non-2xx answer comes back as its
 // status with a nil download; an error is a transport failure, with the
 // link's query (its signature) removed.
+//
+// A ranged request carries If-Match with the ETag the file had when it
+// was first read, so that a server that keeps ETags answers 412 for a
+// file written again since (its bytes at the offset are no longer a
+// record's start). That 412, a 206 of another range or of another ETag
+// (a server or proxy that ignores If-Match, or answers ranges its own
+// way) are answered by reading the file from its start, skipping the
+// records delivered, instead of retrying the same range forever.
 func (s *SQLStream) get(ctx context.Context, link string, fc *fileCursor) (*sqlDownload, int, error) {
+	ranged := fc.Offset > 0 && fc.Format != "" && (fc.Format != FormatCSVHeader || fc.Columns != nil)
+	for {
+		d, status, retryWhole, err := s.get1(ctx, link, fc, ranged)
+		if !retryWhole {
+			return d, status, err
+		}
+		ranged = false
+	}
+}
+
+// get1 is one request of get; retryWhole asks get for the whole file.
+func (s *SQLStream) get1(ctx context.Context, link string, fc *fileCursor, ranged bool) (_ *sqlDownload, _ int, retryWhole bool, _ error) {
 	// The download outlives this call (it is read page by page), so it
 	// does not take ctx's cancellation; Next ties each read to its ctx and
 	// the idle timer ends a stalled one.
@@ -414,16 +440,18 @@ func (s *SQLStream) get(ctx context.Context, link string, fc *fileCursor) (*sqlD
 	req, err := http.NewRequestWithContext(dctx, http.MethodGet, link, nil)
 	if err != nil {
 		cancel()
-		return nil, 0, fmt.Errorf("download link %s: %w", egress.RedactURL(link), redactLinkErr(err))
+		return nil, 0, false, fmt.Errorf("download link %s: %w", egress.RedactURL(link), redactLinkErr(err))
 	}
 	// Only what a plain GET needs: no Authorization, no X-Auth-Token, no
 	// signature headers: the link is signed in its query. identity keeps
 	// Go from unzipping a Content-Encoding: gzip body, so that byte
 	// offsets are the stored file's.
 	req.Header.Set("Accept-Encoding", "identity")
-	ranged := fc.Offset > 0 && fc.Format != "" && (fc.Format != FormatCSVHeader || fc.Columns != nil)
 	if ranged {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(fc.Offset, 10)+"-")
+		if fc.ETag != "" {
+			req.Header.Set("If-Match", fc.ETag)
+		}
 	}
 	stopCancel := context.AfterFunc(ctx, cancel)
 	resp, err := s.http.Do(req)
@@ -431,33 +459,38 @@ func (s *SQLStream) get(ctx context.Context, link string, fc *fileCursor) (*sqlD
 	if err != nil {
 		cancel()
 		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
+			return nil, 0, false, ctx.Err()
 		}
-		return nil, 0, redactLinkErr(err)
+		return nil, 0, false, redactLinkErr(err)
 	}
+	etag := resp.Header.Get("ETag")
 	switch {
-	case resp.StatusCode == http.StatusPartialContent && ranged && rangeStart(resp.Header.Get("Content-Range")) == fc.Offset:
+	case resp.StatusCode == http.StatusPartialContent && ranged && rangeStart(resp.Header.Get("Content-Range")) == fc.Offset &&
+		(fc.ETag == "" || etag == "" || etag == fc.ETag):
 		d := &sqlDownload{cancel: cancel, from: fc.Offset}
 		d.body = newIdleBody(resp.Body, s.readTimeout, cancel)
-		return d, 0, nil
+		return d, 0, false, nil
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && ranged:
 		// The records delivered ended the file: an empty rest.
 		_ = resp.Body.Close()
 		d := &sqlDownload{cancel: cancel, from: fc.Offset, body: io.NopCloser(strings.NewReader(""))}
-		return d, 0, nil
+		return d, 0, false, nil
 	case resp.StatusCode == http.StatusOK:
-		d := &sqlDownload{cancel: cancel}
+		d := &sqlDownload{cancel: cancel, etag: etag}
 		d.body = newIdleBody(resp.Body, s.readTimeout, cancel)
-		return d, 0, nil
+		return d, 0, false, nil
 	}
 	_, _ = io.CopyN(io.Discard, resp.Body, 4096)
 	_ = resp.Body.Close()
 	cancel()
+	if ranged && (resp.StatusCode == http.StatusPartialContent || resp.StatusCode == http.StatusPreconditionFailed) {
+		return nil, 0, true, nil
+	}
 	status := resp.StatusCode
 	if status == http.StatusPartialContent {
-		status = http.StatusBadGateway // a range other than the one asked: retry
+		status = http.StatusBadGateway // a range not asked for: retry
 	}
-	return nil, status, nil
+	return nil, status, false, nil
 }
 
 // rangeStart reads the first byte of "bytes first-last/size"; -1 if it
