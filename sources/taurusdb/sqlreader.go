@@ -395,7 +395,7 @@ func decodeLinks(body []byte) ([]string, error) {
 type sqlDownload struct {
 	body   io.ReadCloser // the response body behind the idle timer
 	cancel context.CancelFunc
-	from   int64 // the byte the body starts at (a 206), or 0
+	from   int64  // the byte the body starts at (a 206), or 0
 	etag   string // the ETag of a whole file's answer
 	file   *sqlFile
 	once   sync.Once
