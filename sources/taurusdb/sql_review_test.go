@@ -421,3 +421,60 @@ func TestSQLReviewRewrittenFileRanged(t *testing.T) {
 		t.Errorf("resumed in the rewritten file:\n got %v\nwant %v", got, want)
 	}
 }
+
+// noHeaderFile is a CSV file without header, in SQLFields order, whose
+// first record is first and whose n records after it are well formed.
+func noHeaderFile(id, first string, n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(first)
+	for i := range n {
+		fmt.Fprintf(&b, "%s-%d,42,0,QUERY,2025-06-01T00:00:%02dZ,select,SELECT %d,app,,,192.168.1.20,shop\n", id, i+1, i, i)
+	}
+	return b.Bytes()
+}
+
+// TestSQLReviewFirstRecordDoesNotDecideTheFile: in a file without header
+// row, the first record is over the record cap, or malformed: that record
+// is dead-lettered, the statements after it are delivered, instead of the
+// whole file being dead-lettered (its statements never reaching anyone).
+func TestSQLReviewFirstRecordDoesNotDecideTheFile(t *testing.T) {
+	long := "1,42,0,QUERY,2025-06-01T00:00:00Z,select,SELECT '" + strings.Repeat("x", 3000) + "',app,,,1.2.3.4,shop\n"
+	short := "1,42,0,QUERY,2025-06-01T00:00:00Z\n"
+	h := newReviewHost(t, []reviewFile{
+		{id: "long", end: reviewStart.Add(time.Hour), body: noHeaderFile("long", long, 5)},
+		{id: "short", end: reviewStart.Add(2 * time.Hour), body: noHeaderFile("short", short, 5)},
+		{id: "quote", end: reviewStart.Add(3 * time.Hour), body: noHeaderFile("quote", "1,4\"2,0\n", 5)},
+	})
+	s := h.stream(5, 100)
+	r, err := s.Open(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, letters []string
+	for _, p := range drainItems(t, r, 100) {
+		for _, it := range p.items {
+			if strings.HasPrefix(it, "dl:") {
+				letters = append(letters, it)
+				continue
+			}
+			got = append(got, it)
+		}
+	}
+	var want []string
+	for _, id := range []string{"long", "short", "quote"} {
+		for i := range 5 {
+			want = append(want, fmt.Sprintf("%s/%d/%s-%d", id, i+1, id, i+1))
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("statements\n got %v\nwant %v", got, want)
+	}
+	if len(letters) != 3 {
+		t.Errorf("%d dead letters, want the 3 first records: %.300q", len(letters), letters)
+	}
+	for _, l := range letters {
+		if strings.Contains(l, `"id":`) {
+			t.Errorf("a whole file was dead-lettered: %.200s", l)
+		}
+	}
+}
