@@ -236,10 +236,13 @@ func (c *sqlCursor) encode() []byte {
 	return b
 }
 
-// done reports whether the file id was read whole.
-func (c *sqlCursor) done(id string) bool {
+// done reports whether the file id, listed at key second t, was read
+// whole. A file listed again at another second (it grew, its end_time
+// moved) is another record for the window reader, and read again here:
+// its statements repeat, the new ones are not lost.
+func (c *sqlCursor) done(id string, t int64) bool {
 	for _, d := range c.Done {
-		if d.ID == id {
+		if d.ID == id && d.Time == t {
 			return true
 		}
 	}

@@ -478,3 +478,124 @@ func TestSQLReviewFirstRecordDoesNotDecideTheFile(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLReviewFileListedAgainLater: a file read whole is listed again
+// with a later end_time (it was still being written, and grew) before the
+// stream moved past its old second. The reader must read it again, not
+// take it for the file it finished: the window reader keys a file by id
+// and time, and so must the cursor's done list.
+func TestSQLReviewFileListedAgainLater(t *testing.T) {
+	T := reviewStart.Add(time.Hour)
+	h := newReviewHost(t, []reviewFile{
+		{id: "x", end: T, body: csvFile("x", 3, false)},
+		{id: "y", end: T.Add(time.Second), body: csvFile("y", 10, false)},
+	})
+	s := h.stream(5, 4)
+	r, err := s.Open(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Until the first page inside y.
+	var cursor []byte
+	for range 20 {
+		p, err := r.Next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c sqlCursor
+		_ = json.Unmarshal(p.Cursor, &c)
+		if c.File != nil && c.File.ID == "y" && c.File.Records > 0 {
+			cursor = p.Cursor
+			break
+		}
+	}
+	if cursor == nil {
+		t.Fatal("no cursor inside y")
+	}
+	h.mu.Lock()
+	h.files[0] = reviewFile{id: "x", end: T.Add(time.Second), body: csvFile("x", 6, false)}
+	h.mu.Unlock()
+	got, err := resumeItems(t, s, cursor, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 3; i < 6; i++ {
+		if id := fmt.Sprintf("x/%d/x-%d", i, i); !slices.Contains(got, id) {
+			t.Errorf("statement %s of the grown file lost: %v", id, got)
+		}
+	}
+}
+
+// TestSQLReviewFileWithoutID: a listed file without an id (no link can
+// be asked for it) is dead-lettered by the SQL stream with the reason,
+// not passed over in silence; the files after it are read.
+func TestSQLReviewFileWithoutID(t *testing.T) {
+	h := newReviewHost(t, []reviewFile{
+		{id: "a", end: reviewStart.Add(time.Hour), body: csvFile("a", 2, false)},
+		{id: "b", end: reviewStart.Add(2 * time.Hour), body: csvFile("b", 2, false)},
+	})
+	inner := h
+	api := doerFunc(func(ctx context.Context, req huaweiapi.Request) ([]byte, error) {
+		out, err := inner.Do(ctx, req)
+		if err != nil || strings.HasSuffix(req.Path, "/audit-log-link") {
+			return out, err
+		}
+		// Drop a's id from the listing.
+		return bytes.Replace(out, []byte(`"id":"a",`), nil, 1), nil
+	})
+	s := h.stream(5, 10)
+	s.api = api
+	s.files = NewSQLStreams(Config{Instances: []string{simIns}, Endpoint: "https://gaussdb.example.com", PageSize: 5, SQL: true}, api, nil, "cn-north-4", simProject,
+		Options{Window: window.Config{SettleDelay: time.Minute, MaxRecords: 100}, Start: reviewStart, Now: func() time.Time { return reviewStart.Add(48 * time.Hour) }})[0].files
+	r, err := s.Open(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []string
+	var reasons []string
+	for range 20 {
+		p, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range p.Records {
+			var e sqlEntry
+			_ = e.decode(raw)
+			items = append(items, e.AuditLogID+"/"+e.RecordID)
+		}
+		for _, inv := range p.Invalid {
+			reasons = append(reasons, inv.Reason)
+		}
+	}
+	if !slices.Equal(items, []string{"b/b-0", "b/b-1"}) {
+		t.Errorf("statements %v, want b's two", items)
+	}
+	if len(reasons) != 1 || !strings.Contains(reasons[0], "id") {
+		t.Errorf("dead letters %q, want one for the file without id", reasons)
+	}
+}
+
+// TestSQLReviewRequestTimeoutRetried: a download answered 408 (the
+// server timed the request out) is a transient failure: retried, not the
+// whole file dead-lettered.
+func TestSQLReviewRequestTimeoutRetried(t *testing.T) {
+	h := newReviewHost(t, []reviewFile{{id: "a", end: reviewStart.Add(time.Hour), body: csvFile("a", 3, false)}})
+	n := 0
+	h.serve = func(w http.ResponseWriter, r *http.Request, f reviewFile) bool {
+		if n++; n == 1 {
+			w.WriteHeader(http.StatusRequestTimeout)
+			return true
+		}
+		return false
+	}
+	got, err := resumeItems(t, h.stream(5, 10), nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []string{"a/0/a-0", "a/1/a-1", "a/2/a-2"}) {
+		t.Errorf("got %v", got)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/jsonscan"
+	"github.com/hwcaudit/hwcaudit/sources/window"
 )
 
 // maxLinkAttempts bounds the links asked for one download that the
@@ -54,6 +55,9 @@ type fileRef struct {
 	name string
 	t    int64 // key second
 	raw  []byte
+	// letter, when set, is why the file cannot be read: it is
+	// dead-lettered with this reason.
+	letter string
 }
 
 // Next returns the next page of statements, an empty page that moves the
@@ -76,7 +80,11 @@ func (r *sqlReader) Next(ctx context.Context) (pipeline.Page, error) {
 			continue
 		}
 		f := r.page[0]
-		if r.cur.done(f.id) {
+		if f.letter != "" {
+			r.page = r.page[1:]
+			return r.finish(pipeline.Page{Invalid: []pipeline.Invalid{{Raw: f.raw, Reason: f.letter}}}), nil
+		}
+		if r.cur.done(f.id, f.t) {
 			r.page = r.page[1:]
 			continue
 		}
@@ -118,11 +126,15 @@ func (r *sqlReader) setPage(p pipeline.Page) {
 	}
 	for _, raw := range p.Records {
 		v, err := jsonscan.Parse(raw)
-		if err != nil {
-			continue // the files stream dead-letters it
+		var k window.Record
+		if err == nil {
+			k = keyOf(v)
 		}
-		k := keyOf(v)
 		if k.ID == "" || k.Time.IsZero() {
+			// No download link can be asked for a file without id: its
+			// statements cannot be read, which this stream must say.
+			r.page = append(r.page, fileRef{raw: raw, letter: fmt.Sprintf(
+				"taurusdb instance %s: an audit log file listed without an id or a usable time: its SQL statements cannot be downloaded", r.s.instance)})
 			continue
 		}
 		var a auditLog
@@ -134,8 +146,13 @@ func (r *sqlReader) setPage(p pipeline.Page) {
 		}
 		r.page = append(r.page, ref)
 	}
-	// Bad file records (p.Invalid) are the files stream's to dead-letter;
-	// this stream counts statements.
+	// File records the window reader could not place (p.Invalid) are
+	// dead letters of the files stream, and of this one: their statements
+	// are not read.
+	for _, inv := range p.Invalid {
+		r.page = append(r.page, fileRef{raw: inv.Raw, letter: fmt.Sprintf(
+			"taurusdb instance %s: an audit log file that cannot be placed in time, so its SQL statements are not read: %s", r.s.instance, inv.Reason)})
+	}
 }
 
 // finish sets page's cursor to the reader's position and its Total to
@@ -263,7 +280,7 @@ func (r *sqlReader) open(ctx context.Context, f fileRef) (*sqlDownload, string, 
 			continue
 		case status == http.StatusNotFound:
 			return nil, fmt.Sprintf("taurusdb instance %s audit log file %s: the download answered HTTP 404: the file is gone (past its retention?)", r.s.instance, f.id), nil
-		case status == http.StatusTooManyRequests || status >= 500:
+		case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
 			return nil, "", fmt.Errorf("taurusdb instance %s audit log file %s: download: HTTP %d", r.s.instance, f.id, status)
 		case status != 0:
 			return nil, fmt.Sprintf("taurusdb instance %s audit log file %s: the download answered HTTP %d", r.s.instance, f.id, status), nil
