@@ -238,6 +238,7 @@ func TestSQLReviewResumeAtEveryCursor(t *testing.T) {
 		add("f", base.Add(time.Second), csvFile("f", 4, crlf))
 		add("g", base.Add(time.Hour), []byte("\ufeff{\"record_id\":\"g-0\",\"timestamp\":\"2025-06-01 00:00:00\"}\n{\"record_id\":\"g-1\",\"timestamp\":\"2025-06-01 00:00:01\"}\nnot json\n{\"record_id\":\"g-3\",\"timestamp\":\"2025-06-01 00:00:03\"}"))
 		add("h", base.Add(2*time.Hour), csvFile("h", 9, crlf))
+		add("i", base.Add(3*time.Hour), noHeaderFile("i", "", 6))
 		return fs
 	}
 	for _, tc := range []struct {
@@ -267,7 +268,7 @@ func TestSQLReviewResumeAtEveryCursor(t *testing.T) {
 				all = append(all, p.items...)
 			}
 			// Every statement of every file, once.
-			want := 7 + 5 + 11 + 4 + 3 + 9 + 1 // g's "not json" is a dead letter
+			want := 7 + 5 + 11 + 4 + 3 + 9 + 1 + 6 // g's "not json" is a dead letter
 			if len(all) != want {
 				t.Fatalf("read whole: %d items, want %d: %v", len(all), want, all)
 			}
@@ -597,5 +598,24 @@ func TestSQLReviewRequestTimeoutRetried(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"a/0/a-0", "a/1/a-1", "a/2/a-2"}) {
 		t.Errorf("got %v", got)
+	}
+}
+
+// TestSQLReviewRangedResumeWithoutHeader: a CSV file without header row,
+// resumed by Range in its middle: the rest is parsed with the configured
+// columns, as its start was.
+func TestSQLReviewRangedResumeWithoutHeader(t *testing.T) {
+	h := newReviewHost(t, []reviewFile{{id: "a", end: reviewStart.Add(time.Hour), body: noHeaderFile("a", "", 12)}})
+	s := h.stream(5, 5)
+	cursor, rest := resumeMidFile(t, s)
+	got, err := resumeItems(t, s, cursor, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, rest) {
+		t.Errorf("resumed by range:\n got %.400v\nwant %v", got, rest)
+	}
+	if !slices.ContainsFunc(h.ranges, func(r string) bool { return r != "" }) {
+		t.Error("no ranged request")
 	}
 }

@@ -212,6 +212,7 @@ func TestSQLKillInTheMiddleOfAFile(t *testing.T) {
 		{"range csv header", simulator.TaurusDBSQLConfig{Records: 600, Format: simulator.SQLCSVHeader, Range: true, MalformedEvery: 97}},
 		{"range json lines", simulator.TaurusDBSQLConfig{Records: 600, Format: simulator.SQLJSONLines, Range: true}},
 		{"no range csv", simulator.TaurusDBSQLConfig{Records: 600, Format: simulator.SQLCSV}},
+		{"range csv", simulator.TaurusDBSQLConfig{Records: 600, Format: simulator.SQLCSV, Range: true, MalformedEvery: 89}},
 		{"gzip with range server", simulator.TaurusDBSQLConfig{Records: 600, Format: simulator.SQLCSVHeader, Gzip: true, Range: true}},
 		{"connection cut", simulator.TaurusDBSQLConfig{Records: 600, Format: simulator.SQLCSVHeader, Range: true, CutFirstDownload: 20_000}},
 	} {

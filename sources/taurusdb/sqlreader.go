@@ -301,7 +301,13 @@ func (r *sqlReader) open(ctx context.Context, f fileRef) (*sqlDownload, string, 
 // cursor says were delivered.
 func (r *sqlReader) position(dl *sqlDownload, fc *fileCursor) error {
 	if dl.from > 0 {
-		dl.file = resumeSQLFile(dl.body, dl.from, fc.Format, fc.Columns, r.s.maxRecord)
+		// A header's columns are in the cursor; a file without header row
+		// has the configured ones, as when its start was read.
+		columns := fc.Columns
+		if fc.Format == FormatCSV {
+			columns = r.s.columns
+		}
+		dl.file = resumeSQLFile(dl.body, dl.from, fc.Format, columns, r.s.maxRecord)
 		return nil
 	}
 	file, err := openSQLFile(dl.body, r.s.columns, r.s.maxRecord)
