@@ -90,10 +90,24 @@ const (
 func openSQLFile(body io.Reader, columns []string, maxRecord int) (*sqlFile, error) {
 	f := &sqlFile{src: &eofReader{r: body}}
 	br := bufio.NewReaderSize(f.src, 64<<10)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	// Twice at most: a .gz object that a server compresses again on the
+	// way (Content-Encoding: gzip, although the reader asks for identity)
+	// is gzip inside gzip.
+	for range 2 {
+		magic, _ := br.Peek(2)
+		if len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
+			break
+		}
 		gz, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("%w: gzip header: %v", errUnreadable, err)
+			// A bad header, or one the file ends inside, is the file's; a
+			// connection that dropped is retried.
+			var ce flate.CorruptInputError
+			if errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.As(err, &ce) ||
+				(errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) && f.src.eof {
+				return nil, fmt.Errorf("%w: gzip header: %v", errUnreadable, err)
+			}
+			return nil, err
 		}
 		gz.Multistream(true)
 		br = bufio.NewReaderSize(gz, 64<<10)
