@@ -143,10 +143,16 @@ var reviewStart = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 // stream returns a SQL stream reading h: files pages of filesPage, pages
 // of pageRecords statements.
 func (h *reviewHost) stream(filesPage, pageRecords int) *SQLStream {
+	return h.streamWindow(filesPage, pageRecords, 100)
+}
+
+// streamWindow is stream with windows of at most maxRecords files: fewer
+// than a second holds makes the window reader stream that second.
+func (h *reviewHost) streamWindow(filesPage, pageRecords, maxRecords int) *SQLStream {
 	cfg := Config{Instances: []string{simIns}, Endpoint: "https://gaussdb.example.com", PageSize: filesPage, SQL: true,
 		SQLMaxRecordBytes: 1024, SQLPageRecords: pageRecords, SQLReadTimeout: 5 * time.Second}
 	return NewSQLStreams(cfg, h, nil, "cn-north-4", simProject, Options{
-		Window: window.Config{SettleDelay: time.Minute, MaxRecords: 100},
+		Window: window.Config{SettleDelay: time.Minute, MaxRecords: maxRecords},
 		Start:  reviewStart,
 		Now:    func() time.Time { return reviewStart.Add(48 * time.Hour) }})[0]
 }
@@ -234,6 +240,7 @@ func TestSQLReviewResumeAtEveryCursor(t *testing.T) {
 		add("b", base, csvFile("b", 0, crlf))
 		add("c", base, csvFile("c", 5, crlf))
 		add("d", base, csvFile("d", 11, crlf))
+		add("d2", base, csvFile("d2", 2, crlf))
 		add("e", base.Add(time.Second), []byte{})
 		add("f", base.Add(time.Second), csvFile("f", 4, crlf))
 		add("g", base.Add(time.Hour), []byte("\ufeff{\"record_id\":\"g-0\",\"timestamp\":\"2025-06-01 00:00:00\"}\n{\"record_id\":\"g-1\",\"timestamp\":\"2025-06-01 00:00:01\"}\nnot json\n{\"record_id\":\"g-3\",\"timestamp\":\"2025-06-01 00:00:03\"}"))
@@ -247,17 +254,21 @@ func TestSQLReviewResumeAtEveryCursor(t *testing.T) {
 		noRange     bool
 		filesPage   int
 		pageRecords int
+		maxWindow   int // window.Config.MaxRecords
 	}{
-		{"range", false, false, false, 2, 3},
-		{"range crlf", false, true, false, 3, 4},
-		{"no range", false, false, true, 2, 3},
-		{"gzip", true, false, false, 2, 5},
-		{"one file a page", false, false, false, 1, 2},
+		{"range", false, false, false, 2, 3, 100},
+		{"range crlf", false, true, false, 3, 4, 100},
+		{"no range", false, false, true, 2, 3, 100},
+		{"gzip", true, false, false, 2, 5, 100},
+		{"one file a page", false, false, false, 1, 2, 100},
+		// Windows of four files: the second of a..d2 is streamed.
+		{"streamed second", false, false, false, 2, 3, 4},
+		{"streamed second one file a page", false, false, false, 1, 4, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newReviewHost(t, mk(tc.gz, tc.crlf))
 			h.noRange = tc.noRange
-			s := h.stream(tc.filesPage, tc.pageRecords)
+			s := h.streamWindow(tc.filesPage, tc.pageRecords, tc.maxWindow)
 			r, err := s.Open(context.Background(), nil)
 			if err != nil {
 				t.Fatal(err)
@@ -268,7 +279,7 @@ func TestSQLReviewResumeAtEveryCursor(t *testing.T) {
 				all = append(all, p.items...)
 			}
 			// Every statement of every file, once.
-			want := 7 + 5 + 11 + 4 + 3 + 9 + 1 + 6 // g's "not json" is a dead letter
+			want := 7 + 5 + 11 + 2 + 4 + 3 + 9 + 1 + 6 // g's "not json" is a dead letter
 			if len(all) != want {
 				t.Fatalf("read whole: %d items, want %d: %v", len(all), want, all)
 			}
