@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -670,5 +671,132 @@ func TestSQLReviewGzipHeaderCut(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"a/0/a-0", "a/1/a-1", "a/2/a-2", "a/3/a-3"}) {
 		t.Errorf("got %.300v", got)
+	}
+}
+
+// TestSQLReviewChaos reads files from a host that misbehaves at random
+// (seeded): drops the connection in the middle of a body, answers 503,
+// 403 (an expired link), ignores Range, answers another range, while
+// runs are killed at random pages and resume from the cursor of a page
+// they returned. Every statement arrives, none is dead-lettered, and the
+// stream ends.
+func TestSQLReviewChaos(t *testing.T) {
+	for seed := range uint64(6) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 99))
+			base := reviewStart.Add(time.Hour)
+			var files []reviewFile
+			want := map[string]bool{}
+			for i := range 6 {
+				id := fmt.Sprintf("f%d", i)
+				n := 20 + rng.IntN(60)
+				body := csvFile(id, n, i%2 == 0)
+				switch i % 3 {
+				case 1:
+					body = noHeaderFile(id, "", n)
+				case 2:
+					if seed%2 == 0 {
+						body = gzipped(body)
+					}
+				}
+				files = append(files, reviewFile{id: id, end: base.Add(time.Duration(i/2) * time.Second), body: body})
+				for j := range n {
+					if i%3 == 1 {
+						want[fmt.Sprintf("%s/%d/%s-%d", id, j, id, j+1)] = true
+					} else {
+						want[fmt.Sprintf("%s/%d/%s-%d", id, j, id, j)] = true
+					}
+				}
+			}
+			h := newReviewHost(t, files)
+			var mu sync.Mutex
+			h.serve = func(w http.ResponseWriter, r *http.Request, f reviewFile) bool {
+				mu.Lock()
+				roll := rng.IntN(10)
+				cut := 1 + rng.IntN(len(f.body))
+				mu.Unlock()
+				w.Header().Set("ETag", `"`+f.id+`"`)
+				switch roll {
+				case 0:
+					w.WriteHeader(http.StatusServiceUnavailable)
+				case 1:
+					w.WriteHeader(http.StatusForbidden)
+				case 2, 3: // cut short
+					w.Header().Set("Content-Length", strconv.Itoa(len(f.body)))
+					_, _ = w.Write(f.body[:cut-1])
+				case 4: // Range ignored
+					_, _ = w.Write(f.body)
+				case 5: // another range
+					if r.Header.Get("Range") == "" {
+						return false
+					}
+					w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(f.body)-1, len(f.body)))
+					w.WriteHeader(http.StatusPartialContent)
+					_, _ = w.Write(f.body)
+				default:
+					return false
+				}
+				return true
+			}
+			s := h.stream(2, 7)
+			seen := map[string]int{}
+			var cursor []byte
+			ended := false
+			for run := 0; run < 300 && !ended; run++ {
+				r, err := s.Open(context.Background(), cursor)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var cursors [][]byte
+				stop := 1 + rng.IntN(15)
+				for fails := 0; len(cursors) < stop; {
+					p, err := r.Next(context.Background())
+					if errors.Is(err, io.EOF) {
+						ended = true
+						break
+					}
+					if err != nil {
+						if pipeline.IsPermanent(err) {
+							t.Fatalf("permanent: %v", err)
+						}
+						if strings.Contains(err.Error(), "s3cr3t") {
+							t.Fatalf("error shows the link's signature: %v", err)
+						}
+						if fails++; fails > 50 {
+							t.Fatalf("stuck: %v", err)
+						}
+						continue
+					}
+					cursors = append(cursors, p.Cursor)
+					for _, inv := range p.Invalid {
+						t.Errorf("dead letter: %s: %.200s", inv.Reason, inv.Raw)
+					}
+					for _, raw := range p.Records {
+						var e sqlEntry
+						if err := e.decode(raw); err != nil {
+							t.Fatal(err)
+						}
+						seen[e.AuditLogID+"/"+strconv.FormatInt(e.N, 10)+"/"+e.RecordID]++
+					}
+				}
+				_ = r.(io.Closer).Close()
+				if len(cursors) > 0 {
+					cursor = cursors[rng.IntN(len(cursors))]
+				}
+			}
+			if !ended {
+				t.Fatal("the stream did not end in 300 runs")
+			}
+			for id := range want {
+				if seen[id] == 0 {
+					t.Errorf("statement %s lost", id)
+				}
+			}
+			for id := range seen {
+				if !want[id] {
+					t.Errorf("statement %s delivered but not in any file", id)
+				}
+			}
+		})
 	}
 }
