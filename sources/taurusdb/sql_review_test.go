@@ -800,3 +800,71 @@ func TestSQLReviewChaos(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLReviewLinkRefusedForOneFile: the link request for one file is
+// refused because that file no longer exists (it expired between the
+// listing and the download: the SQL stream may lag days behind). The
+// file is dead-lettered with the API's reason and the stream goes on,
+// instead of failing on it forever. A refusal that does not name the file
+// (permissions, a malformed request) still fails the stream.
+func TestSQLReviewLinkRefusedForOneFile(t *testing.T) {
+	h := newReviewHost(t, []reviewFile{
+		{id: "gone", end: reviewStart.Add(time.Hour), body: csvFile("gone", 2, false)},
+		{id: "b", end: reviewStart.Add(2 * time.Hour), body: csvFile("b", 2, false)},
+	})
+	for _, tc := range []struct {
+		name   string
+		err    error
+		letter bool
+	}{
+		{"404", pipeline.Permanent(&huaweiapi.APIError{Status: 404, Code: "DBS.280022", Message: "The audit log does not exist."}), true},
+		{"400 naming the id", pipeline.Permanent(&huaweiapi.APIError{Status: 400, Code: "DBS.280001", Message: "Invalid parameter: audit log gone does not exist."}), true},
+		{"403", pipeline.Permanent(&huaweiapi.APIError{Status: 403, Code: "DBS.280024", Message: "Insufficient permissions."}), false},
+		{"400 not naming it", pipeline.Permanent(&huaweiapi.APIError{Status: 400, Code: "DBS.280001", Message: "Invalid parameter."}), false},
+		{"gateway 404", pipeline.Permanent(&huaweiapi.APIError{Status: 404, Code: "APIGW.0101", Message: "The API does not exist or has not been published in the environment"}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := h.stream(5, 10)
+			s.api = doerFunc(func(ctx context.Context, req huaweiapi.Request) ([]byte, error) {
+				if strings.HasSuffix(req.Path, "/audit-log-link") && strings.Contains(string(req.Body), `"gone"`) {
+					return nil, tc.err
+				}
+				return h.Do(ctx, req)
+			})
+			r, err := s.Open(context.Background(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var items, reasons []string
+			for range 20 {
+				p, err := r.Next(context.Background())
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					if tc.letter {
+						t.Fatalf("Next: %v", err)
+					}
+					if !pipeline.IsPermanent(err) {
+						t.Errorf("%v: not permanent", err)
+					}
+					return
+				}
+				for _, raw := range p.Records {
+					var e sqlEntry
+					_ = e.decode(raw)
+					items = append(items, e.AuditLogID+"/"+e.RecordID)
+				}
+				for _, inv := range p.Invalid {
+					reasons = append(reasons, inv.Reason)
+				}
+			}
+			if !tc.letter {
+				t.Fatal("the stream went on past a refusal that does not name the file")
+			}
+			if !slices.Equal(items, []string{"b/b-0", "b/b-1"}) || len(reasons) != 1 || !strings.Contains(reasons[0], "does not exist") {
+				t.Errorf("statements %v, dead letters %q", items, reasons)
+			}
+		})
+	}
+}

@@ -346,6 +346,9 @@ func (r *sqlReader) linkOf(ctx context.Context, f fileRef) (string, string, erro
 		return r.link, "", nil
 	}
 	links, err := r.s.requestLinks(ctx, []string{f.id})
+	if reason, ok := refusedForFile(err, f.id); ok {
+		return "", fmt.Sprintf("taurusdb instance %s audit log file %s: the download link request was refused for this file: %s", r.s.instance, f.id, reason), nil
+	}
 	if err != nil {
 		return "", "", err
 	}
@@ -358,6 +361,25 @@ func (r *sqlReader) linkOf(ctx context.Context, f fileRef) (string, string, erro
 	}
 	r.link, r.linkFor, r.linkTime = links[0], f.id, r.s.now()
 	return r.link, "", nil
+}
+
+// refusedForFile reports a link request refused because of the file
+// itself (it expired between the listing and the download: the SQL
+// stream may lag days behind), which no retry repairs and which must not
+// stop the files after it: a 404 of the service (not of the API gateway,
+// whose 404 says the API itself is missing), or a 400 or 404 whose
+// message names the file's id. Any other refusal (permissions, a request
+// the service does not take) concerns every file and fails the stream.
+func refusedForFile(err error, id string) (string, bool) {
+	var ae *huaweiapi.APIError
+	if err == nil || !errors.As(err, &ae) {
+		return "", false
+	}
+	named := (ae.Status == http.StatusBadRequest || ae.Status == http.StatusNotFound) && strings.Contains(ae.Message, id)
+	if !named && (ae.Status != http.StatusNotFound || strings.HasPrefix(ae.Code, "APIGW.")) {
+		return "", false
+	}
+	return ae.Error(), true
 }
 
 // requestLinks asks for the download links of ids (at most MaxLinkIDs):
