@@ -29,7 +29,8 @@ import (
 // answers 403 once the link expired or its signature does not match, and
 // 400 when the request carries API credentials (Authorization,
 // X-Auth-Token, X-Sdk-Date): OBS refuses a second authentication
-// mechanism, and a client must not send them to another host anyway.
+// mechanism, and a client must not send them to another host anyway. As
+// OBS, it answers each file's ETag and 412 to an If-Match of another.
 //
 // The file's format is not published: TaurusDBSQLConfig.Format chooses
 // among the plausible ones. Files are generated while they are written,
