@@ -407,6 +407,9 @@ func TestSQLDownloadSendsNoCredentials(t *testing.T) {
 				if lastErr == nil && len(d.invalid) == 0 {
 					t.Errorf("the redirect to another server was neither an error nor a dead letter")
 				}
+				if lastErr != nil && !pipeline.IsPermanent(lastErr) {
+					t.Errorf("the redirect to another server is retried (forever): %v", lastErr)
+				}
 				if strings.Contains(text, "s3cr3t") {
 					t.Errorf("the link's signature shows: %s", text)
 				}

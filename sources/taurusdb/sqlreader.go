@@ -506,6 +506,11 @@ func (s *SQLStream) get1(ctx context.Context, link string, fc *fileCursor, range
 		if ctx.Err() != nil {
 			return nil, 0, false, ctx.Err()
 		}
+		if errors.Is(err, egress.ErrRedirect) {
+			// The same for every link (where OBS sends downloads): no
+			// retry follows it, and the stream says so at once.
+			return nil, 0, false, pipeline.Permanent(redactLinkErr(err))
+		}
 		return nil, 0, false, redactLinkErr(err)
 	}
 	etag := resp.Header.Get("ETag")
