@@ -868,3 +868,44 @@ func TestSQLReviewLinkRefusedForOneFile(t *testing.T) {
 		})
 	}
 }
+
+// TestSQLReviewCancelWhileSkipping: a resume without Range skips the
+// records delivered, reading the file again from its start. Ending the
+// run (ctx) ends that read too, instead of downloading to the position.
+func TestSQLReviewCancelWhileSkipping(t *testing.T) {
+	body := csvFile("a", 400, false)
+	h := newReviewHost(t, []reviewFile{{id: "a", end: reviewStart.Add(time.Hour), body: body}})
+	h.noRange = true
+	s := h.stream(5, 390)
+	cursor, _ := resumeMidFile(t, s)
+	h.serve = func(w http.ResponseWriter, r *http.Request, f reviewFile) bool {
+		// Slowly: 64 bytes every 10ms (the whole file takes seconds).
+		for i := 0; i < len(f.body); i += 64 {
+			if _, err := w.Write(f.body[i:min(i+64, len(f.body))]); err != nil {
+				return true
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return true
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		return true
+	}
+	r, err := s.Open(context.Background(), cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.(io.Closer).Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = r.Next(ctx)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Next returned %s after its ctx ended (%v)", took, err)
+	}
+	if err == nil {
+		t.Error("Next succeeded although its ctx ended while skipping")
+	}
+}

@@ -285,8 +285,18 @@ func (r *sqlReader) open(ctx context.Context, f fileRef) (*sqlDownload, string, 
 		case status != 0:
 			return nil, fmt.Sprintf("taurusdb instance %s audit log file %s: the download answered HTTP %d", r.s.instance, f.id, status), nil
 		}
-		if err := r.position(dl, fc); err != nil {
+		// Detection and skipping read the body: the run's end ends them.
+		stop := context.AfterFunc(ctx, dl.cancel)
+		err = r.position(dl, fc)
+		stop()
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err() // the body may have been cut as it ended
+		}
+		if err != nil {
 			dl.close()
+			if ctx.Err() != nil {
+				return nil, "", ctx.Err()
+			}
 			if errors.Is(err, errUnreadable) {
 				return nil, fmt.Sprintf("taurusdb instance %s audit log file %s: %v", r.s.instance, f.id, err), nil
 			}
