@@ -909,3 +909,32 @@ func TestSQLReviewCancelWhileSkipping(t *testing.T) {
 		t.Error("Next succeeded although its ctx ended while skipping")
 	}
 }
+
+// TestSQLReviewRangeAnsweredCompressed: a server that compresses on the
+// way (Content-Encoding: gzip, though the reader asks for identity)
+// answers a ranged resume with the compressed rest, whose bytes are no
+// record: the reader must not parse them as text.
+func TestSQLReviewRangeAnsweredCompressed(t *testing.T) {
+	h := newReviewHost(t, []reviewFile{{id: "a", end: reviewStart.Add(time.Hour), body: csvFile("a", 20, false)}})
+	s := h.stream(5, 4)
+	cursor, rest := resumeMidFile(t, s)
+	h.serve = func(w http.ResponseWriter, r *http.Request, f reviewFile) bool {
+		rg := r.Header.Get("Range")
+		if rg == "" {
+			return false
+		}
+		from, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rg, "bytes="), "-"))
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, len(f.body)-1, len(f.body)))
+		w.WriteHeader(http.StatusPartialContent)
+		_, _ = w.Write(gzipped(f.body[from:]))
+		return true
+	}
+	got, err := resumeItems(t, s, cursor, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, rest) {
+		t.Errorf("got %.300v\nwant %v", got, rest)
+	}
+}

@@ -526,7 +526,7 @@ func (s *SQLStream) get1(ctx context.Context, link string, fc *fileCursor, range
 	etag := resp.Header.Get("ETag")
 	switch {
 	case resp.StatusCode == http.StatusPartialContent && ranged && rangeStart(resp.Header.Get("Content-Range")) == fc.Offset &&
-		(fc.ETag == "" || etag == "" || etag == fc.ETag):
+		(fc.ETag == "" || etag == "" || etag == fc.ETag) && identity(resp.Header.Get("Content-Encoding")):
 		d := &sqlDownload{cancel: cancel, from: fc.Offset}
 		d.body = newIdleBody(resp.Body, s.readTimeout, cancel)
 		return d, 0, false, nil
@@ -551,6 +551,13 @@ func (s *SQLStream) get1(ctx context.Context, link string, fc *fileCursor, range
 		status = http.StatusBadGateway // a range not asked for: retry
 	}
 	return nil, status, false, nil
+}
+
+// identity reports a Content-Encoding that leaves the bytes as stored: a
+// range of compressed bytes is not the rest of the records.
+func identity(enc string) bool {
+	enc = strings.TrimSpace(enc)
+	return enc == "" || strings.EqualFold(enc, "identity")
 }
 
 // rangeStart reads the first byte of "bytes first-last/size"; -1 if it
