@@ -961,3 +961,54 @@ func TestSQLReviewRepeatedRecordIDKeepsBothStatements(t *testing.T) {
 		t.Errorf("two statements, one event.id %s", ids[0])
 	}
 }
+
+// TestSQLReviewRangeAnsweredShort: a server (a CDN before OBS) answers an
+// open-ended range with a 206 of only part of the rest (Content-Range
+// bytes N-M/size, M+1 < size). Reading that body to its end is not the
+// file's end: the statements after M must not be lost.
+func TestSQLReviewRangeAnsweredShort(t *testing.T) {
+	h := newReviewHost(t, []reviewFile{{id: "a", end: reviewStart.Add(time.Hour), body: csvFile("a", 20, false)}})
+	s := h.stream(5, 4)
+	cursor, rest := resumeMidFile(t, s)
+	h.serve = func(w http.ResponseWriter, r *http.Request, f reviewFile) bool {
+		rg := r.Header.Get("Range")
+		if rg == "" {
+			return false
+		}
+		from, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rg, "bytes="), "-"))
+		to := min(from+100, len(f.body))
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, to-1, len(f.body)))
+		w.WriteHeader(http.StatusPartialContent)
+		_, _ = w.Write(f.body[from:to])
+		return true
+	}
+	got, err := resumeItems(t, s, cursor, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, rest) {
+		t.Errorf("got %.300v\nwant %v", got, rest)
+	}
+}
+
+func TestSQLReviewRestOfFile(t *testing.T) {
+	for _, tc := range []struct {
+		h    string
+		off  int64
+		want bool
+	}{
+		{"bytes 10-99/100", 10, true},
+		{"bytes 10-99/*", 10, true},
+		{"bytes 10-49/100", 10, false}, // a part of the rest
+		{"bytes 0-99/100", 10, false},  // from elsewhere
+		{"bytes 10-99/99", 10, false},
+		{"bytes */100", 10, false},
+		{"bytes 10-9/100", 10, false},
+		{"", 10, false},
+		{"items 10-99/100", 10, false},
+	} {
+		if got := restOfFile(tc.h, tc.off); got != tc.want {
+			t.Errorf("restOfFile(%q, %d) = %v", tc.h, tc.off, got)
+		}
+	}
+}

@@ -525,7 +525,7 @@ func (s *SQLStream) get1(ctx context.Context, link string, fc *fileCursor, range
 	}
 	etag := resp.Header.Get("ETag")
 	switch {
-	case resp.StatusCode == http.StatusPartialContent && ranged && rangeStart(resp.Header.Get("Content-Range")) == fc.Offset &&
+	case resp.StatusCode == http.StatusPartialContent && ranged && restOfFile(resp.Header.Get("Content-Range"), fc.Offset) &&
 		(fc.ETag == "" || etag == "" || etag == fc.ETag) && identity(resp.Header.Get("Content-Encoding")):
 		d := &sqlDownload{cancel: cancel, from: fc.Offset}
 		d.body = newIdleBody(resp.Body, s.readTimeout, cancel)
@@ -560,22 +560,34 @@ func identity(enc string) bool {
 	return enc == "" || strings.EqualFold(enc, "identity")
 }
 
-// rangeStart reads the first byte of "bytes first-last/size"; -1 if it
-// is not that form.
-func rangeStart(h string) int64 {
-	rest, ok := strings.CutPrefix(h, "bytes ")
+// restOfFile reports a Content-Range ("bytes first-last/size") that is
+// the rest of the file from offset: it starts there and, when the size is
+// given, ends at the file's end. A server (a CDN) that answers an
+// open-ended range with a part of it would otherwise make its body's end
+// look like the file's.
+func restOfFile(h string, offset int64) bool {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes ")
 	if !ok {
-		return -1
+		return false
 	}
-	first, _, ok := strings.Cut(rest, "-")
+	span, size, ok := strings.Cut(rest, "/")
 	if !ok {
-		return -1
+		return false
 	}
-	n, err := strconv.ParseInt(first, 10, 64)
-	if err != nil {
-		return -1
+	first, last, ok := strings.Cut(span, "-")
+	if !ok {
+		return false
 	}
-	return n
+	f, err1 := strconv.ParseInt(first, 10, 64)
+	l, err2 := strconv.ParseInt(last, 10, 64)
+	if err1 != nil || err2 != nil || f != offset || l < f {
+		return false
+	}
+	if size == "*" {
+		return true
+	}
+	n, err := strconv.ParseInt(size, 10, 64)
+	return err == nil && l+1 == n
 }
 
 // redactLinkErr removes a download link from err's text: net/http's
