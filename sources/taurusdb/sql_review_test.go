@@ -676,12 +676,13 @@ func TestSQLReviewGzipHeaderCut(t *testing.T) {
 
 // TestSQLReviewChaos reads files from a host that misbehaves at random
 // (seeded): drops the connection in the middle of a body, answers 503,
-// 403 (an expired link), ignores Range, answers another range, while
+// 403 (an expired link), ignores Range, answers another range or a part
+// of the rest, while
 // runs are killed at random pages and resume from the cursor of a page
 // they returned. Every statement arrives, none is dead-lettered, and the
 // stream ends.
 func TestSQLReviewChaos(t *testing.T) {
-	for seed := range uint64(6) {
+	for seed := range uint64(8) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 99))
 			base := reviewStart.Add(time.Hour)
@@ -733,6 +734,16 @@ func TestSQLReviewChaos(t *testing.T) {
 					w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(f.body)-1, len(f.body)))
 					w.WriteHeader(http.StatusPartialContent)
 					_, _ = w.Write(f.body)
+				case 6: // a part of the rest
+					rg := r.Header.Get("Range")
+					if rg == "" {
+						return false
+					}
+					from, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rg, "bytes="), "-"))
+					to := min(from+1+cut%200, len(f.body))
+					w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, to-1, len(f.body)))
+					w.WriteHeader(http.StatusPartialContent)
+					_, _ = w.Write(f.body[from:to])
 				default:
 					return false
 				}
