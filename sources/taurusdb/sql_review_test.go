@@ -1023,3 +1023,58 @@ func TestSQLReviewRestOfFile(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLReviewLinkShapeFailsTheStream: answers that would be the same
+// for every file (links of plain http to a remote host, two links for one
+// id) fail the stream with a permanent error, keeping its checkpoint,
+// rather than dead-lettering every file as it comes: after the fix (or an
+// understanding of the answer) the files are still there to read. No
+// link for the id concerns that file: it is dead-lettered.
+func TestSQLReviewLinkShapeFailsTheStream(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		links  func(h *reviewHost, id string) []string
+		letter bool
+	}{
+		{"http link", func(h *reviewHost, id string) []string { return []string{"http://obs.example.com/" + id + "?Signature=s3cr3t"} }, false},
+		{"two links", func(h *reviewHost, id string) []string {
+			return []string{h.srv.URL + "/" + id + "?Signature=s3cr3t", h.srv.URL + "/" + id + "?Signature=s3cr3t2"}
+		}, false},
+		{"no link", func(h *reviewHost, id string) []string { return nil }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newReviewHost(t, []reviewFile{{id: "a", end: reviewStart.Add(time.Hour), body: csvFile("a", 2, false)}})
+			h.links = func(ids []string) []string { return tc.links(h, ids[0]) }
+			s := h.stream(5, 10)
+			r, err := s.Open(context.Background(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var letters []string
+			for range 10 {
+				p, err := r.Next(context.Background())
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					if strings.Contains(err.Error(), "s3cr3t") {
+						t.Errorf("error shows the signature: %v", err)
+					}
+					if tc.letter || !pipeline.IsPermanent(err) {
+						t.Fatalf("Next: %v (permanent %v)", err, pipeline.IsPermanent(err))
+					}
+					return
+				}
+				for _, inv := range p.Invalid {
+					letters = append(letters, inv.Reason)
+				}
+			}
+			if !tc.letter {
+				t.Fatalf("the file was dead-lettered (%q) instead of the stream failing", letters)
+			}
+			if len(letters) != 1 {
+				t.Errorf("dead letters %q, want one", letters)
+			}
+		})
+	}
+}

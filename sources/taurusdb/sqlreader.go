@@ -362,12 +362,20 @@ func (r *sqlReader) linkOf(ctx context.Context, f fileRef) (string, string, erro
 	if err != nil {
 		return "", "", err
 	}
+	// No link concerns this file: dead-lettered. Several links for one
+	// id, or a link that is not https, is the shape of the service's
+	// answers, the same for every file: a permanent error keeps the
+	// checkpoint (the files stay to be read once it is understood)
+	// instead of dead-lettering every file as it comes.
+	if len(links) == 0 {
+		return "", fmt.Sprintf("taurusdb instance %s audit log file %s: the download link request answered no link for it", r.s.instance, f.id), nil
+	}
 	if len(links) != 1 {
-		return "", fmt.Sprintf("taurusdb instance %s audit log file %s: the download link request answered %d links for 1 id", r.s.instance, f.id, len(links)), nil
+		return "", "", pipeline.Permanent(fmt.Errorf("taurusdb instance %s audit log file %s: the download link request answered %d links for 1 id; which is the file's is not known", r.s.instance, f.id, len(links)))
 	}
 	u, perr := url.Parse(links[0])
 	if perr != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && (r.s.allowHTTP || egress.IsLoopback(u.Host))) {
-		return "", fmt.Sprintf("taurusdb instance %s audit log file %s: the download link is not an https URL (%s)", r.s.instance, f.id, egress.RedactURL(links[0])), nil
+		return "", "", pipeline.Permanent(fmt.Errorf("taurusdb instance %s audit log file %s: the download link is not an https URL (%s): the statements would cross the network in clear", r.s.instance, f.id, egress.RedactURL(links[0])))
 	}
 	r.link, r.linkFor, r.linkTime = links[0], f.id, r.s.now()
 	return r.link, "", nil
