@@ -1036,7 +1036,9 @@ func TestSQLReviewLinkShapeFailsTheStream(t *testing.T) {
 		links  func(h *reviewHost, id string) []string
 		letter bool
 	}{
-		{"http link", func(h *reviewHost, id string) []string { return []string{"http://obs.example.com/" + id + "?Signature=s3cr3t"} }, false},
+		{"http link", func(h *reviewHost, id string) []string {
+			return []string{"http://obs.example.com/" + id + "?Signature=s3cr3t"}
+		}, false},
 		{"two links", func(h *reviewHost, id string) []string {
 			return []string{h.srv.URL + "/" + id + "?Signature=s3cr3t", h.srv.URL + "/" + id + "?Signature=s3cr3t2"}
 		}, false},
