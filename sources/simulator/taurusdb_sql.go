@@ -29,7 +29,8 @@ import (
 // answers 403 once the link expired or its signature does not match, and
 // 400 when the request carries API credentials (Authorization,
 // X-Auth-Token, X-Sdk-Date): OBS refuses a second authentication
-// mechanism, and a client must not send them to another host anyway.
+// mechanism, and a client must not send them to another host anyway. As
+// OBS, it answers each file's ETag and 412 to an If-Match of another.
 //
 // The file's format is not published: TaurusDBSQLConfig.Format chooses
 // among the plausible ones. Files are generated while they are written,
@@ -231,6 +232,14 @@ func (t *taurusSQL) handleFile(w http.ResponseWriter, r *http.Request) {
 		_ = t.write(cw, ins, i, recs[i])
 		size = cw.n
 	}
+	// OBS answers an object's ETag (its MD5) and honours If-Match: the
+	// files here never change, so any other ETag is a 412.
+	etag := `"` + t.sign(ins, id, "etag")[:32] + `"`
+	if m := r.Header.Get("If-Match"); m != "" && m != etag {
+		obsError(w, http.StatusPreconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+		return
+	}
+	w.Header().Set("ETag", etag)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Accept-Ranges", "bytes")
 	if ranged {

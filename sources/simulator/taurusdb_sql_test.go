@@ -98,6 +98,17 @@ func TestTaurusDBSQLLinksAndDownloads(t *testing.T) {
 	if past := s.download(links[0], "Range", "bytes="+itoa(len(body))+"-"); past.Code != http.StatusRequestedRangeNotSatisfiable {
 		t.Errorf("range past the end: %d", past.Code)
 	}
+	// An ETag, stable, per file; If-Match with another is a 412.
+	etag := full.Header().Get("ETag")
+	if etag == "" || s.download(links[0]).Header().Get("ETag") != etag || s.download(links[1]).Header().Get("ETag") == etag {
+		t.Errorf("ETag %q: not stable per file", etag)
+	}
+	if w := s.download(links[0], "Range", "bytes=5-", "If-Match", etag); w.Code != http.StatusPartialContent {
+		t.Errorf("If-Match with the file's ETag: %d", w.Code)
+	}
+	if w := s.download(links[0], "Range", "bytes=5-", "If-Match", `"other"`); w.Code != http.StatusPreconditionFailed {
+		t.Errorf("If-Match with another ETag: %d", w.Code)
+	}
 	// Credentials are refused and counted.
 	for _, h := range []string{"Authorization", "X-Auth-Token", "X-Sdk-Date"} {
 		if w := s.download(links[0], h, "x"); w.Code != http.StatusBadRequest {

@@ -190,6 +190,10 @@ type fileCursor struct {
 	// which a ranged resume cannot detect again.
 	Format  Format   `json:"format,omitempty"`
 	Columns []string `json:"columns,omitempty"`
+	// ETag is the file's ETag when it was read from its start, sent as
+	// If-Match with a ranged resume so that a file written again since is
+	// not read from an offset into other bytes.
+	ETag string `json:"etag,omitempty"`
 }
 
 // maxDone bounds the cursor's Done list: more files than this listed at
@@ -232,10 +236,13 @@ func (c *sqlCursor) encode() []byte {
 	return b
 }
 
-// done reports whether the file id was read whole.
-func (c *sqlCursor) done(id string) bool {
+// done reports whether the file id, listed at key second t, was read
+// whole. A file listed again at another second (it grew, its end_time
+// moved) is another record for the window reader, and read again here:
+// its statements repeat, the new ones are not lost.
+func (c *sqlCursor) done(id string, t int64) bool {
 	for _, d := range c.Done {
-		if d.ID == id {
+		if d.ID == id && d.Time == t {
 			return true
 		}
 	}
@@ -244,8 +251,13 @@ func (c *sqlCursor) done(id string) bool {
 
 // advance moves Files to the cursor after a page whose files were all
 // read, forgetting the done files the reader opened there will not list.
+// File is kept: a reader resumed in the middle of a file lists, first,
+// the files of that second read before it (a files page holds whole
+// seconds only by chance), and the file in progress comes in a later
+// page; its position must survive the pages before it (open replaces it
+// when another file is read first).
 func (c *sqlCursor) advance(files []byte) {
-	c.Files, c.File = files, nil
+	c.Files = files
 	wc, err := window.DecodeCursor(files)
 	if err != nil {
 		return // the window reader's own cursor; keeps Done as it is

@@ -212,6 +212,7 @@ func TestSQLKillInTheMiddleOfAFile(t *testing.T) {
 		{"range csv header", simulator.TaurusDBSQLConfig{Records: 600, Format: simulator.SQLCSVHeader, Range: true, MalformedEvery: 97}},
 		{"range json lines", simulator.TaurusDBSQLConfig{Records: 600, Format: simulator.SQLJSONLines, Range: true}},
 		{"no range csv", simulator.TaurusDBSQLConfig{Records: 600, Format: simulator.SQLCSV}},
+		{"range csv", simulator.TaurusDBSQLConfig{Records: 600, Format: simulator.SQLCSV, Range: true, MalformedEvery: 89}},
 		{"gzip with range server", simulator.TaurusDBSQLConfig{Records: 600, Format: simulator.SQLCSVHeader, Gzip: true, Range: true}},
 		{"connection cut", simulator.TaurusDBSQLConfig{Records: 600, Format: simulator.SQLCSVHeader, Range: true, CutFirstDownload: 20_000}},
 	} {
@@ -405,6 +406,9 @@ func TestSQLDownloadSendsNoCredentials(t *testing.T) {
 				}
 				if lastErr == nil && len(d.invalid) == 0 {
 					t.Errorf("the redirect to another server was neither an error nor a dead letter")
+				}
+				if lastErr != nil && !pipeline.IsPermanent(lastErr) {
+					t.Errorf("the redirect to another server is retried (forever): %v", lastErr)
 				}
 				if strings.Contains(text, "s3cr3t") {
 					t.Errorf("the link's signature shows: %s", text)

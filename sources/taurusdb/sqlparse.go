@@ -62,9 +62,26 @@ type sqlFile struct {
 	format  Format
 	gzipped bool
 	columns []string // CSV: the column names, header or configured
-	first   []byte   // a record detection read ahead, returned first
-	hasRec  bool
+	// ahead are records detection read ahead, returned first; cur is the
+	// offset after the last of them returned (base before the first).
+	ahead []aheadRecord
+	cur   int64
 }
+
+// aheadRecord is a record read ahead, with the offset after it.
+type aheadRecord struct {
+	raw     []byte
+	tooLong bool
+	end     int64
+}
+
+// Detection reads at most this many records, and bytes of records, ahead
+// for one of the configured columns when the first record of a file
+// without header row has another shape.
+const (
+	maxAheadRecords = 16
+	maxAheadBytes   = 64 << 10
+)
 
 // openSQLFile detects the format of the file body starts and returns its
 // reader. columns is the order of a CSV file without a header row;
@@ -73,10 +90,24 @@ type sqlFile struct {
 func openSQLFile(body io.Reader, columns []string, maxRecord int) (*sqlFile, error) {
 	f := &sqlFile{src: &eofReader{r: body}}
 	br := bufio.NewReaderSize(f.src, 64<<10)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	// Twice at most: a .gz object that a server compresses again on the
+	// way (Content-Encoding: gzip, although the reader asks for identity)
+	// is gzip inside gzip.
+	for range 2 {
+		magic, _ := br.Peek(2)
+		if len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
+			break
+		}
 		gz, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("%w: gzip header: %v", errUnreadable, err)
+			// A bad header, or one the file ends inside, is the file's; a
+			// connection that dropped is retried.
+			var ce flate.CorruptInputError
+			if errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) || errors.As(err, &ce) ||
+				(errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)) && f.src.eof {
+				return nil, fmt.Errorf("%w: gzip header: %v", errUnreadable, err)
+			}
+			return nil, err
 		}
 		gz.Multistream(true)
 		br = bufio.NewReaderSize(gz, 64<<10)
@@ -110,6 +141,7 @@ func openSQLFile(body io.Reader, columns []string, maxRecord int) (*sqlFile, err
 		return f, nil
 	}
 	f.split = splitter{r: br, max: maxRecord, csv: true}
+	f.cur = f.base
 	rec, tooLong, err := f.split.next()
 	if errors.Is(err, io.EOF) {
 		// Blank: no records.
@@ -119,14 +151,12 @@ func openSQLFile(body io.Reader, columns []string, maxRecord int) (*sqlFile, err
 	if err != nil {
 		return nil, err
 	}
-	if tooLong {
-		return nil, fmt.Errorf("%w: its first record is longer than %d bytes", errUnreadable, maxRecord)
+	var fields []string
+	var perr error
+	if !tooLong {
+		fields, perr = parseCSVRecord(rec)
 	}
-	fields, perr := parseCSVRecord(rec)
-	if perr != nil {
-		return nil, fmt.Errorf("%w: first record is not CSV: %v", errUnreadable, perr)
-	}
-	if isHeader(fields) {
+	if perr == nil && !tooLong && isHeader(fields) {
 		f.format = FormatCSVHeader
 		f.columns = make([]string, len(fields))
 		for i, c := range fields {
@@ -134,13 +164,39 @@ func openSQLFile(body io.Reader, columns []string, maxRecord int) (*sqlFile, err
 		}
 		return f, nil
 	}
-	if len(fields) != len(columns) {
-		return nil, fmt.Errorf("%w: first record has %d fields and no header row names them; a file without header must have the %d columns of HWCAUDIT_GAUSSDB_SQL_COLUMNS", errUnreadable, len(fields), len(columns))
+	f.format, f.columns = FormatCSV, columns
+	f.ahead = append(f.ahead, aheadRecord{raw: slices.Clone(rec), tooLong: tooLong, end: f.base + f.split.off})
+	if tooLong || (perr == nil && len(fields) == len(columns)) {
+		// A record over the cap is no header row (those are short): it is
+		// dead-lettered alone, as any other.
+		return f, nil
 	}
-	f.format = FormatCSV
-	f.columns = columns
-	f.first, f.hasRec = rec, true
-	return f, nil
+	// The first record does not have the configured columns: the file is
+	// of another shape, or that one record is malformed. A record of the
+	// columns among the next few decides for the second; the first record
+	// is then dead-lettered alone, as any malformed one.
+	held := len(rec)
+	for len(f.ahead) < maxAheadRecords && held < maxAheadBytes {
+		next, long, err := f.split.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		f.ahead = append(f.ahead, aheadRecord{raw: slices.Clone(next), tooLong: long, end: f.base + f.split.off})
+		held += len(next)
+		if long {
+			continue
+		}
+		if fl, err := parseCSVRecord(next); err == nil && len(fl) == len(columns) && !isHeader(fl) {
+			return f, nil
+		}
+	}
+	if perr != nil {
+		return nil, fmt.Errorf("%w: first record is not CSV: %v", errUnreadable, perr)
+	}
+	return nil, fmt.Errorf("%w: first record has %d fields and no header row names them; a file without header must have the %d columns of HWCAUDIT_GAUSSDB_SQL_COLUMNS", errUnreadable, len(fields), len(columns))
 }
 
 // corrupt reports a gzip stream that cannot be decompressed: reading it
@@ -211,8 +267,10 @@ type sqlRecord struct {
 func (f *sqlFile) next() (sqlRecord, error) {
 	var rec []byte
 	var tooLong bool
-	if f.hasRec {
-		rec, f.hasRec = f.first, false
+	if len(f.ahead) > 0 {
+		a := f.ahead[0]
+		f.ahead = f.ahead[1:]
+		rec, tooLong, f.cur = a.raw, a.tooLong, a.end
 	} else {
 		var err error
 		rec, tooLong, err = f.split.next()
@@ -236,8 +294,9 @@ func (f *sqlFile) next() (sqlRecord, error) {
 
 // skip passes over the next record without parsing it, or returns io.EOF.
 func (f *sqlFile) skip() error {
-	if f.hasRec {
-		f.hasRec = false
+	if len(f.ahead) > 0 {
+		f.cur = f.ahead[0].end
+		f.ahead = f.ahead[1:]
 		return nil
 	}
 	_, _, err := f.split.next()
@@ -247,8 +306,8 @@ func (f *sqlFile) skip() error {
 // offset is how many bytes of the (decompressed) file the records
 // returned so far and their line ends took.
 func (f *sqlFile) offset() int64 {
-	if f.hasRec {
-		return f.base
+	if len(f.ahead) > 0 {
+		return f.cur
 	}
 	return f.base + f.split.off
 }
@@ -378,7 +437,7 @@ func (s *splitter) next() ([]byte, bool, error) {
 
 func (s *splitter) record() ([]byte, bool, error) {
 	s.buf = s.buf[:0]
-	inQuote, any, n := false, false, 0
+	st, any, n := csvFieldStart, false, 0
 	for {
 		chunk, err := s.r.ReadSlice('\n')
 		if len(chunk) > 0 {
@@ -386,7 +445,7 @@ func (s *splitter) record() ([]byte, bool, error) {
 			n += len(chunk)
 			s.off += int64(len(chunk))
 			if s.csv {
-				inQuote = toggleQuotes(chunk, inQuote)
+				st = csvScan(chunk, st)
 			}
 			// Room for the cap and a "\r\n" line end.
 			if room := s.max + 2 - len(s.buf); room > 0 {
@@ -396,7 +455,7 @@ func (s *splitter) record() ([]byte, bool, error) {
 		over := n > s.max+2
 		switch {
 		case err == nil:
-			if inQuote && !over {
+			if st == csvQuoted && !over {
 				continue // a line break inside a quoted field
 			}
 			return s.finish(over)
@@ -423,17 +482,50 @@ func (s *splitter) finish(over bool) ([]byte, bool, error) {
 	return rec, false, nil
 }
 
-// toggleQuotes returns the quote state after b: CSV's "" escape toggles
-// twice and so keeps it.
-func toggleQuotes(b []byte, in bool) bool {
-	for {
-		i := bytes.IndexByte(b, '"')
-		if i < 0 {
-			return in
+// The states of csvScan: where a byte of a CSV record falls.
+const (
+	csvFieldStart    = iota // before a field's first byte
+	csvUnquoted             // in a field that did not start with a quote
+	csvQuoted               // in a quoted field
+	csvQuoteInQuoted        // after a quote in a quoted field: its end, or "" for a quote
+)
+
+// csvScan returns the state after b, starting in st. A quote opens a
+// quoted field only at the field's start, as for encoding/csv: a bare
+// quote inside an unquoted field (SELECT a"b) is malformed, but does not
+// make the line breaks after it part of the record, which would merge the
+// following records into one up to the record cap.
+func csvScan(b []byte, st int) int {
+	for i := 0; i < len(b); i++ {
+		switch st {
+		case csvQuoted:
+			j := bytes.IndexByte(b[i:], '"')
+			if j < 0 {
+				return csvQuoted
+			}
+			i += j
+			st = csvQuoteInQuoted
+		case csvUnquoted:
+			// b is one line: its only line break ends it, and the record
+			// with it, whatever the state.
+			j := bytes.IndexByte(b[i:], ',')
+			if j < 0 {
+				return csvUnquoted
+			}
+			i += j
+			st = csvFieldStart
+		default: // csvFieldStart, csvQuoteInQuoted
+			switch b[i] {
+			case '"':
+				st = csvQuoted // a quoted field opens, or "" goes on with one
+			case ',', '\n':
+				st = csvFieldStart
+			default:
+				st = csvUnquoted
+			}
 		}
-		in = !in
-		b = b[i+1:]
 	}
+	return st
 }
 
 // checkJSON reports whether b is one JSON value.

@@ -18,6 +18,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/sources/ecsdoc"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/jsonscan"
+	"github.com/hwcaudit/hwcaudit/sources/window"
 )
 
 // maxLinkAttempts bounds the links asked for one download that the
@@ -54,6 +55,9 @@ type fileRef struct {
 	name string
 	t    int64 // key second
 	raw  []byte
+	// letter, when set, is why the file cannot be read: it is
+	// dead-lettered with this reason.
+	letter string
 }
 
 // Next returns the next page of statements, an empty page that moves the
@@ -76,7 +80,11 @@ func (r *sqlReader) Next(ctx context.Context) (pipeline.Page, error) {
 			continue
 		}
 		f := r.page[0]
-		if r.cur.done(f.id) {
+		if f.letter != "" {
+			r.page = r.page[1:]
+			return r.finish(pipeline.Page{Invalid: []pipeline.Invalid{{Raw: f.raw, Reason: f.letter}}}), nil
+		}
+		if r.cur.done(f.id, f.t) {
 			r.page = r.page[1:]
 			continue
 		}
@@ -118,11 +126,15 @@ func (r *sqlReader) setPage(p pipeline.Page) {
 	}
 	for _, raw := range p.Records {
 		v, err := jsonscan.Parse(raw)
-		if err != nil {
-			continue // the files stream dead-letters it
+		var k window.Record
+		if err == nil {
+			k = keyOf(v)
 		}
-		k := keyOf(v)
 		if k.ID == "" || k.Time.IsZero() {
+			// No download link can be asked for a file without id: its
+			// statements cannot be read, which this stream must say.
+			r.page = append(r.page, fileRef{raw: raw, letter: fmt.Sprintf(
+				"taurusdb instance %s: an audit log file listed without an id or a usable time: its SQL statements cannot be downloaded", r.s.instance)})
 			continue
 		}
 		var a auditLog
@@ -134,8 +146,13 @@ func (r *sqlReader) setPage(p pipeline.Page) {
 		}
 		r.page = append(r.page, ref)
 	}
-	// Bad file records (p.Invalid) are the files stream's to dead-letter;
-	// this stream counts statements.
+	// File records the window reader could not place (p.Invalid) are
+	// dead letters of the files stream, and of this one: their statements
+	// are not read.
+	for _, inv := range p.Invalid {
+		r.page = append(r.page, fileRef{raw: inv.Raw, letter: fmt.Sprintf(
+			"taurusdb instance %s: an audit log file that cannot be placed in time, so its SQL statements are not read: %s", r.s.instance, inv.Reason)})
+	}
 }
 
 // finish sets page's cursor to the reader's position and its Total to
@@ -263,13 +280,23 @@ func (r *sqlReader) open(ctx context.Context, f fileRef) (*sqlDownload, string, 
 			continue
 		case status == http.StatusNotFound:
 			return nil, fmt.Sprintf("taurusdb instance %s audit log file %s: the download answered HTTP 404: the file is gone (past its retention?)", r.s.instance, f.id), nil
-		case status == http.StatusTooManyRequests || status >= 500:
+		case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
 			return nil, "", fmt.Errorf("taurusdb instance %s audit log file %s: download: HTTP %d", r.s.instance, f.id, status)
 		case status != 0:
 			return nil, fmt.Sprintf("taurusdb instance %s audit log file %s: the download answered HTTP %d", r.s.instance, f.id, status), nil
 		}
-		if err := r.position(dl, fc); err != nil {
+		// Detection and skipping read the body: the run's end ends them.
+		stop := context.AfterFunc(ctx, dl.cancel)
+		err = r.position(dl, fc)
+		stop()
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err() // the body may have been cut as it ended
+		}
+		if err != nil {
 			dl.close()
+			if ctx.Err() != nil {
+				return nil, "", ctx.Err()
+			}
 			if errors.Is(err, errUnreadable) {
 				return nil, fmt.Sprintf("taurusdb instance %s audit log file %s: %v", r.s.instance, f.id, err), nil
 			}
@@ -284,7 +311,13 @@ func (r *sqlReader) open(ctx context.Context, f fileRef) (*sqlDownload, string, 
 // cursor says were delivered.
 func (r *sqlReader) position(dl *sqlDownload, fc *fileCursor) error {
 	if dl.from > 0 {
-		dl.file = resumeSQLFile(dl.body, dl.from, fc.Format, fc.Columns, r.s.maxRecord)
+		// A header's columns are in the cursor; a file without header row
+		// has the configured ones, as when its start was read.
+		columns := fc.Columns
+		if fc.Format == FormatCSV {
+			columns = r.s.columns
+		}
+		dl.file = resumeSQLFile(dl.body, dl.from, fc.Format, columns, r.s.maxRecord)
 		return nil
 	}
 	file, err := openSQLFile(dl.body, r.s.columns, r.s.maxRecord)
@@ -296,6 +329,11 @@ func (r *sqlReader) position(dl *sqlDownload, fc *fileCursor) error {
 		return fmt.Errorf("%w: the file was %s when read before and is %s now", errUnreadable, fc.Format, file.format)
 	}
 	fc.Format = file.format
+	fc.ETag = ""
+	// A weak ETag never matches If-Match (RFC 9110 13.1.1): not kept.
+	if !file.gzipped && len(dl.etag) <= 256 && !strings.HasPrefix(dl.etag, "W/") {
+		fc.ETag = dl.etag
+	}
 	fc.Columns = nil
 	if file.format == FormatCSVHeader && len(strings.Join(file.columns, ",")) <= 4096 {
 		fc.Columns = file.columns
@@ -318,18 +356,48 @@ func (r *sqlReader) linkOf(ctx context.Context, f fileRef) (string, string, erro
 		return r.link, "", nil
 	}
 	links, err := r.s.requestLinks(ctx, []string{f.id})
+	if reason, ok := refusedForFile(err, f.id); ok {
+		return "", fmt.Sprintf("taurusdb instance %s audit log file %s: the download link request was refused for this file: %s", r.s.instance, f.id, reason), nil
+	}
 	if err != nil {
 		return "", "", err
 	}
+	// No link concerns this file: dead-lettered. Several links for one
+	// id, or a link that is not https, is the shape of the service's
+	// answers, the same for every file: a permanent error keeps the
+	// checkpoint (the files stay to be read once it is understood)
+	// instead of dead-lettering every file as it comes.
+	if len(links) == 0 {
+		return "", fmt.Sprintf("taurusdb instance %s audit log file %s: the download link request answered no link for it", r.s.instance, f.id), nil
+	}
 	if len(links) != 1 {
-		return "", fmt.Sprintf("taurusdb instance %s audit log file %s: the download link request answered %d links for 1 id", r.s.instance, f.id, len(links)), nil
+		return "", "", pipeline.Permanent(fmt.Errorf("taurusdb instance %s audit log file %s: the download link request answered %d links for 1 id; which is the file's is not known", r.s.instance, f.id, len(links)))
 	}
 	u, perr := url.Parse(links[0])
 	if perr != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && (r.s.allowHTTP || egress.IsLoopback(u.Host))) {
-		return "", fmt.Sprintf("taurusdb instance %s audit log file %s: the download link is not an https URL (%s)", r.s.instance, f.id, egress.RedactURL(links[0])), nil
+		return "", "", pipeline.Permanent(fmt.Errorf("taurusdb instance %s audit log file %s: the download link is not an https URL (%s): the statements would cross the network in clear", r.s.instance, f.id, egress.RedactURL(links[0])))
 	}
 	r.link, r.linkFor, r.linkTime = links[0], f.id, r.s.now()
 	return r.link, "", nil
+}
+
+// refusedForFile reports a link request refused because of the file
+// itself (it expired between the listing and the download: the SQL
+// stream may lag days behind), which no retry repairs and which must not
+// stop the files after it: a 404 of the service (not of the API gateway,
+// whose 404 says the API itself is missing), or a 400 or 404 whose
+// message names the file's id. Any other refusal (permissions, a request
+// the service does not take) concerns every file and fails the stream.
+func refusedForFile(err error, id string) (string, bool) {
+	var ae *huaweiapi.APIError
+	if err == nil || !errors.As(err, &ae) {
+		return "", false
+	}
+	named := (ae.Status == http.StatusBadRequest || ae.Status == http.StatusNotFound) && strings.Contains(ae.Message, id)
+	if !named && (ae.Status != http.StatusNotFound || strings.HasPrefix(ae.Code, "APIGW.")) {
+		return "", false
+	}
+	return ae.Error(), true
 }
 
 // requestLinks asks for the download links of ids (at most MaxLinkIDs):
@@ -390,7 +458,8 @@ func decodeLinks(body []byte) ([]string, error) {
 type sqlDownload struct {
 	body   io.ReadCloser // the response body behind the idle timer
 	cancel context.CancelFunc
-	from   int64 // the byte the body starts at (a 206), or 0
+	from   int64  // the byte the body starts at (a 206), or 0
+	etag   string // the ETag of a whole file's answer
 	file   *sqlFile
 	once   sync.Once
 }
@@ -406,7 +475,27 @@ func (d *sqlDownload) close() {
 // (not gzip) and past its start. A non-2xx answer comes back as its
 // status with a nil download; an error is a transport failure, with the
 // link's query (its signature) removed.
+//
+// A ranged request carries If-Match with the ETag the file had when it
+// was first read, so that a server that keeps ETags answers 412 for a
+// file written again since (its bytes at the offset are no longer a
+// record's start). That 412, a 206 of another range or of another ETag
+// (a server or proxy that ignores If-Match, or answers ranges its own
+// way) are answered by reading the file from its start, skipping the
+// records delivered, instead of retrying the same range forever.
 func (s *SQLStream) get(ctx context.Context, link string, fc *fileCursor) (*sqlDownload, int, error) {
+	ranged := fc.Offset > 0 && fc.Format != "" && (fc.Format != FormatCSVHeader || fc.Columns != nil)
+	for {
+		d, status, retryWhole, err := s.get1(ctx, link, fc, ranged)
+		if !retryWhole {
+			return d, status, err
+		}
+		ranged = false
+	}
+}
+
+// get1 is one request of get; retryWhole asks get for the whole file.
+func (s *SQLStream) get1(ctx context.Context, link string, fc *fileCursor, ranged bool) (_ *sqlDownload, _ int, retryWhole bool, _ error) {
 	// The download outlives this call (it is read page by page), so it
 	// does not take ctx's cancellation; Next ties each read to its ctx and
 	// the idle timer ends a stalled one.
@@ -414,16 +503,18 @@ func (s *SQLStream) get(ctx context.Context, link string, fc *fileCursor) (*sqlD
 	req, err := http.NewRequestWithContext(dctx, http.MethodGet, link, nil)
 	if err != nil {
 		cancel()
-		return nil, 0, fmt.Errorf("download link %s: %w", egress.RedactURL(link), redactLinkErr(err))
+		return nil, 0, false, fmt.Errorf("download link %s: %w", egress.RedactURL(link), redactLinkErr(err))
 	}
 	// Only what a plain GET needs: no Authorization, no X-Auth-Token, no
 	// signature headers: the link is signed in its query. identity keeps
 	// Go from unzipping a Content-Encoding: gzip body, so that byte
 	// offsets are the stored file's.
 	req.Header.Set("Accept-Encoding", "identity")
-	ranged := fc.Offset > 0 && fc.Format != "" && (fc.Format != FormatCSVHeader || fc.Columns != nil)
 	if ranged {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(fc.Offset, 10)+"-")
+		if fc.ETag != "" {
+			req.Header.Set("If-Match", fc.ETag)
+		}
 	}
 	stopCancel := context.AfterFunc(ctx, cancel)
 	resp, err := s.http.Do(req)
@@ -431,51 +522,80 @@ func (s *SQLStream) get(ctx context.Context, link string, fc *fileCursor) (*sqlD
 	if err != nil {
 		cancel()
 		if ctx.Err() != nil {
-			return nil, 0, ctx.Err()
+			return nil, 0, false, ctx.Err()
 		}
-		return nil, 0, redactLinkErr(err)
+		if errors.Is(err, egress.ErrRedirect) {
+			// The same for every link (where OBS sends downloads): no
+			// retry follows it, and the stream says so at once.
+			return nil, 0, false, pipeline.Permanent(redactLinkErr(err))
+		}
+		return nil, 0, false, redactLinkErr(err)
 	}
+	etag := resp.Header.Get("ETag")
 	switch {
-	case resp.StatusCode == http.StatusPartialContent && ranged && rangeStart(resp.Header.Get("Content-Range")) == fc.Offset:
+	case resp.StatusCode == http.StatusPartialContent && ranged && restOfFile(resp.Header.Get("Content-Range"), fc.Offset) &&
+		(fc.ETag == "" || etag == "" || etag == fc.ETag) && identity(resp.Header.Get("Content-Encoding")):
 		d := &sqlDownload{cancel: cancel, from: fc.Offset}
 		d.body = newIdleBody(resp.Body, s.readTimeout, cancel)
-		return d, 0, nil
+		return d, 0, false, nil
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && ranged:
 		// The records delivered ended the file: an empty rest.
 		_ = resp.Body.Close()
 		d := &sqlDownload{cancel: cancel, from: fc.Offset, body: io.NopCloser(strings.NewReader(""))}
-		return d, 0, nil
+		return d, 0, false, nil
 	case resp.StatusCode == http.StatusOK:
-		d := &sqlDownload{cancel: cancel}
+		d := &sqlDownload{cancel: cancel, etag: etag}
 		d.body = newIdleBody(resp.Body, s.readTimeout, cancel)
-		return d, 0, nil
+		return d, 0, false, nil
 	}
 	_, _ = io.CopyN(io.Discard, resp.Body, 4096)
 	_ = resp.Body.Close()
 	cancel()
+	if ranged && (resp.StatusCode == http.StatusPartialContent || resp.StatusCode == http.StatusPreconditionFailed) {
+		return nil, 0, true, nil
+	}
 	status := resp.StatusCode
 	if status == http.StatusPartialContent {
-		status = http.StatusBadGateway // a range other than the one asked: retry
+		status = http.StatusBadGateway // a range not asked for: retry
 	}
-	return nil, status, nil
+	return nil, status, false, nil
 }
 
-// rangeStart reads the first byte of "bytes first-last/size"; -1 if it
-// is not that form.
-func rangeStart(h string) int64 {
-	rest, ok := strings.CutPrefix(h, "bytes ")
+// identity reports a Content-Encoding that leaves the bytes as stored: a
+// range of compressed bytes is not the rest of the records.
+func identity(enc string) bool {
+	enc = strings.TrimSpace(enc)
+	return enc == "" || strings.EqualFold(enc, "identity")
+}
+
+// restOfFile reports a Content-Range ("bytes first-last/size") that is
+// the rest of the file from offset: it starts there and, when the size is
+// given, ends at the file's end. A server (a CDN) that answers an
+// open-ended range with a part of it would otherwise make its body's end
+// look like the file's.
+func restOfFile(h string, offset int64) bool {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes ")
 	if !ok {
-		return -1
+		return false
 	}
-	first, _, ok := strings.Cut(rest, "-")
+	span, size, ok := strings.Cut(rest, "/")
 	if !ok {
-		return -1
+		return false
 	}
-	n, err := strconv.ParseInt(first, 10, 64)
-	if err != nil {
-		return -1
+	first, last, ok := strings.Cut(span, "-")
+	if !ok {
+		return false
 	}
-	return n
+	f, err1 := strconv.ParseInt(first, 10, 64)
+	l, err2 := strconv.ParseInt(last, 10, 64)
+	if err1 != nil || err2 != nil || f != offset || l < f {
+		return false
+	}
+	if size == "*" {
+		return true
+	}
+	n, err := strconv.ParseInt(size, 10, 64)
+	return err == nil && l+1 == n
 }
 
 // redactLinkErr removes a download link from err's text: net/http's
