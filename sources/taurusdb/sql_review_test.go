@@ -956,7 +956,6 @@ func TestSQLReviewRangeAnsweredCompressed(t *testing.T) {
 // the middle of the half hour would repeat) get the same event.id, so a
 // sink that dedupes by it keeps one: the other is lost without a trace.
 func TestSQLReviewRepeatedRecordIDKeepsBothStatements(t *testing.T) {
-	t.Skip("known: event.id is (instance, file, record_id); whether record_id can repeat within a file is not documented. Adding the ordinal to the id would keep both (ordinals are stable for an unchanged file), at the cost of changing every event.id: the lead's decision")
 	s := goldenSQLStream()
 	ref := fileRef{id: "f"}
 	var ids []string

@@ -136,7 +136,8 @@ func TestSQLMapFields(t *testing.T) {
 		ecstest.CheckDoc(t, raw, &ev, SQLDataset)
 		ecstest.CheckFields(t, tc.fields, ev.Doc, tc.want, tc.absent)
 	}
-	// event.id: scoped by instance and file; by ordinal without record_id.
+	// event.id: scoped by instance and file, by the record's ordinal and its
+	// record_id (two statements sharing a record_id stay two events).
 	id := func(fields string, f fileRef, n int64) string {
 		var ev pipeline.Event
 		if err := s.Map(s.envelope(f, n, []byte(fields)), &ev); err != nil {
@@ -145,8 +146,8 @@ func TestSQLMapFields(t *testing.T) {
 		return ev.ID
 	}
 	const withID, noID = `{"record_id":"9","timestamp":"2025-06-01T00:00:01Z"}`, `{"timestamp":"2025-06-01T00:00:01Z"}`
-	if id(withID, ref, 1) != id(withID, ref, 2) || id(withID, ref, 1) == id(withID, fileRef{id: "file-2"}, 1) {
-		t.Error("event.id must follow record_id within a file and differ across files")
+	if id(withID, ref, 1) != id(withID, ref, 1) || id(withID, ref, 1) == id(withID, ref, 2) || id(withID, ref, 1) == id(withID, fileRef{id: "file-2"}, 1) {
+		t.Error("event.id must follow the ordinal and record_id within a file and differ across files")
 	}
 	if id(noID, ref, 1) == id(noID, ref, 2) {
 		t.Error("records without record_id must get their ordinal's id")

@@ -104,11 +104,12 @@ func (s *SQLStream) Map(raw []byte, ev *pipeline.Event) error {
 	if !ok {
 		return fmt.Errorf("taurusdb audit log file %s record %d: timestamp %q is not a time", e.AuditLogID, e.N, e.Timestamp)
 	}
-	key := e.RecordID
-	if key == "" {
-		key = "#" + strconv.FormatInt(e.N, 10)
-	}
-	ev.ID = ecsdoc.ID("taurusdb_sql", s.instance, e.AuditLogID, key)
+	// The record's position in its file is part of the id: the documents
+	// do not say record_id is unique within a file (a counter restarted
+	// by a failover would repeat it), and a sink that dedupes by id would
+	// keep one of two statements sharing it. Positions are stable for a
+	// file read again, as the reader resumes by them.
+	ev.ID = ecsdoc.ID("taurusdb_sql", s.instance, e.AuditLogID, "#"+strconv.FormatInt(e.N, 10), e.RecordID)
 	ev.Timestamp = ts
 	ev.Dataset = SQLDataset
 
