@@ -203,6 +203,14 @@ const (
 	futureSlack = 24 * time.Hour
 )
 
+// ErrListingChanged, wrapped in an error a FetchFunc returns, says that
+// the page it was asked for cannot be joined to the pages of the listing
+// before it (the source switched to another path whose order may differ,
+// say): the listing is read again from its first page, as when its total
+// changed. Records of a streamed second already delivered are delivered
+// again; sinks dedupe them.
+var ErrListingChanged = errors.New("the listing changed while paging")
+
 // errTooMany reports a window that holds more than MaxRecords records or
 // maxWindowBytes.
 var errTooMany = errors.New("window holds too many records")
@@ -491,6 +499,11 @@ func (r *Reader) list(ctx context.Context, from, to time.Time) (listing, error) 
 			n = min(max(r.o.Config.Concurrency, 1), max(ahead, 1))
 		}
 		pages, err := r.pages(ctx, qFrom, qTo, offset, n)
+		if errors.Is(err, ErrListingChanged) {
+			// Not a total to judge: the listing was cut short.
+			l.problem, l.total = err.Error(), -1
+			return l, nil
+		}
 		if err != nil {
 			return listing{}, err
 		}
@@ -765,6 +778,14 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 	size := r.o.PageSize
 	// A streamed page is delivered at once: nothing to keep.
 	recs, total, err := r.fetchPage(ctx, qFrom, qTo, p.offset)
+	if errors.Is(err, ErrListingChanged) {
+		// The pass starts again; what it delivered is delivered again.
+		if p.attempt++; p.attempt >= maxAttempts {
+			p.err = r.inconsistent(qFrom, qTo, err.Error(), -1, p.listed)
+		}
+		p.restart = err.Error()
+		return r.finish(pipeline.Page{Remaining: -1}), nil
+	}
 	if err != nil {
 		return pipeline.Page{}, err
 	}
