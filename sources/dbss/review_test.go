@@ -233,3 +233,53 @@ func TestAlarmsWithoutIDWhenTheAPIIgnoresPage(t *testing.T) {
 		t.Errorf("delivered %d records of %d before stopping", len(got), len(recs))
 	}
 }
+
+// TestWindowAboveTheListCap: the API may list only the first 10,000
+// records of a query, its total counting all or capped at 10,000 too.
+// HWCAUDIT_WINDOW_MAX_RECORDS accepts up to 1,000,000; a window of more
+// than 10,000 records that is not split can never be listed whole (the
+// stream stalls on it) or, with a capped total, looks whole and loses the
+// rest. Windows of the SQL and alarm streams are split below the cap
+// whatever the setting.
+func TestWindowAboveTheListCap(t *testing.T) {
+	for _, k := range []Kind{SQL, Alarm} {
+		for _, capTotal := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/total-capped=%v", k, capTotal), func(t *testing.T) {
+				gen := sqlRecords
+				if k == Alarm {
+					gen = alarmRecords
+				}
+				recs, times := gen(15000, 500, reviewStart.Add(10*time.Second))
+				api := &listAPI{kind: k, recs: recs, times: times, listCap: 10000}
+				if capTotal {
+					api.totalCap = 10000
+				}
+				s := reviewStream(api, k, 100, 20000, reviewStart.Add(time.Hour))
+				got, err := drainErr(s)
+				if err != nil {
+					t.Fatalf("after %d records: %v", len(got), err)
+				}
+				if m := missing(recs, got); len(m) > 0 {
+					t.Errorf("%d of %d records never delivered, e.g. %s", len(m), len(recs), m[0])
+				}
+			})
+		}
+	}
+}
+
+// TestDenseSecondAboveTheListCap: one second holding more records than
+// the API lists of a query (10,000), its total capped at the same number.
+// The listing ends where the total says and adds up, so the second is
+// taken as read whole and the records past the cap are never delivered,
+// nor is anything reported. They cannot be read (no narrower query
+// exists); the stream should at least fail loudly or count them.
+func TestDenseSecondAboveTheListCap(t *testing.T) {
+	t.Skip("known: a second of more than 10,000 SQL records behind an API whose total is capped at 10,000 loses the rest silently; unreadable either way, the choice between a stream blocked on it and a reported loss is the lead's")
+	recs, times := sqlRecords(10050, 10050, reviewStart.Add(10*time.Second))
+	api := &listAPI{kind: SQL, recs: recs, times: times, listCap: 10000, totalCap: 10000}
+	s := reviewStream(api, SQL, 100, 5000, reviewStart.Add(time.Hour))
+	got, err := drainErr(s)
+	if m := missing(recs, got); len(m) > 0 && err == nil {
+		t.Errorf("%d of %d records never delivered and no error", len(m), len(recs))
+	}
+}
