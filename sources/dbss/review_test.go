@@ -283,3 +283,31 @@ func TestDenseSecondAboveTheListCap(t *testing.T) {
 		t.Errorf("%d of %d records never delivered and no error", len(m), len(recs))
 	}
 }
+
+// TestAdjacentBusySecondsUnderTheListCap: each second holds fewer
+// records than the API lists of a query (10,000), but a one-second
+// window's query also spans the second before it (and the end second when
+// end_time is inclusive): three seconds of 6,000 records each make every
+// one-second query list 12,000 to 18,000 records, past the cap. With the
+// total counting all, the stream stalls (and re-delivers each pass); with
+// the total capped, the records of a second past the cap are lost.
+func TestAdjacentBusySecondsUnderTheListCap(t *testing.T) {
+	t.Skip("known: a one-second window's query spans up to three seconds, so adjacent seconds of more than ~5,000 records each (~3,333 with end_time inclusive) exceed the 10,000-record list cap: the stream stalls (total counting all) or loses the records past the cap (total capped); fixing it needs the window reader to learn the API's bound semantics and narrow the query")
+	for _, capTotal := range []bool{false, true} {
+		t.Run(fmt.Sprintf("total-capped=%v", capTotal), func(t *testing.T) {
+			recs, times := sqlRecords(18000, 6000, reviewStart.Add(10*time.Second))
+			api := &listAPI{kind: SQL, recs: recs, times: times, listCap: 10000}
+			if capTotal {
+				api.totalCap = 10000
+			}
+			s := reviewStream(api, SQL, 100, 5000, reviewStart.Add(time.Hour))
+			got, err := drainErr(s)
+			if err != nil {
+				t.Fatalf("after %d records: %v", len(got), err)
+			}
+			if m := missing(recs, got); len(m) > 0 {
+				t.Errorf("%d of %d records never delivered, e.g. %s", len(m), len(recs), m[0])
+			}
+		})
+	}
+}
