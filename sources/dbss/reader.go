@@ -44,7 +44,10 @@ func (s *Stream) fetch(ctx context.Context, from, to time.Time, offset, limit in
 		req.Path = legacy
 	}
 	resp, err := s.api.Do(ctx, req)
-	if err != nil && !s.legacy.Load() && cannotServe(err) {
+	// Whether or not a page asked at the same time switched already: this
+	// one's answer must then come from the older path too, and be known
+	// as a switch (below).
+	if err != nil && !wasLegacy && cannotServe(err) {
 		req.Path = legacy
 		if old, oldErr := s.api.Do(ctx, req); oldErr == nil {
 			s.legacy.Store(true)

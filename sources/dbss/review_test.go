@@ -42,6 +42,14 @@ type listAPI struct {
 	// totalCap caps the total (a search backend counting up to 10,000)
 	// and listCap the records listed, when > 0.
 	totalCap, listCap int
+	// throttlePage, when > 0, is a page the current path answers 429
+	// once, before anything else.
+	throttlePage int
+	// throttled is closed when the throttled page was asked for,
+	// fellBack when the older path first answered after the newer one
+	// was gone; both set with throttlePage.
+	throttled, fellBack chan struct{}
+	fellBackDone        bool
 	// requests counts every request.
 	requests int
 }
@@ -54,8 +62,38 @@ func (a *listAPI) Do(_ context.Context, req huaweiapi.Request) ([]byte, error) {
 		return nil, pipeline.Permanent(errors.New("runaway: more than 100000 requests"))
 	}
 	current := strings.HasPrefix(req.Path, "/v2/")
+	if current && a.throttlePage > 0 && strings.Contains(string(req.Body), `"page":`+strconv.Itoa(a.throttlePage)+`,`) {
+		// Throttled once, answered only after a request of the next page
+		// fell back to the older path (or a second passed).
+		a.throttlePage = 0
+		close(a.throttled)
+		a.mu.Unlock()
+		select {
+		case <-a.fellBack:
+		case <-time.After(time.Second):
+		}
+		a.mu.Lock()
+		return nil, &huaweiapi.APIError{Status: http.StatusTooManyRequests, Code: "APIGW.0308", Message: "throttled"}
+	}
+	if !current && a.fellBack != nil && a.calls >= a.currentAnswers {
+		defer func() {
+			if !a.fellBackDone {
+				a.fellBackDone = true
+				close(a.fellBack)
+			}
+		}()
+	}
 	if current && a.currentAnswers > 0 {
 		if a.calls >= a.currentAnswers {
+			if a.throttled != nil {
+				// Gone only once the throttled request arrived.
+				a.mu.Unlock()
+				select {
+				case <-a.throttled:
+				case <-time.After(time.Second):
+				}
+				a.mu.Lock()
+			}
 			return nil, &huaweiapi.APIError{Status: http.StatusNotFound, Code: "APIGW.0101", Message: "The API does not exist"}
 		}
 		a.calls++
@@ -140,9 +178,15 @@ func alarmRecords(n, perSecond int, start time.Time) ([]string, []time.Time) {
 }
 
 func reviewStream(api Doer, k Kind, pageSize, maxRecords int, now time.Time) *Stream {
+	return reviewStreamConcurrent(api, k, pageSize, maxRecords, 1, now)
+}
+
+// reviewStreamConcurrent is reviewStream asking up to concurrency pages
+// of a window at once.
+func reviewStreamConcurrent(api Doer, k Kind, pageSize, maxRecords, concurrency int, now time.Time) *Stream {
 	cfg := Config{Instances: []string{"ins"}, Endpoint: "http://dbss.test", PageSize: pageSize, Streams: []string{string(k)}}
 	return NewStreams(cfg, api, "cn-north-4", "proj", Options{
-		Window: window.Config{SettleDelay: 5 * time.Minute, MaxRecords: maxRecords},
+		Window: window.Config{SettleDelay: 5 * time.Minute, MaxRecords: maxRecords, Concurrency: concurrency},
 		Start:  reviewStart,
 		Now:    func() time.Time { return now },
 	})[0]
@@ -172,22 +216,24 @@ func missing(want []string, got [][]byte) []string {
 func TestFallbackInTheMiddleOfAWindow(t *testing.T) {
 	for _, k := range []Kind{SQL, Alarm} {
 		for _, perSecond := range []int{1, 40} { // a window of many seconds; one dense second, streamed
-			t.Run(fmt.Sprintf("%s/per-second=%d", k, perSecond), func(t *testing.T) {
-				gen := sqlRecords
-				if k == Alarm {
-					gen = alarmRecords
-				}
-				recs, times := gen(30, perSecond, reviewStart.Add(10*time.Second))
-				api := &listAPI{kind: k, recs: recs, times: times, currentAnswers: 1, legacyDesc: true}
-				s := reviewStream(api, k, 10, 100, reviewStart.Add(time.Hour))
-				got, _ := windowtest.Drain(t, s, nil)
-				if !s.UsesLegacyPath() {
-					t.Fatal("the stream did not fall back to the older path")
-				}
-				if m := missing(recs, got); len(m) > 0 {
-					t.Errorf("%d of %d records never delivered, e.g. %s", len(m), len(recs), m[0])
-				}
-			})
+			for _, conc := range []int{1, 3} {
+				t.Run(fmt.Sprintf("%s/per-second=%d/concurrency=%d", k, perSecond, conc), func(t *testing.T) {
+					gen := sqlRecords
+					if k == Alarm {
+						gen = alarmRecords
+					}
+					recs, times := gen(30, perSecond, reviewStart.Add(10*time.Second))
+					api := &listAPI{kind: k, recs: recs, times: times, currentAnswers: 1, legacyDesc: true}
+					s := reviewStreamConcurrent(api, k, 10, 100, conc, reviewStart.Add(time.Hour))
+					got, _ := windowtest.Drain(t, s, nil)
+					if !s.UsesLegacyPath() {
+						t.Fatal("the stream did not fall back to the older path")
+					}
+					if m := missing(recs, got); len(m) > 0 {
+						t.Errorf("%d of %d records never delivered, e.g. %s", len(m), len(recs), m[0])
+					}
+				})
+			}
 		}
 	}
 }
@@ -304,6 +350,33 @@ func TestAdjacentBusySecondsUnderTheListCap(t *testing.T) {
 			got, err := drainErr(s)
 			if err != nil {
 				t.Fatalf("after %d records: %v", len(got), err)
+			}
+			if m := missing(recs, got); len(m) > 0 {
+				t.Errorf("%d of %d records never delivered, e.g. %s", len(m), len(recs), m[0])
+			}
+		})
+	}
+}
+
+// TestFallbackBesideAThrottledPage: pages are asked for concurrently; one
+// is throttled (429) while the next one finds the newer path gone and
+// falls back. The throttled page's error must not hide the switch: the
+// first page, kept from the newer path for the retry, would otherwise be
+// joined to the older path's pages in another order.
+func TestFallbackBesideAThrottledPage(t *testing.T) {
+	for _, k := range []Kind{SQL, Alarm} {
+		t.Run(string(k), func(t *testing.T) {
+			gen := sqlRecords
+			if k == Alarm {
+				gen = alarmRecords
+			}
+			recs, times := gen(30, 1, reviewStart.Add(10*time.Second))
+			api := &listAPI{kind: k, recs: recs, times: times, currentAnswers: 1, legacyDesc: true,
+				throttlePage: 2, throttled: make(chan struct{}), fellBack: make(chan struct{})}
+			s := reviewStreamConcurrent(api, k, 10, 100, 3, reviewStart.Add(time.Hour))
+			got, _ := windowtest.Drain(t, s, nil)
+			if !s.UsesLegacyPath() {
+				t.Fatal("the stream did not fall back to the older path")
 			}
 			if m := missing(recs, got); len(m) > 0 {
 				t.Errorf("%d of %d records never delivered, e.g. %s", len(m), len(recs), m[0])

@@ -588,6 +588,13 @@ func (r *Reader) pages(ctx context.Context, from, to time.Time, offset, n int) (
 		}()
 	}
 	wg.Wait()
+	for _, err := range errs {
+		// The pages answered before it cannot be joined to what follows:
+		// another page's error (a 429) must not keep them for the retry.
+		if errors.Is(err, ErrListingChanged) {
+			return nil, err
+		}
+	}
 	for i, err := range errs {
 		if err != nil {
 			// Pages before the failed one are kept only if one ended the
