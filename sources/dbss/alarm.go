@@ -32,6 +32,11 @@ func decodeAlarmPage(body []byte, instance string, offset, limit int) ([]window.
 			// Alarms without id may be byte-identical (two raised in a
 			// second alike): see sqlKey.
 			recs[i].ID = "\x00" + positionID(offset+i)
+			if int64(offset) >= p.Total {
+				// Known by position, a repeated listing cannot show: an
+				// API that ignores page would be paged without end.
+				return nil, 0, pipeline.Permanent(fmt.Errorf("dbss instance %s offset %d: alarms without id listed at or after the total %d; the API may ignore \"page\"", instance, offset, p.Total))
+			}
 		}
 	}
 	return recs, p.Total, nil

@@ -39,16 +39,27 @@ func (s *Stream) fetch(ctx context.Context, from, to time.Time, offset, limit in
 	}
 	current, legacy := s.kind.paths(s.project, s.instance)
 	req := huaweiapi.Request{Method: http.MethodPost, Endpoint: s.endpoint, Path: current, Body: body}
-	if s.legacy.Load() {
+	wasLegacy := s.legacy.Load()
+	if wasLegacy {
 		req.Path = legacy
 	}
 	resp, err := s.api.Do(ctx, req)
-	if err != nil && !s.legacy.Load() && cannotServe(err) {
+	// Whether or not a page asked at the same time switched already: this
+	// one's answer must then come from the older path too, and be known
+	// as a switch (below).
+	if err != nil && !wasLegacy && cannotServe(err) {
 		req.Path = legacy
 		if old, oldErr := s.api.Do(ctx, req); oldErr == nil {
 			s.legacy.Store(true)
 			resp, err = old, nil
 		}
+	}
+	if err == nil && offset > 0 && (req.Path == legacy) != wasLegacy {
+		// The pages before this one came from the other path, whose
+		// order may differ: SQL records and alarms without id are known
+		// by their position, so such a listing could hold some records
+		// twice and others never. It is read again on this path alone.
+		return nil, 0, fmt.Errorf("%s: page %d came from %s, the pages before it from the other path: %w", s.Key(), offset/limit+1, req.Path, window.ErrListingChanged)
 	}
 	if err != nil {
 		err = fmt.Errorf("dbss instance %s %s log page %d: %w", s.instance, s.kind, offset/limit+1, err)

@@ -81,8 +81,20 @@ func NewStreams(cfg Config, api Doer, region, project string, o Options) []*Stre
 	return out
 }
 
+// ListCap is the most records the SQL audit and alarm lists are taken to
+// return of one query (the console: "a maximum of 10,000 records can be
+// retrieved in a query"), their total possibly capped at it too.
+const ListCap = 10_000
+
 func newStream(cfg Config, api Doer, region, project string, o Options, ins string, k Kind) *Stream {
 	now := o.Now
+	if k != Operation && o.Window.MaxRecords >= ListCap {
+		// A window is split when its total is above MaxRecords: below the
+		// cap, a window the API cannot list whole (or whose total was cut
+		// to the cap) is split instead of failing for ever or looking
+		// whole. Only a single second holding more stays unreadable.
+		o.Window.MaxRecords = ListCap - 1
+	}
 	s := &Stream{
 		api:      api,
 		endpoint: cfg.endpoint(region),

@@ -146,7 +146,8 @@ func TestSQLMapFields(t *testing.T) {
 		return ev.ID
 	}
 	const withID, noID = `{"record_id":"9","timestamp":"2025-06-01T00:00:01Z"}`, `{"timestamp":"2025-06-01T00:00:01Z"}`
-	if id(withID, ref, 1) != id(withID, ref, 1) || id(withID, ref, 1) == id(withID, ref, 2) || id(withID, ref, 1) == id(withID, fileRef{id: "file-2"}, 1) {
+	first, again := id(withID, ref, 1), id(withID, ref, 1)
+	if first != again || first == id(withID, ref, 2) || first == id(withID, fileRef{id: "file-2"}, 1) {
 		t.Error("event.id must follow the ordinal and record_id within a file and differ across files")
 	}
 	if id(noID, ref, 1) == id(noID, ref, 2) {

@@ -233,6 +233,14 @@ const (
 	futureSlack = 24 * time.Hour
 )
 
+// ErrListingChanged, wrapped in an error a FetchFunc returns, says that
+// the page it was asked for cannot be joined to the pages of the listing
+// before it (the source switched to another path whose order may differ,
+// say): the listing is read again from its first page, as when its total
+// changed. Records of a streamed second already delivered are delivered
+// again; sinks dedupe them.
+var ErrListingChanged = errors.New("the listing changed while paging")
+
 // errTooMany reports a window that holds more than MaxRecords records or
 // maxWindowBytes.
 var errTooMany = errors.New("window holds too many records")
@@ -547,6 +555,11 @@ func (r *Reader) list(ctx context.Context, from, to time.Time) (listing, error) 
 			n = min(max(r.o.Config.Concurrency, 1), max(ahead, 1))
 		}
 		pages, err := r.pages(ctx, qFrom, qTo, offset, n)
+		if errors.Is(err, ErrListingChanged) {
+			// Not a total to judge: the listing was cut short.
+			l.problem, l.total = err.Error(), -1
+			return l, nil
+		}
 		if err != nil {
 			return listing{}, err
 		}
@@ -688,6 +701,13 @@ func (r *Reader) pages(ctx context.Context, from, to time.Time, offset, n int) (
 		}()
 	}
 	wg.Wait()
+	for _, err := range errs {
+		// The pages answered before it cannot be joined to what follows:
+		// another page's error (a 429) must not keep them for the retry.
+		if errors.Is(err, ErrListingChanged) {
+			return nil, err
+		}
+	}
 	for i, err := range errs {
 		if err != nil {
 			// Pages before the failed one are kept only if one ended the
@@ -1028,6 +1048,14 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 	size := r.o.PageSize
 	// A streamed page is delivered at once: nothing to keep.
 	f, err := r.fetchPage(ctx, qFrom, qTo, p.offset)
+	if errors.Is(err, ErrListingChanged) {
+		// The pass starts again; what it delivered is delivered again.
+		if p.attempt++; p.attempt >= maxAttempts {
+			p.err = r.inconsistent(qFrom, qTo, err.Error(), -1, p.listed)
+		}
+		p.restart = err.Error()
+		return r.finish(pipeline.Page{Remaining: -1}), nil
+	}
 	if err != nil {
 		return pipeline.Page{}, err
 	}
