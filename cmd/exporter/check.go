@@ -121,7 +121,7 @@ func checkSources(ctx context.Context, cfg *Config, auth huaweiapi.Authorizer, c
 // countingDoer counts the requests a probe sends (DBSS may fall back to
 // its older path).
 type countingDoer struct {
-	api      apiDoer
+	api      huaweiapi.Doer
 	requests int
 }
 

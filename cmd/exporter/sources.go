@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"time"
 
@@ -30,12 +29,6 @@ type SourcesConfig struct {
 	CTS cts.Config
 }
 
-// apiDoer sends one API request: the signing client in a run, the probe
-// that shrinks pages in `exporter check`.
-type apiDoer interface {
-	Do(ctx context.Context, req huaweiapi.Request) ([]byte, error)
-}
-
 // source wires one audit API.
 type source struct {
 	// name is the source in --sources and the first part of its streams'
@@ -60,7 +53,7 @@ type source struct {
 	// another's endpoint.
 	endpoint func(c *Config) (variable, url string)
 	// streams builds the source's streams on api; now is the clock.
-	streams func(c *Config, api apiDoer, now func() time.Time) []rangedStream
+	streams func(c *Config, api huaweiapi.Doer, now func() time.Time) []rangedStream
 }
 
 var sourceTable = []source{
@@ -69,7 +62,7 @@ var sourceTable = []source{
 		configured: func(c *Config) bool { return len(c.SWR.Instances) > 0 },
 		validate:   func(c *Config) error { return c.SWR.Validate(c.Region) },
 		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_SWR_ENDPOINT", c.SWR.Endpoint },
-		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+		streams: func(c *Config, api huaweiapi.Doer, now func() time.Time) []rangedStream {
 			return ranged(swr.Streams(c.SWR, api, c.Region, c.API.ProjectID, c.start, now))
 		},
 	},
@@ -78,7 +71,7 @@ var sourceTable = []source{
 		configured: func(c *Config) bool { return len(c.Artifact.Repos) > 0 },
 		validate:   func(c *Config) error { return c.Artifact.Validate(c.Region) },
 		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_ARTIFACT_ENDPOINT", c.Artifact.Endpoint },
-		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+		streams: func(c *Config, api huaweiapi.Doer, now func() time.Time) []rangedStream {
 			return ranged(artifact.Streams(c.Artifact, api, c.Region, c.API.ProjectID, c.start, now))
 		},
 	},
@@ -87,7 +80,7 @@ var sourceTable = []source{
 		configured: func(c *Config) bool { return len(c.TaurusDB.Instances) > 0 },
 		validate:   func(c *Config) error { return c.TaurusDB.Validate(c.Region) },
 		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_GAUSSDB_ENDPOINT", c.TaurusDB.Endpoint },
-		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+		streams: func(c *Config, api huaweiapi.Doer, now func() time.Time) []rangedStream {
 			return ranged(taurusdb.Streams(c.TaurusDB, c.Window, api, c.Region, c.API.ProjectID, c.start, now))
 		},
 	},
@@ -100,7 +93,7 @@ var sourceTable = []source{
 		name: "taurusdb_sql", dataset: taurusdb.SQLDataset,
 		configured: func(c *Config) bool { return c.TaurusDB.SQL && len(c.TaurusDB.Instances) > 0 },
 		validate:   func(*Config) error { return nil },
-		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+		streams: func(c *Config, api huaweiapi.Doer, now func() time.Time) []rangedStream {
 			return ranged(taurusdb.NewSQLStreams(c.TaurusDB, api, nil, c.Region, c.API.ProjectID,
 				taurusdb.Options{Window: c.Window, Start: c.start, Now: now}))
 		},
@@ -110,7 +103,7 @@ var sourceTable = []source{
 		configured: func(c *Config) bool { return len(c.DBSS.Instances) > 0 },
 		validate:   func(c *Config) error { return c.DBSS.Validate(c.Region) },
 		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_DBSS_ENDPOINT", c.DBSS.Endpoint },
-		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+		streams: func(c *Config, api huaweiapi.Doer, now func() time.Time) []rangedStream {
 			return ranged(dbss.Streams(c.DBSS, c.Window, api, c.Region, c.API.ProjectID, c.start, now))
 		},
 	},
@@ -119,7 +112,7 @@ var sourceTable = []source{
 		configured: func(c *Config) bool { return c.CTS.Configured() },
 		validate:   func(c *Config) error { return c.CTS.Validate(c.Region, c.API.ProjectID) },
 		endpoint:   func(c *Config) (string, string) { return "HWCAUDIT_CTS_ENDPOINT", c.CTS.Endpoint },
-		streams: func(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+		streams: func(c *Config, api huaweiapi.Doer, now func() time.Time) []rangedStream {
 			return ranged(cts.Streams(c.CTS, c.Window, api, c.Region, c.API.ProjectID, c.start, now))
 		},
 	},
@@ -135,7 +128,7 @@ func ranged[S rangedStream](streams []S) []rangedStream {
 }
 
 // allStreams is every configured source's streams, in table order.
-func allStreams(c *Config, api apiDoer, now func() time.Time) []rangedStream {
+func allStreams(c *Config, api huaweiapi.Doer, now func() time.Time) []rangedStream {
 	var out []rangedStream
 	for _, src := range sourceTable {
 		out = append(out, src.streams(c, api, now)...)

@@ -40,11 +40,6 @@ type cursor struct {
 	FromEnd int64 `json:"from_end"`
 }
 
-// Doer sends one API request; *huaweiapi.Client implements it.
-type Doer interface {
-	Do(ctx context.Context, req huaweiapi.Request) ([]byte, error)
-}
-
 type record = newestfirst.Record[string]
 
 // reader adapts newestfirst.Reader to pipeline.Reader.

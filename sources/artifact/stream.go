@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 )
 
 // Dataset is event.dataset for CodeArts Artifact audit logs.
@@ -12,7 +13,7 @@ const Dataset = "huaweicloud.artifact_audit"
 
 // Stream reads the audit logs of one repository or file store.
 type Stream struct {
-	api      Doer
+	api      huaweiapi.Doer
 	endpoint string
 	project  string
 	region   string
@@ -30,7 +31,7 @@ type Stream struct {
 // Streams returns one stream per configured module/repo. start is where a
 // stream without checkpoint begins; now stamps event.ingested. cfg must
 // have passed Validate.
-func Streams(cfg Config, api Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
+func Streams(cfg Config, api huaweiapi.Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
 	loc, err := parseZone(cfg.Timezone)
 	if err != nil {
 		loc = time.FixedZone("UTC+08:00", 8*3600)

@@ -26,7 +26,7 @@ func fixedNow() time.Time { return goldenNow }
 
 // goldenStreams are the golden system and data streams reading api from
 // start.
-func goldenStreams(api Doer, start time.Time) []*Stream {
+func goldenStreams(api huaweiapi.Doer, start time.Time) []*Stream {
 	cfg := Config{Enabled: true, TraceTypes: []string{TypeSystem, TypeData}, PageSize: 100, Lookback: 10 * time.Minute}
 	return Streams(cfg, window.Config{SettleDelay: 5 * time.Minute, MaxRecords: 5000}, api, goldenRegion, goldenProject, start, fixedNow)
 }

@@ -22,11 +22,6 @@ const Retention = 7 * 24 * time.Hour
 // the look-back (at most MaxSpan/2) long enough for any delay CTS has.
 const MaxSpan = 24 * time.Hour
 
-// Doer sends one API request; *huaweiapi.Client implements it.
-type Doer interface {
-	Do(ctx context.Context, req huaweiapi.Request) ([]byte, error)
-}
-
 // Stream reads the traces of one trace type of one project. Its Key is
 // "cts/{project_id}/{trace_type}"; Open starts after a window.Cursor, or
 // at the start time when the cursor is nil, but never before the oldest
@@ -34,7 +29,7 @@ type Doer interface {
 type Stream struct {
 	window.Stream
 
-	api       Doer
+	api       huaweiapi.Doer
 	endpoint  string
 	project   string
 	region    string
@@ -70,13 +65,13 @@ type Options struct {
 // the shared windowing configuration; start is where a stream without
 // checkpoint begins; now decides which windows have settled and stamps
 // event.ingested.
-func Streams(cfg Config, win window.Config, api Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
+func Streams(cfg Config, win window.Config, api huaweiapi.Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
 	return NewStreams(cfg, api, region, project, Options{Window: win, Start: start, Now: now})
 }
 
 // NewStreams returns one stream per configured trace type, read as o says.
 // It returns none when cfg is not Enabled.
-func NewStreams(cfg Config, api Doer, region, project string, o Options) []*Stream {
+func NewStreams(cfg Config, api huaweiapi.Doer, region, project string, o Options) []*Stream {
 	if !cfg.Enabled {
 		return nil
 	}

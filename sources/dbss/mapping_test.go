@@ -26,7 +26,7 @@ func fixedNow() time.Time { return goldenNow }
 func goldenStream() *Stream { return goldenStreamOf(nil, time.Time{}) }
 
 // goldenStreamOf is the golden stream reading api from start.
-func goldenStreamOf(api Doer, start time.Time) *Stream {
+func goldenStreamOf(api huaweiapi.Doer, start time.Time) *Stream {
 	cfg := Config{Instances: []string{goldenInstance}, PageSize: 100}
 	return Streams(cfg, window.Config{SettleDelay: 5 * time.Minute, MaxRecords: 5000}, api, goldenRegion, goldenProject, start, fixedNow)[0]
 }

@@ -177,13 +177,13 @@ func alarmRecords(n, perSecond int, start time.Time) ([]string, []time.Time) {
 	return recs, times
 }
 
-func reviewStream(api Doer, k Kind, pageSize, maxRecords int, now time.Time) *Stream {
+func reviewStream(api huaweiapi.Doer, k Kind, pageSize, maxRecords int, now time.Time) *Stream {
 	return reviewStreamConcurrent(api, k, pageSize, maxRecords, 1, now)
 }
 
 // reviewStreamConcurrent is reviewStream asking up to concurrency pages
 // of a window at once.
-func reviewStreamConcurrent(api Doer, k Kind, pageSize, maxRecords, concurrency int, now time.Time) *Stream {
+func reviewStreamConcurrent(api huaweiapi.Doer, k Kind, pageSize, maxRecords, concurrency int, now time.Time) *Stream {
 	cfg := Config{Instances: []string{"ins"}, Endpoint: "http://dbss.test", PageSize: pageSize, Streams: []string{string(k)}}
 	return NewStreams(cfg, api, "cn-north-4", "proj", Options{
 		Window: window.Config{SettleDelay: 5 * time.Minute, MaxRecords: maxRecords, Concurrency: concurrency},

@@ -1,7 +1,6 @@
 package dbss
 
 import (
-	"context"
 	"sync/atomic"
 	"time"
 
@@ -16,11 +15,6 @@ const Dataset = "huaweicloud.dbss_operation"
 // largest preset range is a month, so windows stay within 30 days.
 const MaxSpan = 30 * 24 * time.Hour
 
-// Doer sends one API request; *huaweiapi.Client implements it.
-type Doer interface {
-	Do(ctx context.Context, req huaweiapi.Request) ([]byte, error)
-}
-
 // Stream reads one kind of log of one DBSS instance. Its Key is
 // "dbss/{instance}" for the operation logs, "dbss/{instance}/sql" and
 // "dbss/{instance}/alarm" for the others; Open starts after a
@@ -28,7 +22,7 @@ type Doer interface {
 type Stream struct {
 	window.Stream
 
-	api      Doer
+	api      huaweiapi.Doer
 	endpoint string
 	project  string
 	region   string
@@ -60,14 +54,14 @@ type Options struct {
 // Config.Streams), instance by instance in the order operation, sql, alarm. win is the shared
 // windowing configuration; start is where a stream without checkpoint
 // begins; now decides which windows have settled and stamps event.ingested.
-func Streams(cfg Config, win window.Config, api Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
+func Streams(cfg Config, win window.Config, api huaweiapi.Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
 	return NewStreams(cfg, api, region, project, Options{Window: win, Start: start, Now: now})
 }
 
 // NewStreams returns one stream per configured instance and kind, read as
 // o says. cfg must have passed Validate: with Streams invalid, only the
 // operation streams are built.
-func NewStreams(cfg Config, api Doer, region, project string, o Options) []*Stream {
+func NewStreams(cfg Config, api huaweiapi.Doer, region, project string, o Options) []*Stream {
 	kinds, err := cfg.kinds()
 	if err != nil {
 		kinds = []Kind{Operation}
@@ -86,7 +80,7 @@ func NewStreams(cfg Config, api Doer, region, project string, o Options) []*Stre
 // retrieved in a query"), their total possibly capped at it too.
 const ListCap = 10_000
 
-func newStream(cfg Config, api Doer, region, project string, o Options, ins string, k Kind) *Stream {
+func newStream(cfg Config, api huaweiapi.Doer, region, project string, o Options, ins string, k Kind) *Stream {
 	now := o.Now
 	if k != Operation && o.Window.MaxRecords >= ListCap {
 		// A window is split when its total is above MaxRecords: below the

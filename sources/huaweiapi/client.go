@@ -107,6 +107,14 @@ type Authorizer interface {
 	Refresh() bool
 }
 
+// Doer sends one API request and returns the body of its 200 answer; an
+// error keeps its class (pipeline.Permanent or retryable). *Client
+// implements it; the sources take a Doer so that tests can answer in
+// place of the API.
+type Doer interface {
+	Do(ctx context.Context, req Request) ([]byte, error)
+}
+
 // Client calls Huawei Cloud APIs. It is safe for concurrent use.
 type Client struct {
 	cfg     Config

@@ -36,11 +36,6 @@ type cursor struct {
 	FromEnd int64 `json:"from_end"`
 }
 
-// Doer sends one API request; *huaweiapi.Client implements it.
-type Doer interface {
-	Do(ctx context.Context, req huaweiapi.Request) ([]byte, error)
-}
-
 type record = newestfirst.Record[int64]
 
 // reader adapts newestfirst.Reader to pipeline.Reader, encoding its mark

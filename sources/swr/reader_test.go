@@ -77,7 +77,7 @@ func (a *listAPI) Do(_ context.Context, req huaweiapi.Request) ([]byte, error) {
 	return json.Marshal(map[string]any{"audit_logs": logs, "total": len(a.ids)})
 }
 
-func testStream(api Doer, pageSize int, start time.Time) *Stream {
+func testStream(api huaweiapi.Doer, pageSize int, start time.Time) *Stream {
 	return &Stream{api: api, endpoint: "http://sim", project: "p", instance: "i", operation: "pull",
 		pageSize: pageSize, start: start, now: time.Now}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 )
 
 // Dataset is event.dataset for SWR audit logs.
@@ -12,7 +13,7 @@ const Dataset = "huaweicloud.swr_audit"
 
 // Stream reads one operation's audit logs of one SWR instance.
 type Stream struct {
-	api       Doer
+	api       huaweiapi.Doer
 	endpoint  string
 	project   string
 	region    string
@@ -28,7 +29,7 @@ type Stream struct {
 // Streams returns one stream per configured instance and operation.
 // start is where a stream without checkpoint begins; now stamps
 // event.ingested.
-func Streams(cfg Config, api Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
+func Streams(cfg Config, api huaweiapi.Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
 	var out []*Stream
 	for _, ins := range cfg.Instances {
 		for _, op := range cfg.Operations {

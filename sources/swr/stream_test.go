@@ -87,7 +87,7 @@ func startSimulatorConcurrent(t *testing.T, cfg simulator.Config, pageSize, conc
 
 // countingDoer counts the requests of the streams that share it.
 type countingDoer struct {
-	api Doer
+	api huaweiapi.Doer
 	n   atomic.Int64
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/pipeline"
 	"github.com/hwcaudit/hwcaudit/sinks/egress"
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/window"
 )
 
@@ -51,7 +52,7 @@ const maxPageBytes = 4 << 20
 // uncommitted page are delivered again.
 type SQLStream struct {
 	files    window.Stream
-	api      Doer
+	api      huaweiapi.Doer
 	http     *http.Client
 	endpoint string
 	project  string
@@ -72,7 +73,7 @@ type SQLStream struct {
 // when cfg.SQL is set, else none. client downloads the files; nil: a plain
 // client (egress.HTTPClient) that sends no credentials and refuses
 // redirects to another server.
-func NewSQLStreams(cfg Config, api Doer, client *http.Client, region, project string, o Options) []*SQLStream {
+func NewSQLStreams(cfg Config, api huaweiapi.Doer, client *http.Client, region, project string, o Options) []*SQLStream {
 	if !cfg.SQL {
 		return nil
 	}

@@ -2,7 +2,6 @@ package taurusdb
 
 import (
 	"cmp"
-	"context"
 	"time"
 
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
@@ -26,18 +25,13 @@ const MaxSpan = 30 * 24 * time.Hour
 // missed under a begin_time filter.
 const DefaultLookback = 24 * time.Hour
 
-// Doer sends one API request; *huaweiapi.Client implements it.
-type Doer interface {
-	Do(ctx context.Context, req huaweiapi.Request) ([]byte, error)
-}
-
 // Stream reads the audit log files of one TaurusDB instance. Its Key is
 // "taurusdb/{instance}"; Open starts after a window.Cursor, or at the
 // start time when the cursor is nil.
 type Stream struct {
 	window.Stream
 
-	api      Doer
+	api      huaweiapi.Doer
 	endpoint string
 	project  string
 	region   string
@@ -65,12 +59,12 @@ type Options struct {
 // Streams returns one stream per configured instance. win is the shared
 // windowing configuration; start is where a stream without checkpoint
 // begins; now decides which windows have settled and stamps event.ingested.
-func Streams(cfg Config, win window.Config, api Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
+func Streams(cfg Config, win window.Config, api huaweiapi.Doer, region, project string, start time.Time, now func() time.Time) []*Stream {
 	return NewStreams(cfg, api, region, project, Options{Window: win, Start: start, Now: now})
 }
 
 // NewStreams returns one stream per configured instance, read as o says.
-func NewStreams(cfg Config, api Doer, region, project string, o Options) []*Stream {
+func NewStreams(cfg Config, api huaweiapi.Doer, region, project string, o Options) []*Stream {
 	if o.Lookback <= 0 {
 		o.Lookback = cmp.Or(cfg.Lookback, DefaultLookback)
 	}
