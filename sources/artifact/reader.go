@@ -42,12 +42,9 @@ type cursor struct {
 
 type record = newestfirst.Record[string]
 
-// reader adapts newestfirst.Reader to pipeline.Reader.
-type reader struct {
-	nf *newestfirst.Reader[string]
-}
-
-func (s *Stream) newReader(raw []byte) (*reader, error) {
+// newReader opens the newestfirst reader of the stream after the Artifact
+// cursor raw (nil: at the start time).
+func (s *Stream) newReader(raw []byte) (pipeline.Reader, error) {
 	cfg := newestfirst.Config[string]{
 		Name:        s.Key(),
 		Fetch:       s.fetch,
@@ -58,37 +55,30 @@ func (s *Stream) newReader(raw []byte) (*reader, error) {
 		Now:         s.now,
 		Compare:     compareIDs,
 	}
-	if raw == nil {
-		return &reader{nf: newestfirst.New(cfg, nil)}, nil
-	}
-	var c cursor
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, pipeline.Permanent(fmt.Errorf("checkpoint of %s is not an Artifact cursor: %w", s.Key(), err))
-	}
-	id, ok := normalizeID(c.ID)
-	if !ok || c.Skip < 0 || c.Skip > newestfirst.MaxSkip {
-		return nil, pipeline.Permanent(fmt.Errorf("checkpoint of %s has id %q skip %d", s.Key(), c.ID, c.Skip))
-	}
-	m := &newestfirst.Mark[string]{Key: id, Skip: c.Skip, FromEnd: c.FromEnd}
-	m.Time, _ = time.Parse(time.RFC3339, c.Time)
-	return &reader{nf: newestfirst.New(cfg, m)}, nil
+	return newestfirst.Open(cfg, raw, decodeCursor, encodeCursor)
 }
 
-// Next returns the next records after the high-water mark, oldest first.
-func (r *reader) Next(ctx context.Context) (pipeline.Page, error) {
-	p, err := r.nf.Next(ctx)
-	if err != nil {
-		return pipeline.Page{}, err
+func decodeCursor(raw []byte) (newestfirst.Mark[string], error) {
+	var c cursor
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return newestfirst.Mark[string]{}, fmt.Errorf("not an Artifact cursor: %w", err)
 	}
-	page := pipeline.Page{Records: p.Records, Remaining: p.Remaining, Total: p.Total, Skipped: p.Skipped, Invalid: p.Invalid, Excluded: p.Excluded}
-	if m := p.Mark; m != nil {
-		c := cursor{ID: m.Key, Skip: m.Skip, FromEnd: m.FromEnd}
-		if !m.Time.IsZero() {
-			c.Time = m.Time.UTC().Format(time.RFC3339)
-		}
-		page.Cursor, _ = json.Marshal(c)
+	id, ok := normalizeID(c.ID)
+	if !ok {
+		return newestfirst.Mark[string]{}, fmt.Errorf("id %q is not an audit id", c.ID)
 	}
-	return page, nil
+	m := newestfirst.Mark[string]{Key: id, Skip: c.Skip, FromEnd: c.FromEnd}
+	m.Time, _ = time.Parse(time.RFC3339, c.Time)
+	return m, nil
+}
+
+func encodeCursor(m newestfirst.Mark[string]) []byte {
+	c := cursor{ID: m.Key, Skip: m.Skip, FromEnd: m.FromEnd}
+	if !m.Time.IsZero() {
+		c.Time = m.Time.UTC().Format(time.RFC3339)
+	}
+	b, _ := json.Marshal(c)
+	return b
 }
 
 // fetch requests the page at offset (a multiple of limit) and decodes what

@@ -38,13 +38,9 @@ type cursor struct {
 
 type record = newestfirst.Record[int64]
 
-// reader adapts newestfirst.Reader to pipeline.Reader, encoding its mark
-// as the SWR cursor.
-type reader struct {
-	nf *newestfirst.Reader[int64]
-}
-
-func (s *Stream) newReader(raw []byte) (*reader, error) {
+// newReader opens the newestfirst reader of the stream after the SWR
+// cursor raw (nil: at the start time).
+func (s *Stream) newReader(raw []byte) (pipeline.Reader, error) {
 	cfg := newestfirst.Config[int64]{
 		Name:        s.Key(),
 		Fetch:       s.fetch,
@@ -55,41 +51,28 @@ func (s *Stream) newReader(raw []byte) (*reader, error) {
 		Now:         s.now,
 		Compare:     cmp.Compare[int64],
 	}
-	if raw == nil {
-		return &reader{nf: newestfirst.New(cfg, nil)}, nil
-	}
+	return newestfirst.Open(cfg, raw, decodeCursor, encodeCursor)
+}
+
+func decodeCursor(raw []byte) (newestfirst.Mark[int64], error) {
 	var c cursor
 	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, pipeline.Permanent(fmt.Errorf("checkpoint of %s is not an SWR cursor: %w", s.Key(), err))
+		return newestfirst.Mark[int64]{}, fmt.Errorf("not an SWR cursor: %w", err)
 	}
-	if c.Skip < 0 || c.Skip > newestfirst.MaxSkip {
-		// A negative skip would place the boundary above the record that
-		// proves it, a huge one below the list; only a hand-edited
-		// checkpoint can carry one.
-		return nil, pipeline.Permanent(fmt.Errorf("checkpoint of %s has skip %d; it counts records above the mark, 0..%d", s.Key(), c.Skip, newestfirst.MaxSkip))
-	}
-	m := &newestfirst.Mark[int64]{Key: c.ID, Skip: c.Skip, FromEnd: c.FromEnd}
+	m := newestfirst.Mark[int64]{Key: c.ID, Skip: c.Skip, FromEnd: c.FromEnd}
 	// op_time is informational; one that does not parse is left out of the
 	// next cursor.
 	m.Time, _ = time.Parse(time.RFC3339Nano, c.OpTime)
-	return &reader{nf: newestfirst.New(cfg, m)}, nil
+	return m, nil
 }
 
-// Next returns the next records after the high-water mark, oldest first.
-func (r *reader) Next(ctx context.Context) (pipeline.Page, error) {
-	p, err := r.nf.Next(ctx)
-	if err != nil {
-		return pipeline.Page{}, err
+func encodeCursor(m newestfirst.Mark[int64]) []byte {
+	c := cursor{ID: m.Key, Skip: m.Skip, FromEnd: m.FromEnd}
+	if !m.Time.IsZero() {
+		c.OpTime = m.Time.UTC().Format(time.RFC3339Nano)
 	}
-	page := pipeline.Page{Records: p.Records, Remaining: p.Remaining, Total: p.Total, Skipped: p.Skipped, Invalid: p.Invalid, Excluded: p.Excluded}
-	if m := p.Mark; m != nil {
-		c := cursor{ID: m.Key, Skip: m.Skip, FromEnd: m.FromEnd}
-		if !m.Time.IsZero() {
-			c.OpTime = m.Time.UTC().Format(time.RFC3339Nano)
-		}
-		page.Cursor, _ = json.Marshal(c)
-	}
-	return page, nil
+	b, _ := json.Marshal(c)
+	return b
 }
 
 // fetch requests one page and decodes what paging needs of each record.
