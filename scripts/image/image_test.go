@@ -153,7 +153,8 @@ func TestImage(t *testing.T) {
 	demo.Dir = t.TempDir()
 	demo.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + demo.Dir}
 	out, err = demo.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "10 streams:") {
+	// Every demo stream done: the totals row, no failed stream.
+	if err != nil || !regexp.MustCompile(`(?m)^\d+ streams +(\d+) +(\d+) +0 `).Match(out) || !strings.Contains(string(out), `"failed":0,`) {
 		t.Errorf("exporter demo: %v\n%s", err, out)
 	}
 }
