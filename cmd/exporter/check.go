@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/hwcaudit/hwcaudit/checkpoint"
 	"github.com/hwcaudit/hwcaudit/sinks/deadletter"
+	"github.com/hwcaudit/hwcaudit/sinks/filesink"
 	"github.com/hwcaudit/hwcaudit/sinks/s3sink"
 	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 )
@@ -138,19 +138,9 @@ func checkSink(ctx context.Context, cfg *Config, name string) (string, error) {
 	return s.check(ctx, cfg)
 }
 
-// checkDirWritable creates dir if needed, then creates and removes a file.
+// checkDirWritable checks a directory as the file sink's own Check does.
 func checkDirWritable(dir string) (string, error) {
-	// 0750, as the sinks create their directories.
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", err
-	}
-	f, err := os.CreateTemp(dir, ".hwcaudit-check-*")
-	if err != nil {
-		return "", err
-	}
-	name := f.Name()
-	f.Close()
-	if err := os.Remove(name); err != nil {
+	if err := filesink.Check(dir); err != nil {
 		return "", err
 	}
 	return dir + " is writable", nil
