@@ -107,6 +107,7 @@ func TestKillAndResumeEverySource(t *testing.T) {
 			if r.code != exitOK {
 				t.Fatalf("run between kills failed:\n%v", r)
 			}
+			checkJSONLogs(t, r.stderr)
 			finished = true
 			break
 		}
@@ -223,7 +224,8 @@ func summed(m map[string]int) int {
 // eventIDs counts the lines of each event.id in a dataset directory's
 // published files (with inProgress, the complete lines of in-progress
 // files too). Every line must be a JSON document with an event.id and the
-// directory's event.dataset.
+// directory's event.dataset, and the copies a replay left of one event
+// must agree on everything but event.ingested.
 func eventIDs(t *testing.T, dir string, inProgress bool) map[string]int {
 	t.Helper()
 	ids := make(map[string]int)
@@ -235,6 +237,7 @@ func eventIDs(t *testing.T, dir string, inProgress bool) map[string]int {
 		t.Fatal(err)
 	}
 	dataset := filepath.Base(dir)
+	first := make(map[string][]byte) // each event's first copy
 	for _, e := range entries {
 		name := e.Name()
 		hidden := strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".ndjson.inprogress")
@@ -263,6 +266,13 @@ func eventIDs(t *testing.T, dir string, inProgress bool) map[string]int {
 				continue
 			}
 			ids[d.Event.ID]++
+			if ids[d.Event.ID] == 1 {
+				first[d.Event.ID] = ln
+				continue
+			}
+			if a, b := withoutIngested(t, first[d.Event.ID]), withoutIngested(t, ln); a != b {
+				t.Errorf("%s: copies of event %s differ beyond event.ingested:\n%s\n%s", dataset, d.Event.ID, a, b)
+			}
 		}
 	}
 	return ids
