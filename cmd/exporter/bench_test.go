@@ -16,6 +16,7 @@ import (
 	"github.com/hwcaudit/hwcaudit/sources/cts"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
 	"github.com/hwcaudit/hwcaudit/sources/swr"
+	"github.com/hwcaudit/hwcaudit/sources/taurusdb"
 )
 
 // The whole-exporter benchmarks run the real binary against the simulator,
@@ -23,7 +24,10 @@ import (
 // and peak RSS (read from the child's rusage) are the exporter's alone. The
 // simulator serves one SWR instance, and the exporter reads its "pull"
 // operation: one stream, SWR-shaped records, written to the NDJSON file
-// sink with file checkpoints, as a CronJob run or a backfill would.
+// sink with file checkpoints, as a CronJob run or a backfill would. The
+// cts case reads CTS management traces instead, and the taurusdb case the
+// SQL statements of one TaurusDB audit log file of about 100 MB
+// (HWCAUDIT_GAUSSDB_SQL=true).
 //
 //	go test ./cmd/exporter -run '^$' -bench Exporter -benchtime 1x
 //
@@ -39,6 +43,7 @@ import (
 //	records/request  records exported per API request (the quota's cost)
 //	ceiling-ratio    records/s over concurrency × 100 / latency (cases
 //	                 with latency only)
+//	file-MB          the size of the file downloaded (taurusdb case only)
 //
 // docs/benchmarks.md records the figures and the targets.
 func BenchmarkExporter(b *testing.B) {
@@ -50,13 +55,17 @@ func BenchmarkExporter(b *testing.B) {
 		backfill    bool // `exporter backfill` from before the first record, instead of `run`
 		drift       int  // records the simulator inserts at the head after every page it serves
 		cts         bool // CTS traces instead of SWR audit logs
+		taurusSQL   bool // the SQL statements of one TaurusDB audit log file instead
 	}{
-		{"run/latency=0/concurrency=1", 200_000, 0, 1, false, 0, false},
-		{"run/latency=0/concurrency=4", 200_000, 0, 4, false, 0, false},
-		{"run/latency=20ms/concurrency=8", 200_000, 20 * time.Millisecond, 8, false, 0, false},
-		{"run/latency=20ms/concurrency=8/drift=1", 200_000, 20 * time.Millisecond, 8, false, 1, false},
-		{"backfill/records=1M/latency=0/concurrency=4", 1_000_000, 0, 4, true, 0, false},
-		{"cts/run/traces=50k/latency=0", 50_000, 0, 4, false, 0, true},
+		{"run/latency=0/concurrency=1", 200_000, 0, 1, false, 0, false, false},
+		{"run/latency=0/concurrency=4", 200_000, 0, 4, false, 0, false, false},
+		{"run/latency=20ms/concurrency=8", 200_000, 20 * time.Millisecond, 8, false, 0, false, false},
+		{"run/latency=20ms/concurrency=8/drift=1", 200_000, 20 * time.Millisecond, 8, false, 1, false, false},
+		{"backfill/records=1M/latency=0/concurrency=4", 1_000_000, 0, 4, true, 0, false, false},
+		{"cts/run/traces=50k/latency=0", 50_000, 0, 4, false, 0, true, false},
+		// 870,000 statements of about 115 bytes: a 100 MB file, the
+		// largest TaurusDB writes.
+		{"taurusdb/sql/file=100MB/latency=0", 870_000, 0, 4, false, 0, false, true},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -66,9 +75,12 @@ func BenchmarkExporter(b *testing.B) {
 			}
 			var res benchResult
 			for range b.N {
-				if c.cts {
+				switch {
+				case c.cts:
 					res = runCTSBench(b, n)
-				} else {
+				case c.taurusSQL:
+					res = runTaurusSQLBench(b, n)
+				default:
 					res = runExporterBench(b, n, c.latency, c.concurrency, c.backfill, c.drift)
 				}
 			}
@@ -78,6 +90,9 @@ func BenchmarkExporter(b *testing.B) {
 			b.ReportMetric(float64(res.maxRSS)/(1<<20), "peak-RSS-MiB")
 			// On a real API the request quota is the limit.
 			b.ReportMetric(float64(res.records)/float64(res.requests), "records/request")
+			if res.fileBytes > 0 {
+				b.ReportMetric(float64(res.fileBytes)/1e6, "file-MB")
+			}
 			if c.latency > 0 {
 				ceiling := float64(c.concurrency) * 100 / c.latency.Seconds()
 				b.ReportMetric(float64(res.records)/res.wall.Seconds()/ceiling, "ceiling-ratio")
@@ -94,6 +109,9 @@ type benchResult struct {
 	cpu      time.Duration
 	maxRSS   int64 // bytes
 	requests int64 // the simulator answered, head checks and probes included
+	// fileBytes is the size of the file the exporter downloaded (TaurusDB
+	// SQL case only).
+	fileBytes int64
 }
 
 // runExporterBench exports n fresh records once and measures the process.
@@ -249,6 +267,93 @@ func runCTSBench(b *testing.B, n int) benchResult {
 	}
 	return benchResult{records: lines, wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), maxRSS: peak, requests: sim.Stats().Requests}
 }
+
+// runTaurusSQLBench exports the n SQL statements of one fresh TaurusDB
+// audit log file (CSV with a header row, as the demo serves, generated
+// while the simulator writes it) once, with HWCAUDIT_GAUSSDB_SQL=true and
+// the default SQL page of 1,000 statements, and measures the process.
+// Requests count the file listing, the link and the download; the file's
+// one audit-file event is not among the records.
+func runTaurusSQLBench(b *testing.B, n int) benchResult {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
+	const instance = "5e2b7c9a1d3f4e6b8a0c2d4f6e8a0b1cin07"
+	start := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second)
+	sim := simulator.New(simulator.Config{
+		ProjectID:   simulator.DemoProjectID,
+		Credentials: []simulator.Credential{{AK: simulator.DemoAK, SK: simulator.DemoSK}},
+		Seed:        1,
+		TaurusDB: simulator.TaurusDBConfig{
+			Instances: []string{instance},
+			Files:     1,
+			Start:     start,
+			SQL:       simulator.TaurusDBSQLConfig{Records: n, Format: simulator.SQLCSVHeader},
+		},
+	})
+	files := sim.TaurusDBRecords(instance)
+	if len(files) != 1 {
+		b.Fatalf("the simulator lists %d files, want 1", len(files))
+	}
+	size := &byteCounter{}
+	if err := sim.WriteTaurusDBSQLFile(size, instance, files[0].ID); err != nil {
+		b.Fatal(err)
+	}
+	url, err := sim.Start("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sim.Close()
+	dir := b.TempDir()
+	cmd := exec.Command(exporterBin(b), "run")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"HUAWEICLOUD_SDK_AK=" + simulator.DemoAK, "HUAWEICLOUD_SDK_SK=" + simulator.DemoSK,
+		"HUAWEICLOUD_SDK_PROJECT_ID=" + simulator.DemoProjectID, "HWCAUDIT_CREDENTIALS=env,profile",
+		"HWCAUDIT_REGION=cn-north-4", "HWCAUDIT_GAUSSDB_INSTANCES=" + instance, "HWCAUDIT_GAUSSDB_ENDPOINT=" + url,
+		"HWCAUDIT_GAUSSDB_SQL=true",
+		"HWCAUDIT_START_FROM=" + start.Add(-2*time.Hour).Format(time.RFC3339),
+		"HWCAUDIT_FILE_DIR=" + filepath.Join(dir, "out"), "HWCAUDIT_CHECKPOINT_URL=file://" + filepath.Join(dir, "state"),
+		"HWCAUDIT_DEADLETTER=file://" + filepath.Join(dir, "deadletter"), "HWCAUDIT_MAX_RPS=1000000",
+		"HWCAUDIT_LOG_FORMAT=json", "HWCAUDIT_LOG_LEVEL=warn"}
+	if d := os.Getenv("HWCAUDIT_PPROF_DIR"); d != "" {
+		cmd.Env = append(cmd.Env, "HWCAUDIT_PPROF_DIR="+d)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	hwm := watchHWM(cmd.Process.Pid)
+	err = cmd.Wait()
+	wall := time.Since(began)
+	peak := hwm()
+	if err != nil {
+		b.Fatalf("exporter run: %v\n%s%s", err, stdout.String(), tail(stderr.String(), 4000))
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		b.Fatal("no rusage for the exporter process")
+	}
+	if st := sim.TaurusDBSQLStats(); st.Downloads != 1 {
+		b.Fatalf("the exporter downloaded the file %d times, want once (%+v)", st.Downloads, st)
+	}
+	if got := countLines(b, filepath.Join(dir, "out", taurusdb.Dataset)); got != 1 {
+		b.Fatalf("the exporter wrote %d TaurusDB file events, want 1", got)
+	}
+	lines := int64(countLines(b, filepath.Join(dir, "out", taurusdb.SQLDataset)))
+	if lines != int64(n) {
+		b.Fatalf("the exporter wrote %d TaurusDB SQL events, want %d\n%s", lines, n, tail(stderr.String(), 4000))
+	}
+	return benchResult{records: lines, wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), maxRSS: peak,
+		requests: sim.Stats().Requests, fileBytes: size.n}
+}
+
+// byteCounter counts what is written to it.
+type byteCounter struct{ n int64 }
+
+func (c *byteCounter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 // watchHWM samples the kernel's high-water mark of the process's resident
 // set (VmHWM in /proc/PID/status) every 10 ms, and returns what reports the

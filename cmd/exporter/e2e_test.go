@@ -22,7 +22,7 @@ import (
 // The end-to-end tests run the real binary (built by TestMain) against an
 // in-test simulator and read back what it stored.
 
-var killSeed = flag.Uint64("kill-seed", 20240501, "seed of the moments TestKillAndResume kills the exporter")
+var killSeed = flag.Uint64("kill-seed", 20240501, "seed of the moments TestKillAndResume and TestKillAndResumeEverySource kill the exporter")
 
 // summaryRE matches the summary's totals line.
 // (the table's last row: streams, fetched, written, dead-lettered, ...).
