@@ -348,6 +348,10 @@ func driftCase(t *testing.T, pageSize, drift, resumeAt, concurrency int) {
 	sim.SetFaults(simulator.Faults{DriftPerPage: drift})
 	first := readAll(t, s, cursor)
 	delivered = append(delivered, first.records...)
+	// With requests in flight, pages asked ahead may still be served (each
+	// inserting records) after the reader reached the head: the list is
+	// read once it stopped growing.
+	settled(sim)
 
 	// Records inserted after the reader passed the head are left for
 	// the next run; everything before them arrived once, in order.
@@ -363,6 +367,20 @@ func driftCase(t *testing.T, pageSize, drift, resumeAt, concurrency int) {
 	sim.SetFaults(simulator.Faults{})
 	second := readAll(t, s, first.last)
 	cat.checkExactly(t, "next run", second.records, len(delivered), len(cat.recs))
+}
+
+// settled waits until the simulator received no request for 100ms (at
+// most 5s).
+func settled(sim *simulator.Server) {
+	last := sim.Stats().Requests
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		n := sim.Stats().Requests
+		if n == last {
+			return
+		}
+		last = n
+	}
 }
 
 func TestStreamRetriesThroughFaults(t *testing.T) {
