@@ -114,8 +114,9 @@ func (p *apiPage) set(name []byte, v jsonscan.Value) error {
 
 // keyOf reads what windowing needs of a trace: trace_id, and record_time
 // as its key (when CTS recorded it, which is when it can be listed), with
-// time (when the operation happened) as its begin. A trace without a
-// usable record_time is keyed by time. A record that is not an object has
+// time (when the operation happened) as its begin. A trace recorded before
+// it happened (by up to MaxSpan/2) is keyed by time, with record_time as
+// its begin. A trace without a usable record_time is keyed by time. A record that is not an object has
 // neither; the reader dead-letters it with the reason.
 func keyOf(v jsonscan.Value) window.Record {
 	rec := window.Record{Raw: v.Raw}
@@ -137,7 +138,16 @@ func keyOf(v jsonscan.Value) window.Record {
 	switch {
 	case rec.Time.IsZero():
 		rec.Time = at
-	case atOK:
+	case !atOK:
+	case at.After(rec.Time) && at.Sub(rec.Time) <= MaxSpan/2:
+		// Recorded before it happened (the reporting service's clock runs
+		// ahead of CTS's): keyed by record_time, such a trace would be
+		// missed under a time filter, whose query of the record_time's
+		// window ends before the time. Keyed by the later of the two, the
+		// trace is listed in its window's query whichever time the API
+		// filters on (the look-back reaches back to the earlier one).
+		rec.Time, rec.Begin = at, rec.Time
+	default:
 		rec.Begin = at
 	}
 	return rec
