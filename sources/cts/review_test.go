@@ -13,7 +13,7 @@ import (
 // reviewRun reads 150 traces generated as cfg says through CrashRuns, with
 // page size pageSize and windows of at most maxRecords, and reports every
 // trace never delivered and every run that failed.
-func reviewRun(t *testing.T, seed uint64, cfg simulator.CTSConfig, faults simulator.Faults, pageSize, maxRecords int, crashRate float64) windowtest.CrashReport {
+func reviewRun(t *testing.T, seed uint64, cfg simulator.CTSConfig, faults simulator.Faults, pageSize, maxRecords int, crashRate float64, retries ...int) windowtest.CrashReport {
 	t.Helper()
 	clk := windowtest.NewClock(simStart)
 	cfg.Traces, cfg.Start = 150, simStart.Add(5*time.Minute) // no trace recorded before the stream starts
@@ -28,8 +28,12 @@ func reviewRun(t *testing.T, seed uint64, cfg simulator.CTSConfig, faults simula
 		Now:    clk.Now,
 	})[0]
 	want := sim.CTSTraces(TypeSystem)
+	n := 20
+	if len(retries) > 0 {
+		n = retries[0]
+	}
 	rep := windowtest.CrashRuns(t, s, windowtest.CrashConfig{Clock: clk, Step: 6 * time.Minute, Until: want[len(want)-1].VisibleAt().Add(20 * time.Minute),
-		Seed: seed, CrashRate: crashRate, Retries: 20, ID: traceKey})
+		Seed: seed, CrashRate: crashRate, Retries: n, ID: traceKey})
 	rep.Verdict(t, s.Key(), false)
 	lost := 0
 	for _, tr := range want {
@@ -58,8 +62,9 @@ func ctsVariants(f func(name string, filter simulator.CTSFilter, marker simulato
 
 // TestReviewRecordTimeBeforeTime serves traces whose record_time is up to
 // 3 minutes earlier than their time (the reporting service's clock ahead
-// of CTS's), in dense seconds and shared milliseconds: each is delivered
-// under every filter and marker.
+// of CTS's), in dense seconds and shared milliseconds, and up to 40
+// minutes earlier (beyond the look-back): each is delivered under every
+// filter and marker.
 func TestReviewRecordTimeBeforeTime(t *testing.T) {
 	i := uint64(0)
 	ctsVariants(func(name string, filter simulator.CTSFilter, marker simulator.CTSMarker, incl bool) {
@@ -71,6 +76,102 @@ func TestReviewRecordTimeBeforeTime(t *testing.T) {
 				reviewRun(t, seed, simulator.CTSConfig{Filter: filter, Marker: marker, FromInclusive: incl, ToInclusive: incl,
 					Skew: 3 * time.Minute, MaxLag: 2 * time.Minute, SameSecond: 30, SameMilli: 3}, simulator.Faults{}, 10, maxRecords, 0.2)
 			}
+			// A skew beyond the look-back (8m): the reader learns it.
+			reviewRun(t, seed, simulator.CTSConfig{Filter: filter, Marker: marker, FromInclusive: incl, ToInclusive: incl,
+				Skew: 40 * time.Minute, Interval: 2 * time.Minute}, simulator.Faults{}, 10, 100, 0.2)
 		})
 	})
+}
+
+// TestReviewMilliFullerThanAPage serves runs of 15 traces sharing one
+// millisecond, read 10 a page. A marker that is a cursor in the list
+// (CTSMarkerAfter) reads them all.
+func TestReviewMilliFullerThanAPage(t *testing.T) {
+	i := uint64(100)
+	ctsVariants(func(name string, filter simulator.CTSFilter, marker simulator.CTSMarker, incl bool) {
+		i++
+		seed := i
+		t.Run(name, func(t *testing.T) {
+			switch marker {
+			case simulator.CTSMarkerBefore:
+				t.Skip("known (documented limit): next strictly before the marked millisecond never lists the traces of that millisecond past the first page, and the boundary query pages by the same marker; 5 of every 15 are lost, uncounted")
+			case simulator.CTSMarkerAtOrBefore:
+				t.Skip("known: next at or before the marked millisecond serves the same page again (\"page N carries the marker it was asked with\"): every run fails at that window until it ages out of the 7-day retention; no marker can page past it, only a query whose `to` is below the millisecond could")
+			}
+			t.Parallel()
+			for _, maxRecords := range []int{100, 1000} {
+				reviewRun(t, seed, simulator.CTSConfig{Filter: filter, Marker: marker, FromInclusive: incl, ToInclusive: incl,
+					SameSecond: 30, SameMilli: 15}, simulator.Faults{}, 10, maxRecords, 0.2)
+			}
+		})
+	})
+}
+
+// TestReviewDuplicateIDsWithLag serves trace ids shared by two traces
+// (CTSConfig.DuplicateIDs) whose record times are minutes apart, so that
+// a marker naming the id may resume at either twin.
+func TestReviewDuplicateIDsWithLag(t *testing.T) {
+	i := uint64(200)
+	ctsVariants(func(name string, filter simulator.CTSFilter, marker simulator.CTSMarker, incl bool) {
+		i++
+		seed := i
+		t.Run(name, func(t *testing.T) {
+			if filter == simulator.CTSFilterRecordTime && marker != simulator.CTSMarkerBefore {
+				t.Skip("known: a marker naming an id two traces share resumes at the newer twin (the simulator, like any API that looks the id up); when the twins are pages apart (record_time order differs from time order), the next page lists only traces listed before: at-or-before serves the marker it was asked with, after loops; the reader reports \"the marker did not advance\" and every run fails at that window")
+			}
+			t.Parallel()
+			reviewRun(t, seed, simulator.CTSConfig{Filter: filter, Marker: marker, FromInclusive: incl, ToInclusive: incl,
+				DuplicateIDs: true, MaxLag: 4 * time.Minute, SameSecond: 30, SameMilli: 3}, simulator.Faults{}, 10, 100, 0.2)
+		})
+	})
+}
+
+// TestReviewNoRepeatsWithoutCrash reads dense seconds, whole (30 a second)
+// and streamed a page at a time (150 a second, above MaxRecords), under
+// every filter, marker and bound: without a crash no trace is delivered
+// twice, although boundary queries and markers list page edges again.
+func TestReviewNoRepeatsWithoutCrash(t *testing.T) {
+	ctsVariants(func(name string, filter simulator.CTSFilter, marker simulator.CTSMarker, incl bool) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			for _, ss := range []int{30, 150} {
+				rep := reviewRun(t, 1, simulator.CTSConfig{Filter: filter, Marker: marker, FromInclusive: incl, ToInclusive: incl,
+					SameSecond: ss, SameMilli: 3}, simulator.Faults{}, 10, 100, 0)
+				repeats := 0
+				for _, n := range rep.Delivered {
+					repeats += n - 1
+				}
+				if repeats > 0 {
+					t.Errorf("same-second=%d: %d repeats without a crash", ss, repeats)
+				}
+			}
+		})
+	})
+}
+
+// TestReviewHostileSkewLagShuffle combines record_time before and after
+// time, shuffled pages, malformed and odd traces, 10% throttling and 5%
+// server errors with crashes: nothing is lost. Retries are generous (100
+// failed Next calls in a row): see TestReviewErrorRateLiveness.
+func TestReviewHostileSkewLagShuffle(t *testing.T) {
+	i := uint64(500)
+	ctsVariants(func(name string, filter simulator.CTSFilter, marker simulator.CTSMarker, incl bool) {
+		i++
+		seed := i
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			reviewRun(t, seed, simulator.CTSConfig{Filter: filter, Marker: marker, FromInclusive: incl, ToInclusive: incl,
+				SameSecond: 30, SameMilli: 3, MaxLag: 4 * time.Minute, Skew: 2 * time.Minute, ShufflePages: true},
+				simulator.Faults{MalformedRate: 0.05, OddRate: 0.2, ThrottleRate: 0.1, ServerErrorRate: 0.05}, 10, 100, 0.2, 100)
+		})
+	})
+}
+
+// TestReviewErrorRateLiveness is TestReviewHostileSkewLagShuffle with the
+// retry budget of the pipeline's default backoff (about 12 failures of one
+// Next within HWCAUDIT's 5-minute MaxElapsed).
+func TestReviewErrorRateLiveness(t *testing.T) {
+	t.Skip("known: a window's listing (every page of its query and look-back, each followed by one or two boundary queries) returns no page until it is whole, so under a steady 15% error rate one Next fails ten times or more in a row; the pipeline's retry counts those failures without seeing the progress between them, gives up, and the next run's reader starts the window afresh (its kept pages and learnt span are lost): the stream can stay stuck while the error rate lasts")
+	reviewRun(t, 501, simulator.CTSConfig{SameSecond: 30, SameMilli: 3, MaxLag: 4 * time.Minute, Skew: 2 * time.Minute, ShufflePages: true},
+		simulator.Faults{ThrottleRate: 0.1, ServerErrorRate: 0.05}, 10, 100, 0, 12)
 }
