@@ -154,7 +154,7 @@ func keyOf(v jsonscan.Value) window.Record {
 }
 
 // millis reads a trace time: UTC milliseconds, as a JSON number (the
-// SDK's int64) or its digits quoted.
+// SDK's int64) or its digits quoted, not before 2000.
 func millis(v jsonscan.Value) (time.Time, bool) {
 	s := string(v.Raw)
 	switch v.Kind {
@@ -166,11 +166,18 @@ func millis(v jsonscan.Value) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > 253402300799999 { // after 9999-12-31
+	if err != nil || n < plausibleMillis || n > 253402300799999 { // after 9999-12-31
 		return time.Time{}, false
 	}
 	return time.UnixMilli(n).UTC(), true
 }
+
+// plausibleMillis is 2000-01-01T00:00:00Z in UTC milliseconds: a trace time
+// before it (0 standing for "not recorded", say) is taken as absent, so
+// that a trace with a usable time and a record_time of 0 is keyed by its
+// time instead of being dead-lettered for a record_time that cannot be
+// true. window.Reader refuses such times as keys for the same reason.
+const plausibleMillis = 946684800000
 
 func head(b []byte) string {
 	if len(b) > 120 {

@@ -184,3 +184,21 @@ func TestReviewErrorRateLiveness(t *testing.T) {
 		})
 	})
 }
+
+// TestReviewUnusableRecordTime decodes traces whose record_time is 0, a
+// negative number, a fraction, empty, not digits or null: each is keyed by
+// its time, as a trace without record_time is, not dead-lettered for a
+// record_time that cannot be true.
+func TestReviewUnusableRecordTime(t *testing.T) {
+	const at = 1772359500123 // 2026-03-01T10:05:00.123Z
+	for _, rt := range []string{`0`, `"0"`, `-5`, `""`, `"soon"`, `null`, `1.5`, `946684799999`} {
+		body := `{"traces":[{"trace_id":"a","time":` + fmt.Sprint(at) + `,"record_time":` + rt + `}],"meta_data":{"count":1,"marker":null}}`
+		recs, _, err := decodePage([]byte(body), "test", 10)
+		if err != nil {
+			t.Fatalf("record_time %s: %v", rt, err)
+		}
+		if got := recs[0].Time.UnixMilli(); got != at || !recs[0].Begin.IsZero() {
+			t.Errorf("record_time %s: key %s, begin %s; want the time %d and no begin", rt, recs[0].Time, recs[0].Begin, int64(at))
+		}
+	}
+}
