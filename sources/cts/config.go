@@ -6,7 +6,7 @@
 //
 // The API keeps the traces of the last seven days only: a stream whose
 // checkpoint or start time is older starts at the oldest trace still kept
-// and logs, once, a warning naming the stream and the time range that can
+// and logs a warning naming the stream and the time range that can
 // no longer be read.
 package cts
 
