@@ -202,3 +202,48 @@ func TestReviewUnusableRecordTime(t *testing.T) {
 		}
 	}
 }
+
+// TestReviewBackfillEndWithinAMillisecond ends a backfill half a
+// millisecond after a trace whose millisecond three traces share, under
+// each marker: the traces keyed before End are delivered, those after are
+// not, in a dense second and with record_time before and after time.
+func TestReviewBackfillEndWithinAMillisecond(t *testing.T) {
+	for _, m := range []simulator.CTSMarker{simulator.CTSMarkerBefore, simulator.CTSMarkerAtOrBefore, simulator.CTSMarkerAfter} {
+		for _, f := range []simulator.CTSFilter{simulator.CTSFilterTime, simulator.CTSFilterRecordTime} {
+			t.Run(fmt.Sprintf("filter=%d/marker=%d", f, m), func(t *testing.T) {
+				now := simStart.Add(3 * time.Hour)
+				clk := windowtest.NewClock(now)
+				cfg := simulator.CTSConfig{Traces: 150, Start: simStart.Add(5 * time.Minute), Interval: 20 * time.Second, Filter: f, Marker: m,
+					SameSecond: 30, SameMilli: 3, MaxLag: 2 * time.Minute, Skew: time.Minute}
+				sim := simulator.New(simulator.Config{ProjectID: simProject, Tokens: []simulator.Token{{Value: simToken}}, Seed: 9, Now: clk.Now, CTS: cfg})
+				want := sim.CTSTraces(TypeSystem)
+				key := func(tr simulator.CTSTrace) time.Time {
+					if tr.Time.After(tr.RecordTime) {
+						return tr.Time
+					}
+					return tr.RecordTime
+				}
+				end := key(want[75]).Add(500 * time.Microsecond)
+				scfg := Config{Enabled: true, TraceTypes: []string{TypeSystem}, Endpoint: "http://cts.sim", PageSize: 10, Lookback: 8 * time.Minute}
+				s := NewStreams(scfg, windowtest.InProcess{H: sim, Token: simToken}, "cn-north-4", simProject, Options{
+					Window: window.Config{SettleDelay: 5 * time.Minute, MaxRecords: 100}, Start: simStart, End: end, Now: clk.Now,
+				})[0]
+				recs, _ := windowtest.Drain(t, s, nil)
+				got := map[string]int{}
+				for _, raw := range recs {
+					k, err := traceKey(raw)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got[k]++
+				}
+				for _, tr := range want {
+					before := key(tr).Before(end)
+					if n := got[simKey(tr)]; before && n != 1 || !before && n != 0 {
+						t.Errorf("trace keyed %s (End %s) delivered %d times", key(tr).Format(time.RFC3339Nano), end.Format(time.RFC3339Nano), n)
+					}
+				}
+			})
+		}
+	}
+}
