@@ -274,3 +274,38 @@ func TestReviewClockAheadOfCTS(t *testing.T) {
 		t.Errorf("%d of %d traces never delivered", lost, len(want))
 	}
 }
+
+// TestReviewPageCappedBelowLimit serves at most 4 traces a page when the
+// reader asks for 10, with markers on every page but the last: nothing is
+// lost (the dense milliseconds hold 3, within the cap).
+func TestReviewPageCappedBelowLimit(t *testing.T) {
+	i := uint64(700)
+	ctsVariants(func(name string, filter simulator.CTSFilter, marker simulator.CTSMarker, incl bool) {
+		i++
+		seed := i
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			reviewRun(t, seed, simulator.CTSConfig{Filter: filter, Marker: marker, FromInclusive: incl, ToInclusive: incl,
+				PageCap: 4, SameSecond: 30, SameMilli: 3, MaxLag: 3 * time.Minute}, simulator.Faults{}, 10, 100, 0.2)
+		})
+	})
+}
+
+// TestReviewAdjacentMillisecondsFillABoundaryPage serves runs of 5 traces
+// sharing a millisecond, a millisecond or a few apart, read 10 a page: each
+// millisecond fits a page, but with inclusive bounds the boundary query of
+// one millisecond (from 1ms before to 1ms after it) holds three of them.
+func TestReviewAdjacentMillisecondsFillABoundaryPage(t *testing.T) {
+	i := uint64(800)
+	ctsVariants(func(name string, filter simulator.CTSFilter, marker simulator.CTSMarker, incl bool) {
+		i++
+		seed := i
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			for _, ms := range []int{5, 9} {
+				reviewRun(t, seed, simulator.CTSConfig{Filter: filter, Marker: marker, FromInclusive: incl, ToInclusive: incl,
+					SameSecond: 60, SameMilli: ms}, simulator.Faults{}, 10, 100, 0.2)
+			}
+		})
+	})
+}

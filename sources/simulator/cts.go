@@ -107,6 +107,9 @@ type CTSConfig struct {
 	// DuplicateIDs gives one trace in ten the trace_id of the trace
 	// before it (a different time): trace ids not unique.
 	DuplicateIDs bool
+	// PageCap, when set, serves at most this many traces a page whatever
+	// limit asked for (an API that caps limit below its documented 200).
+	PageCap int
 	// BodyBytes, when set, makes one trace in 50 carry a request and a
 	// response of about this many bytes.
 	BodyBytes int
@@ -378,6 +381,9 @@ func (a *ctsAPI) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.slowPage(r) {
 		return
+	}
+	if a.cfg.PageCap > 0 {
+		limit = min(limit, a.cfg.PageCap)
 	}
 	page := slices.Clone(match[:min(limit, len(match))])
 	marker := ""

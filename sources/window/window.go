@@ -152,7 +152,8 @@ type Options struct {
 	// (the marker did not advance). Each page after the first is joined
 	// by the records of the previous page's last record's millisecond,
 	// for its Time and its Begin (queries of [t − 1ms, t + 1ms], each
-	// paged on its own), so that an API whose marker resumes strictly
+	// paged on its own, and of [t − 1ms, t] too when the first needed
+	// more than a page), so that an API whose marker resumes strictly
 	// before the marked record's time loses none of the records sharing
 	// it. The last record is the one whose ID is the marker, else the
 	// oldest of the page. Once the pages show that the API does not list
@@ -816,7 +817,7 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 			edges = append(edges, b)
 		}
 		for _, e := range edges {
-			extra, err := r.boundary(ctx, e.Add(-time.Millisecond), e.Add(time.Millisecond))
+			extra, err := r.boundary(ctx, e)
 			if err != nil {
 				return fetched{}, err
 			}
@@ -884,22 +885,47 @@ func markedRecord(recs []Record, marker string) int {
 	return oldest
 }
 
-// boundary lists every record between from and to, following markers.
-func (r *Reader) boundary(ctx context.Context, from, to time.Time) ([]Record, error) {
+// boundary lists the records of the millisecond e: those the API lists
+// between e − 1ms and e + 1ms (so that e is in the range whether the
+// bounds are inclusive or not), following markers.
+//
+// When that range fills more than a page, the API's marker may cut e
+// itself short: with inclusive bounds the records of e + 1ms come first
+// (newest first), a page may end inside e, and a marker that resumes
+// strictly before the marked time skips the rest of e. The range that
+// ends at e is then asked too: with an inclusive "to" it lists e first,
+// ahead of e − 1ms, so a page ends inside e only when e alone fills it
+// (the documented limit); with an exclusive "to" the first range already
+// listed e first. Repeats of the two are skipped by the caller.
+func (r *Reader) boundary(ctx context.Context, e time.Time) ([]Record, error) {
+	out, paged, err := r.boundaryRange(ctx, e.Add(-time.Millisecond), e.Add(time.Millisecond))
+	if err != nil || !paged {
+		return out, err
+	}
+	more, _, err := r.boundaryRange(ctx, e.Add(-time.Millisecond), e)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, more...), nil
+}
+
+// boundaryRange lists every record between from and to, following
+// markers, and reports whether it took more than one page.
+func (r *Reader) boundaryRange(ctx context.Context, from, to time.Time) (_ []Record, paged bool, _ error) {
 	var out []Record
 	marker := ""
 	for range maxBoundaryPages {
 		recs, next, err := r.o.FetchMarker(ctx, from, to, marker, r.o.PageSize)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		out = append(out, recs...)
 		if next == "" || next == marker || len(recs) == 0 {
-			return out, nil
+			return out, marker != "", nil
 		}
 		marker = next
 	}
-	return nil, pipeline.Permanent(fmt.Errorf("%s: the records of %s..%s fill more than %d pages; the API may ignore the marker or the time range",
+	return nil, false, pipeline.Permanent(fmt.Errorf("%s: the records of %s..%s fill more than %d pages; the API may ignore the marker or the time range",
 		r.o.Key, from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), maxBoundaryPages))
 }
 
