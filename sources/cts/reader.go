@@ -146,7 +146,9 @@ func keyOf(v jsonscan.Value) window.Record {
 		// window ends before the time. Keyed by the later of the two, the
 		// trace is listed in its window's query whichever time the API
 		// filters on (the look-back reaches back to the earlier one).
-		rec.Time, rec.Begin = at, rec.Time
+		// Swapped tells the reader which time is which field, as it
+		// learns the API's order by field.
+		rec.Time, rec.Begin, rec.Swapped = at, rec.Time, true
 	default:
 		rec.Begin = at
 	}

@@ -309,3 +309,25 @@ func TestReviewAdjacentMillisecondsFillABoundaryPage(t *testing.T) {
 		})
 	})
 }
+
+// TestReviewSkewAfterOrderLearnt serves, under the strict marker, runs of 3
+// and 7 traces sharing a millisecond of time and of record_time, one run in 4,
+// 20 or 40 recorded before it happened: the reader learns from the pages which time
+// the API orders by and drops the other time's boundary query; a page
+// edge inside a run of skewed traces must still be joined by the query of
+// the right millisecond.
+func TestReviewSkewAfterOrderLearnt(t *testing.T) {
+	for _, f := range []simulator.CTSFilter{simulator.CTSFilterTime, simulator.CTSFilterRecordTime} {
+		for _, incl := range []bool{false, true} {
+			t.Run(fmt.Sprintf("filter=%d/inclusive=%v", f, incl), func(t *testing.T) {
+				t.Parallel()
+				for _, every := range []int{4, 20, 40} {
+					for _, ms := range []int{3, 7} {
+						reviewRun(t, 900+uint64(every), simulator.CTSConfig{Filter: f, FromInclusive: incl, ToInclusive: incl,
+							Skew: 3 * time.Minute, SkewEvery: every, MaxLag: 3 * time.Minute, SameSecond: 60, SameMilli: ms}, simulator.Faults{}, 10, 1000, 0)
+					}
+				}
+			})
+		}
+	}
+}

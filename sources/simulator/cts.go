@@ -83,10 +83,12 @@ type CTSConfig struct {
 	// MaxLag bounds record_time − time: each trace's lag is seeded in
 	// [0, MaxLag). A trace is listed from its record_time on.
 	MaxLag time.Duration
-	// Skew, when set, records one trace in four before it happened: its
-	// record_time lies up to Skew earlier than its time (the clock of the
-	// service that reported the operation runs ahead of CTS's).
-	Skew time.Duration
+	// Skew, when set, records one trace in SkewEvery (default 4) before it
+	// happened: its record_time lies up to Skew earlier than its time (the
+	// clock of the service that reported the operation runs ahead of
+	// CTS's).
+	Skew      time.Duration
+	SkewEvery int
 	// Retention is how long traces are kept, by record_time. Default 7
 	// days, as documented.
 	Retention time.Duration
@@ -243,7 +245,7 @@ func (a *ctsAPI) generate(typ string, n int) []CTSTrace {
 			lag = time.Duration(h2%uint64(cfg.MaxLag/time.Millisecond)) * time.Millisecond
 		}
 		rt := t.Add(lag)
-		if cfg.Skew >= time.Millisecond && (h2>>40)%4 == 0 {
+		if cfg.Skew >= time.Millisecond && (h2>>40)%uint64(cmp.Or(max(cfg.SkewEvery, 0), 4)) == 0 {
 			rt = t.Add(-time.Duration(1+(h2>>44)%uint64(cfg.Skew/time.Millisecond)) * time.Millisecond)
 		}
 		if cfg.SameMilli > 1 && i%cfg.SameMilli != 0 && len(out) > 0 {

@@ -94,6 +94,27 @@ type Record struct {
 	// file's begin_time), which the API may filter on instead of Time.
 	// Zero, implausible or after Time: the record has one time, span 0.
 	Begin time.Time
+	// Swapped says, in marker mode, that Time holds the API's begin field
+	// and Begin its key field, the other way round from the stream's
+	// other records (a CTS trace recorded before it happened is keyed by
+	// its time, the later of its two): the API orders and marks by field,
+	// so learning its order and the boundary queries take each time from
+	// its field.
+	Swapped bool
+}
+
+// fields returns rec's times by the API's fields: the key field's (Time,
+// unless Swapped) and the begin field's, ok when that is a plausible time
+// apart from the key.
+func fields(rec Record) (key, beg time.Time, ok bool) {
+	b, ok := begin(rec)
+	switch {
+	case !ok:
+		return rec.Time, time.Time{}, false
+	case rec.Swapped:
+		return b, rec.Time, true
+	}
+	return rec.Time, b, true
 }
 
 // FetchFunc returns one page of the records the API lists between from
@@ -300,8 +321,9 @@ type Reader struct {
 type markerAt struct {
 	marker string
 	last   Record // the answered page's last record, as listed
-	// minKey and minBegin are the oldest Time and Begin of the answered
-	// page's records (zero when none had one).
+	// minKey and minBegin are the oldest key-field and begin-field times
+	// of the answered page's records (see fields; zero when none had
+	// one).
 	minKey, minBegin time.Time
 }
 
@@ -810,10 +832,11 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 		// begin: the millisecond of each is asked for, unless the pages
 		// showed the API does not list by it.
 		var edges []time.Time
+		k, b, ok := fields(at.last)
 		if !r.keyUnsorted || r.beginUnsorted {
-			edges = append(edges, at.last.Time)
+			edges = append(edges, k)
 		}
-		if b, ok := begin(at.last); ok && b.Before(at.last.Time) && (!r.beginUnsorted || r.keyUnsorted) {
+		if ok && !b.Equal(k) && (!r.beginUnsorted || r.keyUnsorted) {
 			edges = append(edges, b)
 		}
 		for _, e := range edges {
@@ -832,13 +855,14 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 		at := markerAt{marker: next}
 		if i := markedRecord(recs, next); i >= 0 {
 			m := recs[i]
-			at.last = Record{ID: m.ID, Time: m.Time, Begin: m.Begin} // not the page body
+			at.last = Record{ID: m.ID, Time: m.Time, Begin: m.Begin, Swapped: m.Swapped} // not the page body
 		}
 		for _, rec := range recs {
-			if !rec.Time.IsZero() && (at.minKey.IsZero() || rec.Time.Before(at.minKey)) {
-				at.minKey = rec.Time
+			k, b, ok := fields(rec)
+			if !k.IsZero() && (at.minKey.IsZero() || k.Before(at.minKey)) {
+				at.minKey = k
 			}
-			if b, ok := begin(rec); ok && (at.minBegin.IsZero() || b.Before(at.minBegin)) {
+			if ok && (at.minBegin.IsZero() || b.Before(at.minBegin)) {
 				at.minBegin = b
 			}
 		}
@@ -849,14 +873,16 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 }
 
 // learnOrder notes, from a page that followed the page at, a record newer
-// by Time or by Begin than that page's oldest: the API does not list
-// newest first by that time (see Reader.keyUnsorted).
+// by its key field or its begin field (see fields) than that page's
+// oldest: the API does not list newest first by that field (see
+// Reader.keyUnsorted).
 func (r *Reader) learnOrder(recs []Record, at markerAt) {
 	for _, rec := range recs {
-		if !at.minKey.IsZero() && rec.Time.After(at.minKey) {
+		k, b, ok := fields(rec)
+		if !at.minKey.IsZero() && k.After(at.minKey) {
 			r.keyUnsorted = true
 		}
-		if b, ok := begin(rec); ok && !at.minBegin.IsZero() && b.After(at.minBegin) {
+		if ok && !at.minBegin.IsZero() && b.After(at.minBegin) {
 			r.beginUnsorted = true
 		}
 	}
