@@ -34,6 +34,7 @@ type Stream struct {
 	project   string
 	region    string
 	traceType string
+	lookback  time.Duration // Config.Lookback
 	now       func() time.Time
 
 	mu  sync.Mutex
@@ -86,6 +87,7 @@ func NewStreams(cfg Config, api huaweiapi.Doer, region, project string, o Option
 			project:   project,
 			region:    region,
 			traceType: typ,
+			lookback:  cfg.Lookback,
 			now:       o.Now,
 			log:       o.Logger,
 		}
