@@ -1,10 +1,16 @@
 package cts
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hwcaudit/hwcaudit/sources/huaweiapi"
 	"github.com/hwcaudit/hwcaudit/sources/simulator"
 	"github.com/hwcaudit/hwcaudit/sources/window"
 	"github.com/hwcaudit/hwcaudit/sources/window/windowtest"
@@ -366,4 +372,73 @@ func TestReviewSkewBeyondLookback(t *testing.T) {
 			})
 		}
 	}
+}
+
+// countingDoer counts the requests sent through it.
+type countingDoer struct {
+	d huaweiapi.Doer
+	n atomic.Int64
+}
+
+func (c *countingDoer) Do(ctx context.Context, r huaweiapi.Request) ([]byte, error) {
+	c.n.Add(1)
+	return c.d.Do(ctx, r)
+}
+
+// TestReviewOneLateTraceRaisesTheLookbackForGood reads 600 traces, ten
+// seconds apart, recorded within a second of happening, of which one is
+// recorded 6 hours late: the requests the reader sends should stay close
+// to what it sends without that trace.
+func TestReviewOneLateTraceRaisesTheLookbackForGood(t *testing.T) {
+	t.Skip("known: the reader raises its look-back to the longest delay it saw (6h here) and keeps it in the cursor for good, so every later window's query lists up to 6h of traces again: 4.5 times the requests here (73 → 332 over 100 minutes of traces; the ratio grows with the trace rate and the time after the late trace), and a listing's repeat set (window.Reader.list) grows with the look-back's traces, not with MaxRecords; the look-back never shrinks back to HWCAUDIT_CTS_LOOKBACK")
+	requests := func(late bool) int64 {
+		clk := windowtest.NewClock(simStart)
+		cfg := simulator.CTSConfig{Traces: 600, Start: simStart.Add(5 * time.Minute), Interval: 10 * time.Second, MaxLag: time.Second}
+		sim := simulator.New(simulator.Config{ProjectID: simProject, Tokens: []simulator.Token{{Value: simToken}}, Seed: 7, Now: clk.Now, CTS: cfg})
+		var h http.Handler = sim
+		if late {
+			h = lateTrace{sim, 6 * time.Hour, sim.CTSTraces(TypeSystem)[300].RequestID}
+		}
+		d := &countingDoer{d: windowtest.InProcess{H: h, Token: simToken}}
+		scfg := Config{Enabled: true, TraceTypes: []string{TypeSystem}, Endpoint: "http://cts.sim", PageSize: 50, Lookback: 8 * time.Minute}
+		s := NewStreams(scfg, d, "cn-north-4", simProject, Options{Window: window.Config{SettleDelay: 5 * time.Minute, MaxRecords: 1000}, Start: simStart, Now: clk.Now})[0]
+		windowtest.CrashRuns(t, s, windowtest.CrashConfig{Clock: clk, Step: 10 * time.Minute, Until: simStart.Add(3 * time.Hour), Seed: 1, Retries: 5, ID: traceKey})
+		return d.n.Load()
+	}
+	without, with := requests(false), requests(true)
+	t.Logf("%d requests, %d with one trace recorded 6h late", without, with)
+	if with > 3*without {
+		t.Errorf("one late trace multiplied the requests by %.1f", float64(with)/float64(without))
+	}
+}
+
+// lateTrace rewrites, in every answer, one trace's time to lag before its
+// record_time (a trace recorded lag late).
+type lateTrace struct {
+	h      http.Handler
+	lag    time.Duration
+	target string // its request_id
+}
+
+func (l lateTrace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	l.h.ServeHTTP(rec, r)
+	body := rec.Body.Bytes()
+	if rec.Code == http.StatusOK {
+		var p map[string]any
+		if json.Unmarshal(body, &p) == nil {
+			if trs, _ := p["traces"].([]any); len(trs) > 0 {
+				for _, x := range trs {
+					tr, _ := x.(map[string]any)
+					if id, _ := tr["request_id"].(string); id == l.target {
+						rt, _ := tr["record_time"].(float64)
+						tr["time"] = int64(rt) - l.lag.Milliseconds()
+					}
+				}
+				body, _ = json.Marshal(p)
+			}
+		}
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(body)
 }
