@@ -141,21 +141,25 @@ func TestReviewDuplicateIDsWithLag(t *testing.T) {
 
 // TestReviewNoRepeatsWithoutCrash reads dense seconds, whole (30 a second)
 // and streamed a page at a time (150 a second, above MaxRecords), under
-// every filter, marker and bound: without a crash no trace is delivered
-// twice, although boundary queries and markers list page edges again.
+// every filter, marker and bound, and with pages capped at 4 (a
+// millisecond's 3 traces and a neighbour's fill a page): without a crash
+// no trace is delivered twice, although boundary queries and markers list
+// page edges again. (With the cap, a streamed second that remembered only
+// the previous page delivered the millisecond after an edge twice when
+// its traces lay two pages back.)
 func TestReviewNoRepeatsWithoutCrash(t *testing.T) {
 	ctsVariants(func(name string, filter simulator.CTSFilter, marker simulator.CTSMarker, incl bool) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			for _, ss := range []int{30, 150} {
+			for _, c := range []struct{ sameSecond, pageCap int }{{30, 0}, {150, 0}, {150, 4}} {
 				rep := reviewRun(t, 1, simulator.CTSConfig{Filter: filter, Marker: marker, FromInclusive: incl, ToInclusive: incl,
-					SameSecond: ss, SameMilli: 3}, simulator.Faults{}, 10, 100, 0)
+					SameSecond: c.sameSecond, SameMilli: 3, PageCap: c.pageCap}, simulator.Faults{}, 10, 100, 0)
 				repeats := 0
 				for _, n := range rep.Delivered {
 					repeats += n - 1
 				}
 				if repeats > 0 {
-					t.Errorf("same-second=%d: %d repeats without a crash", ss, repeats)
+					t.Errorf("same-second=%d, page cap %d: %d repeats without a crash", c.sameSecond, c.pageCap, repeats)
 				}
 			}
 		})

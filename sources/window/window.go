@@ -792,6 +792,10 @@ func (r *Reader) fetchPage(ctx context.Context, from, to time.Time, offset int) 
 	return fetched{recs: recs, total: t, more: len(recs) >= size, listed: len(recs)}, nil
 }
 
+// seenPages is how many pages' records a streamed second in marker mode
+// remembers to skip their repeats (see secondPass.seen).
+const seenPages = 3
+
 // maxBoundaryPages bounds the pages of one boundary query: a millisecond
 // holding more than this many pages of records is not a listing any API
 // serves.
@@ -1072,9 +1076,13 @@ type secondPass struct {
 	attempt    int
 	restart    string   // why the pass starts again at the next Next, or ""
 	prevIDs    []string // the ids of the previous page
-	// seen are, in marker mode, the id@second of the previous page's
-	// records, which the next page may list again.
-	seen map[string]bool
+	// seen are, in marker mode, the repeatKeys of the last pages'
+	// records (boundary queries included), which the next page may list
+	// again: a marker resuming at the record it names relists the page
+	// before, and a boundary query with inclusive bounds relists the
+	// millisecond after the page edge, whose records may lie up to two
+	// pages back when a millisecond fills most of a page.
+	seen []map[string]bool
 	// listedIDs are the repeatKeys of the records the previous marker
 	// page listed itself, which the next page must add to.
 	listedIDs map[string]bool
@@ -1138,7 +1146,7 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 			// resuming at the record it names, the boundary query) is
 			// skipped: repeats come from the page edges only.
 			at := repeatKey(rec)
-			if p.seen[at] || seen[at] {
+			if seen[at] || slices.ContainsFunc(p.seen, func(m map[string]bool) bool { return m[at] }) {
 				t.skipped++
 				continue
 			}
@@ -1155,7 +1163,12 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 	}
 	page.Invalid = r.firstSightings(t.invalid, &t)
 	page.Skipped, page.Excluded = t.skipped, t.excluded
-	p.prevIDs, p.seen = ids, seen
+	p.prevIDs = ids
+	if r.marker() {
+		if p.seen = append(p.seen, seen); len(p.seen) > seenPages {
+			p.seen = slices.Delete(p.seen, 0, 1)
+		}
+	}
 	if r.marker() {
 		p.listedIDs = map[string]bool{}
 		for _, rec := range recs[:f.listed] {
