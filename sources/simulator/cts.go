@@ -109,6 +109,9 @@ type CTSConfig struct {
 	// DuplicateIDs gives one trace in ten the trace_id of the trace
 	// before it (a different time): trace ids not unique.
 	DuplicateIDs bool
+	// KeptMarkersOnly refuses (400) a next naming a trace no longer kept
+	// (older than Retention): an API that looks the marked trace up.
+	KeptMarkersOnly bool
 	// PageCap, when set, serves at most this many traces a page whatever
 	// limit asked for (an API that caps limit below its documented 200).
 	PageCap int
@@ -367,7 +370,7 @@ func (a *ctsAPI) handleList(w http.ResponseWriter, r *http.Request) {
 		} else if i := slices.IndexFunc(all, func(t CTSTrace) bool { return t.TraceID == next }); i >= 0 {
 			marked = &all[i]
 		}
-		if marked == nil {
+		if marked == nil || (a.cfg.KeptMarkersOnly && marked.RecordTime.Before(oldest)) {
 			a.error(w, http.StatusBadRequest, codeCTSInvalidParam, "Invalid parameter: next is not a trace id.")
 			return
 		}
