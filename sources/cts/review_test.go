@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -445,4 +446,30 @@ func (l lateTrace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(body)
+}
+
+// TestReviewMilliFullerThanAPageIsNamed reads, under the at-or-before
+// marker, a millisecond holding more traces than a page: the reader fails
+// (no marker pages past it) with an error that says why.
+func TestReviewMilliFullerThanAPageIsNamed(t *testing.T) {
+	clk := windowtest.NewClock(simStart)
+	cfg := simulator.CTSConfig{Traces: 40, Start: simStart.Add(5 * time.Minute), Interval: 20 * time.Second, SameSecond: 30, SameMilli: 15, Marker: simulator.CTSMarkerAtOrBefore}
+	sim := simulator.New(simulator.Config{ProjectID: simProject, Tokens: []simulator.Token{{Value: simToken}}, Seed: 7, Now: clk.Now, CTS: cfg})
+	scfg := Config{Enabled: true, TraceTypes: []string{TypeSystem}, Endpoint: "http://cts.sim", PageSize: 10, Lookback: 8 * time.Minute}
+	s := NewStreams(scfg, windowtest.InProcess{H: sim, Token: simToken}, "cn-north-4", simProject, Options{
+		Window: window.Config{SettleDelay: 5 * time.Minute, MaxRecords: 100}, Start: simStart, Now: clk.Now,
+	})[0]
+	clk.Add(time.Hour)
+	rd, err := s.Open(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if _, err = rd.Next(context.Background()); err != nil {
+			break
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "share the millisecond") || !strings.Contains(err.Error(), s.Key()) {
+		t.Errorf("error %v, want one naming the stream and the millisecond its page shares", err)
+	}
 }

@@ -825,7 +825,13 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 		return fetched{}, pipeline.Permanent(fmt.Errorf("%s: page %d has %d records for limit %d", r.o.Key, offset/size+1, len(recs), size))
 	}
 	if next != "" && next == at.marker {
-		return fetched{}, fmt.Errorf("%s: page %d carries the marker it was asked with, %q", r.o.Key, offset/size+1, next)
+		err := fmt.Errorf("%s: page %d carries the marker it was asked with, %q", r.o.Key, offset/size+1, next)
+		if ms, ok := sharedMilli(recs); ok && len(recs) >= size {
+			// An API whose marker resumes at the marked record's time
+			// serves the same page again: no marker pages past it.
+			err = fmt.Errorf("%w: its %d records share the millisecond %s, and the API's marker does not page past a millisecond fuller than a page", err, len(recs), ms.Format(time.RFC3339Nano))
+		}
+		return fetched{}, err
 	}
 	f := fetched{recs: recs, total: -1, more: next != "", listed: len(recs)}
 	if offset > 0 {
@@ -874,6 +880,32 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 		r.cacheMu.Unlock()
 	}
 	return f, nil
+}
+
+// sharedMilli reports the millisecond that every record of recs has by
+// its key field or every record has by its begin field (see fields).
+func sharedMilli(recs []Record) (time.Time, bool) {
+	if len(recs) == 0 {
+		return time.Time{}, false
+	}
+	same := func(at func(Record) (time.Time, bool)) (time.Time, bool) {
+		first, ok := at(recs[0])
+		if !ok {
+			return time.Time{}, false
+		}
+		first = first.Truncate(time.Millisecond)
+		for _, rec := range recs[1:] {
+			t, ok := at(rec)
+			if !ok || !t.Truncate(time.Millisecond).Equal(first) {
+				return time.Time{}, false
+			}
+		}
+		return first, true
+	}
+	if ms, ok := same(func(rec Record) (time.Time, bool) { k, _, _ := fields(rec); return k, !k.IsZero() }); ok {
+		return ms, true
+	}
+	return same(func(rec Record) (time.Time, bool) { _, b, ok := fields(rec); return b, ok })
 }
 
 // learnOrder notes, from a page that followed the page at, a record newer
