@@ -27,7 +27,7 @@ func BenchmarkMap(b *testing.B) {
 	})
 	s := goldenStream()
 	ecstest.BenchmarkMap(b, s, s.Key(), bodies, MaxPageSize, func(_ int, body []byte) ([][]byte, error) {
-		list, _, err := decodePage(body, s.Key(), MaxPageSize)
+		list, _, err := decodePage(body, s.Key(), MaxPageSize, 10*time.Minute)
 		return windowtest.Raw(list), err
 	})
 }

@@ -6,7 +6,7 @@
 //
 // The API keeps the traces of the last seven days only: a stream whose
 // checkpoint or start time is older starts at the oldest trace still kept
-// and logs, once, a warning naming the stream and the time range that can
+// and logs a warning naming the stream and the time range that can
 // no longer be read.
 package cts
 
@@ -51,7 +51,9 @@ type Config struct {
 	// if the API selects by time (when the operation happened) instead, a
 	// trace is only listed in its window when the query reaches back to
 	// its time: set it to the longest delay expected between the two. The
-	// reader raises it when it sees a longer one. 0..12h. Default 10m.
+	// reader raises it when it sees a longer one. A trace recorded before
+	// it happened by at most this much is keyed by its time (see keyOf).
+	// 0..12h. Default 10m.
 	Lookback time.Duration `env:"HWCAUDIT_CTS_LOOKBACK,default=10m"`
 }
 

@@ -36,7 +36,7 @@ func goldenStream() *Stream { return goldenStreams(nil, time.Time{})[0] }
 // decodeAt is decodePage in the form windowtest wants: the records of a
 // page, counted as its total.
 func decodeAt(body []byte, stream string, _, limit int) ([]window.Record, int64, error) {
-	recs, _, err := decodePage(body, stream, limit)
+	recs, _, err := decodePage(body, stream, limit, 10*time.Minute)
 	return recs, int64(len(recs)), err
 }
 

@@ -43,13 +43,14 @@ func (s *Stream) fetch(ctx context.Context, from, to time.Time, marker string, l
 	if err != nil {
 		return nil, "", fmt.Errorf("%s traces %s..%s: %w", s.Key(), from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), err)
 	}
-	return decodePage(body, s.Key(), limit)
+	return decodePage(body, s.Key(), limit, s.lookback)
 }
 
 // decodePage decodes a 200 body into records, which stay slices of body,
-// and the marker of the next page ("" when the listing ended). A body that
-// is not a trace page is a permanent error.
-func decodePage(body []byte, stream string, limit int) ([]window.Record, string, error) {
+// and the marker of the next page ("" when the listing ended). skew is the
+// stream's look-back (see keyOf). A body that is not a trace page is a
+// permanent error.
+func decodePage(body []byte, stream string, limit int, skew time.Duration) ([]window.Record, string, error) {
 	var p apiPage
 	if err := jsonscan.Members(body, p.set); err != nil {
 		return nil, "", pipeline.Permanent(fmt.Errorf("%s: response is not a trace page: %w (body starts %q)", stream, err, head(body)))
@@ -62,7 +63,7 @@ func decodePage(body []byte, stream string, limit int) ([]window.Record, string,
 	}
 	recs := make([]window.Record, len(p.traces))
 	for i, v := range p.traces {
-		recs[i] = keyOf(v)
+		recs[i] = keyOf(v, skew)
 	}
 	return recs, p.marker, nil
 }
@@ -114,10 +115,12 @@ func (p *apiPage) set(name []byte, v jsonscan.Value) error {
 
 // keyOf reads what windowing needs of a trace: trace_id, and record_time
 // as its key (when CTS recorded it, which is when it can be listed), with
-// time (when the operation happened) as its begin. A trace without a
-// usable record_time is keyed by time. A record that is not an object has
+// time (when the operation happened) as its begin. A trace recorded before
+// it happened, by up to skew (the stream's look-back), is keyed by time,
+// with record_time as its begin. A trace without a usable record_time is
+// keyed by time. A record that is not an object has
 // neither; the reader dead-letters it with the reason.
-func keyOf(v jsonscan.Value) window.Record {
+func keyOf(v jsonscan.Value, skew time.Duration) window.Record {
 	rec := window.Record{Raw: v.Raw}
 	var id, t, rt jsonscan.Value
 	_ = v.EachMember(func(name []byte, v jsonscan.Value) error {
@@ -137,14 +140,28 @@ func keyOf(v jsonscan.Value) window.Record {
 	switch {
 	case rec.Time.IsZero():
 		rec.Time = at
-	case atOK:
+	case !atOK:
+	case at.After(rec.Time) && at.Sub(rec.Time) <= skew:
+		// Recorded before it happened (the reporting service's clock runs
+		// ahead of CTS's): keyed by record_time, such a trace would be
+		// missed under a time filter, whose query of the record_time's
+		// window ends before the time. Keyed by the later of the two, the
+		// trace is listed in its window's query whichever time the API
+		// filters on, the look-back reaching back to the earlier one.
+		// Only within the look-back: a larger skew (a clock hours off)
+		// would raise the reader's look-back to it for good, and every
+		// later query would list hours of traces again. Swapped tells the
+		// reader which time is which field, as it learns the API's order
+		// by field.
+		rec.Time, rec.Begin, rec.Swapped = at, rec.Time, true
+	default:
 		rec.Begin = at
 	}
 	return rec
 }
 
 // millis reads a trace time: UTC milliseconds, as a JSON number (the
-// SDK's int64) or its digits quoted.
+// SDK's int64) or its digits quoted, not before 2000.
 func millis(v jsonscan.Value) (time.Time, bool) {
 	s := string(v.Raw)
 	switch v.Kind {
@@ -156,11 +173,18 @@ func millis(v jsonscan.Value) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > 253402300799999 { // after 9999-12-31
+	if err != nil || n < plausibleMillis || n > 253402300799999 { // after 9999-12-31
 		return time.Time{}, false
 	}
 	return time.UnixMilli(n).UTC(), true
 }
+
+// plausibleMillis is 2000-01-01T00:00:00Z in UTC milliseconds: a trace time
+// before it (0 standing for "not recorded", say) is taken as absent, so
+// that a trace with a usable time and a record_time of 0 is keyed by its
+// time instead of being dead-lettered for a record_time that cannot be
+// true. window.Reader refuses such times as keys for the same reason.
+const plausibleMillis = 946684800000
 
 func head(b []byte) string {
 	if len(b) > 120 {

@@ -34,12 +34,16 @@ type Stream struct {
 	project   string
 	region    string
 	traceType string
+	lookback  time.Duration // Config.Lookback
 	now       func() time.Time
 
-	mu     sync.Mutex
-	log    *slog.Logger
-	warned bool // the retention warning was logged
-	gap    [2]time.Time
+	mu  sync.Mutex
+	log *slog.Logger
+	// warnedTo is the oldest trace kept when the last retention warning
+	// was logged (zero: none was): the traces before it were reported
+	// gone, so a reopening only warns of those after it.
+	warnedTo time.Time
+	gap      [2]time.Time
 }
 
 // Options are the reading settings the streams of a run share.
@@ -83,6 +87,7 @@ func NewStreams(cfg Config, api huaweiapi.Doer, region, project string, o Option
 			project:   project,
 			region:    region,
 			traceType: typ,
+			lookback:  cfg.Lookback,
 			now:       o.Now,
 			log:       o.Logger,
 		}
@@ -114,10 +119,11 @@ func (s *Stream) TraceType() string { return s.traceType }
 
 // Open starts after cursor (a window.Cursor), or at Options.Start when
 // cursor is nil. When that position is older than the oldest trace CTS
-// keeps (now − Retention), the stream starts there instead, and the first
-// time this happens it logs a warning naming the stream and the range
-// whose traces can no longer be read: nothing the API still lists is
-// skipped, but what it dropped is gone.
+// keeps (now − Retention), the stream starts there instead and logs a
+// warning naming the stream and the range whose traces can no longer be
+// read, once per range (a later reopening warns of the traces that aged out
+// since): nothing the API still lists is skipped, but what it dropped is
+// gone.
 func (s *Stream) Open(ctx context.Context, cursor []byte) (pipeline.Reader, error) {
 	oldest := s.now().UTC().Add(-Retention).Truncate(time.Second).Add(time.Second)
 	from, what := time.Time{}, "checkpoint"
@@ -148,18 +154,26 @@ func (s *Stream) Open(ctx context.Context, cursor []byte) (pipeline.Reader, erro
 	return s.Stream.Open(ctx, c.Encode())
 }
 
-// warn logs, once per stream, that the traces of [from, oldest) are gone.
+// warn logs that the traces of [from, oldest) are gone, except those an
+// earlier warning of this stream reported: a stream reopened at the same
+// old position a moment later warns once, but one whose position stays
+// behind while traces keep ageing out (its runs fail, or read slower than
+// CTS drops traces) reports each new loss, with gap its length.
 func (s *Stream) warn(what string, from, oldest time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gap = [2]time.Time{from, oldest}
-	if s.warned || s.log == nil {
+	lost := from
+	if s.warnedTo.After(lost) {
+		lost = s.warnedTo
+	}
+	if !oldest.After(lost) || s.log == nil {
 		return
 	}
-	s.warned = true
+	s.warnedTo = oldest
 	s.log.Warn("CTS keeps traces for 7 days only: the stream starts at the oldest trace kept; the traces before it can no longer be exported",
 		"stream", s.Key(), "from", what, "position", from.Format(time.RFC3339), "oldest_kept", oldest.Format(time.RFC3339),
-		"gap", oldest.Sub(from).Round(time.Second).String())
+		"gap", oldest.Sub(lost).Round(time.Second).String())
 }
 
 // Gap is the last range Open found older than the traces CTS keeps

@@ -83,6 +83,12 @@ type CTSConfig struct {
 	// MaxLag bounds record_time − time: each trace's lag is seeded in
 	// [0, MaxLag). A trace is listed from its record_time on.
 	MaxLag time.Duration
+	// Skew, when set, records one trace in SkewEvery (default 4) before it
+	// happened: its record_time lies up to Skew earlier than its time (the
+	// clock of the service that reported the operation runs ahead of
+	// CTS's).
+	Skew      time.Duration
+	SkewEvery int
 	// Retention is how long traces are kept, by record_time. Default 7
 	// days, as documented.
 	Retention time.Duration
@@ -103,6 +109,12 @@ type CTSConfig struct {
 	// DuplicateIDs gives one trace in ten the trace_id of the trace
 	// before it (a different time): trace ids not unique.
 	DuplicateIDs bool
+	// KeptMarkersOnly refuses (400) a next naming a trace no longer kept
+	// (older than Retention): an API that looks the marked trace up.
+	KeptMarkersOnly bool
+	// PageCap, when set, serves at most this many traces a page whatever
+	// limit asked for (an API that caps limit below its documented 200).
+	PageCap int
 	// BodyBytes, when set, makes one trace in 50 carry a request and a
 	// response of about this many bytes.
 	BodyBytes int
@@ -236,6 +248,9 @@ func (a *ctsAPI) generate(typ string, n int) []CTSTrace {
 			lag = time.Duration(h2%uint64(cfg.MaxLag/time.Millisecond)) * time.Millisecond
 		}
 		rt := t.Add(lag)
+		if cfg.Skew >= time.Millisecond && (h2>>40)%uint64(cmp.Or(max(cfg.SkewEvery, 0), 4)) == 0 {
+			rt = t.Add(-time.Duration(1+(h2>>44)%uint64(cfg.Skew/time.Millisecond)) * time.Millisecond)
+		}
 		if cfg.SameMilli > 1 && i%cfg.SameMilli != 0 && len(out) > 0 {
 			rt = out[len(out)-1].RecordTime
 		}
@@ -355,7 +370,7 @@ func (a *ctsAPI) handleList(w http.ResponseWriter, r *http.Request) {
 		} else if i := slices.IndexFunc(all, func(t CTSTrace) bool { return t.TraceID == next }); i >= 0 {
 			marked = &all[i]
 		}
-		if marked == nil {
+		if marked == nil || (a.cfg.KeptMarkersOnly && marked.RecordTime.Before(oldest)) {
 			a.error(w, http.StatusBadRequest, codeCTSInvalidParam, "Invalid parameter: next is not a trace id.")
 			return
 		}
@@ -371,6 +386,9 @@ func (a *ctsAPI) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.slowPage(r) {
 		return
+	}
+	if a.cfg.PageCap > 0 {
+		limit = min(limit, a.cfg.PageCap)
 	}
 	page := slices.Clone(match[:min(limit, len(match))])
 	marker := ""

@@ -94,6 +94,27 @@ type Record struct {
 	// file's begin_time), which the API may filter on instead of Time.
 	// Zero, implausible or after Time: the record has one time, span 0.
 	Begin time.Time
+	// Swapped says, in marker mode, that Time holds the API's begin field
+	// and Begin its key field, the other way round from the stream's
+	// other records (a CTS trace recorded before it happened is keyed by
+	// its time, the later of its two): the API orders and marks by field,
+	// so learning its order and the boundary queries take each time from
+	// its field.
+	Swapped bool
+}
+
+// fields returns rec's times by the API's fields: the key field's (Time,
+// unless Swapped) and the begin field's, ok when that is a plausible time
+// apart from the key.
+func fields(rec Record) (key, beg time.Time, ok bool) {
+	b, ok := begin(rec)
+	switch {
+	case !ok:
+		return rec.Time, time.Time{}, false
+	case rec.Swapped:
+		return b, rec.Time, true
+	}
+	return rec.Time, b, true
 }
 
 // FetchFunc returns one page of the records the API lists between from
@@ -152,7 +173,8 @@ type Options struct {
 	// (the marker did not advance). Each page after the first is joined
 	// by the records of the previous page's last record's millisecond,
 	// for its Time and its Begin (queries of [t − 1ms, t + 1ms], each
-	// paged on its own), so that an API whose marker resumes strictly
+	// paged on its own, and of [t − 1ms, t] too when the first needed
+	// more than a page), so that an API whose marker resumes strictly
 	// before the marked record's time loses none of the records sharing
 	// it. The last record is the one whose ID is the marker, else the
 	// oldest of the page. Once the pages show that the API does not list
@@ -299,8 +321,9 @@ type Reader struct {
 type markerAt struct {
 	marker string
 	last   Record // the answered page's last record, as listed
-	// minKey and minBegin are the oldest Time and Begin of the answered
-	// page's records (zero when none had one).
+	// minKey and minBegin are the oldest key-field and begin-field times
+	// of the answered page's records (see fields; zero when none had
+	// one).
 	minKey, minBegin time.Time
 }
 
@@ -769,6 +792,10 @@ func (r *Reader) fetchPage(ctx context.Context, from, to time.Time, offset int) 
 	return fetched{recs: recs, total: t, more: len(recs) >= size, listed: len(recs)}, nil
 }
 
+// seenPages is how many pages' records a streamed second in marker mode
+// remembers to skip their repeats (see secondPass.seen).
+const seenPages = 3
+
 // maxBoundaryPages bounds the pages of one boundary query: a millisecond
 // holding more than this many pages of records is not a listing any API
 // serves.
@@ -798,7 +825,13 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 		return fetched{}, pipeline.Permanent(fmt.Errorf("%s: page %d has %d records for limit %d", r.o.Key, offset/size+1, len(recs), size))
 	}
 	if next != "" && next == at.marker {
-		return fetched{}, fmt.Errorf("%s: page %d carries the marker it was asked with, %q", r.o.Key, offset/size+1, next)
+		err := fmt.Errorf("%s: page %d carries the marker it was asked with, %q", r.o.Key, offset/size+1, next)
+		if ms, ok := sharedMilli(recs); ok && len(recs) >= size {
+			// An API whose marker resumes at the marked record's time
+			// serves the same page again: no marker pages past it.
+			err = fmt.Errorf("%w: its %d records share the millisecond %s, and the API's marker does not page past a millisecond fuller than a page", err, len(recs), ms.Format(time.RFC3339Nano))
+		}
+		return fetched{}, err
 	}
 	f := fetched{recs: recs, total: -1, more: next != "", listed: len(recs)}
 	if offset > 0 {
@@ -809,14 +842,15 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 		// begin: the millisecond of each is asked for, unless the pages
 		// showed the API does not list by it.
 		var edges []time.Time
+		k, b, ok := fields(at.last)
 		if !r.keyUnsorted || r.beginUnsorted {
-			edges = append(edges, at.last.Time)
+			edges = append(edges, k)
 		}
-		if b, ok := begin(at.last); ok && b.Before(at.last.Time) && (!r.beginUnsorted || r.keyUnsorted) {
+		if ok && !b.Equal(k) && (!r.beginUnsorted || r.keyUnsorted) {
 			edges = append(edges, b)
 		}
 		for _, e := range edges {
-			extra, err := r.boundary(ctx, e.Add(-time.Millisecond), e.Add(time.Millisecond))
+			extra, err := r.boundary(ctx, e)
 			if err != nil {
 				return fetched{}, err
 			}
@@ -831,13 +865,14 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 		at := markerAt{marker: next}
 		if i := markedRecord(recs, next); i >= 0 {
 			m := recs[i]
-			at.last = Record{ID: m.ID, Time: m.Time, Begin: m.Begin} // not the page body
+			at.last = Record{ID: m.ID, Time: m.Time, Begin: m.Begin, Swapped: m.Swapped} // not the page body
 		}
 		for _, rec := range recs {
-			if !rec.Time.IsZero() && (at.minKey.IsZero() || rec.Time.Before(at.minKey)) {
-				at.minKey = rec.Time
+			k, b, ok := fields(rec)
+			if !k.IsZero() && (at.minKey.IsZero() || k.Before(at.minKey)) {
+				at.minKey = k
 			}
-			if b, ok := begin(rec); ok && (at.minBegin.IsZero() || b.Before(at.minBegin)) {
+			if ok && (at.minBegin.IsZero() || b.Before(at.minBegin)) {
 				at.minBegin = b
 			}
 		}
@@ -847,15 +882,43 @@ func (r *Reader) fetchMarked(ctx context.Context, from, to time.Time, offset int
 	return f, nil
 }
 
+// sharedMilli reports the millisecond that every record of recs has by
+// its key field or every record has by its begin field (see fields).
+func sharedMilli(recs []Record) (time.Time, bool) {
+	if len(recs) == 0 {
+		return time.Time{}, false
+	}
+	same := func(at func(Record) (time.Time, bool)) (time.Time, bool) {
+		first, ok := at(recs[0])
+		if !ok {
+			return time.Time{}, false
+		}
+		first = first.Truncate(time.Millisecond)
+		for _, rec := range recs[1:] {
+			t, ok := at(rec)
+			if !ok || !t.Truncate(time.Millisecond).Equal(first) {
+				return time.Time{}, false
+			}
+		}
+		return first, true
+	}
+	if ms, ok := same(func(rec Record) (time.Time, bool) { k, _, _ := fields(rec); return k, !k.IsZero() }); ok {
+		return ms, true
+	}
+	return same(func(rec Record) (time.Time, bool) { _, b, ok := fields(rec); return b, ok })
+}
+
 // learnOrder notes, from a page that followed the page at, a record newer
-// by Time or by Begin than that page's oldest: the API does not list
-// newest first by that time (see Reader.keyUnsorted).
+// by its key field or its begin field (see fields) than that page's
+// oldest: the API does not list newest first by that field (see
+// Reader.keyUnsorted).
 func (r *Reader) learnOrder(recs []Record, at markerAt) {
 	for _, rec := range recs {
-		if !at.minKey.IsZero() && rec.Time.After(at.minKey) {
+		k, b, ok := fields(rec)
+		if !at.minKey.IsZero() && k.After(at.minKey) {
 			r.keyUnsorted = true
 		}
-		if b, ok := begin(rec); ok && !at.minBegin.IsZero() && b.After(at.minBegin) {
+		if ok && !at.minBegin.IsZero() && b.After(at.minBegin) {
 			r.beginUnsorted = true
 		}
 	}
@@ -884,22 +947,47 @@ func markedRecord(recs []Record, marker string) int {
 	return oldest
 }
 
-// boundary lists every record between from and to, following markers.
-func (r *Reader) boundary(ctx context.Context, from, to time.Time) ([]Record, error) {
+// boundary lists the records of the millisecond e: those the API lists
+// between e − 1ms and e + 1ms (so that e is in the range whether the
+// bounds are inclusive or not), following markers.
+//
+// When that range fills more than a page, the API's marker may cut e
+// itself short: with inclusive bounds the records of e + 1ms come first
+// (newest first), a page may end inside e, and a marker that resumes
+// strictly before the marked time skips the rest of e. The range that
+// ends at e is then asked too: with an inclusive "to" it lists e first,
+// ahead of e − 1ms, so a page ends inside e only when e alone fills it
+// (the documented limit); with an exclusive "to" the first range already
+// listed e first. Repeats of the two are skipped by the caller.
+func (r *Reader) boundary(ctx context.Context, e time.Time) ([]Record, error) {
+	out, paged, err := r.boundaryRange(ctx, e.Add(-time.Millisecond), e.Add(time.Millisecond))
+	if err != nil || !paged {
+		return out, err
+	}
+	more, _, err := r.boundaryRange(ctx, e.Add(-time.Millisecond), e)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, more...), nil
+}
+
+// boundaryRange lists every record between from and to, following
+// markers, and reports whether it took more than one page.
+func (r *Reader) boundaryRange(ctx context.Context, from, to time.Time) (_ []Record, paged bool, _ error) {
 	var out []Record
 	marker := ""
 	for range maxBoundaryPages {
 		recs, next, err := r.o.FetchMarker(ctx, from, to, marker, r.o.PageSize)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		out = append(out, recs...)
 		if next == "" || next == marker || len(recs) == 0 {
-			return out, nil
+			return out, marker != "", nil
 		}
 		marker = next
 	}
-	return nil, pipeline.Permanent(fmt.Errorf("%s: the records of %s..%s fill more than %d pages; the API may ignore the marker or the time range",
+	return nil, false, pipeline.Permanent(fmt.Errorf("%s: the records of %s..%s fill more than %d pages; the API may ignore the marker or the time range",
 		r.o.Key, from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano), maxBoundaryPages))
 }
 
@@ -1020,9 +1108,13 @@ type secondPass struct {
 	attempt    int
 	restart    string   // why the pass starts again at the next Next, or ""
 	prevIDs    []string // the ids of the previous page
-	// seen are, in marker mode, the id@second of the previous page's
-	// records, which the next page may list again.
-	seen map[string]bool
+	// seen are, in marker mode, the repeatKeys of the last pages'
+	// records (boundary queries included), which the next page may list
+	// again: a marker resuming at the record it names relists the page
+	// before, and a boundary query with inclusive bounds relists the
+	// millisecond after the page edge, whose records may lie up to two
+	// pages back when a millisecond fills most of a page.
+	seen []map[string]bool
 	// listedIDs are the repeatKeys of the records the previous marker
 	// page listed itself, which the next page must add to.
 	listedIDs map[string]bool
@@ -1086,7 +1178,7 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 			// resuming at the record it names, the boundary query) is
 			// skipped: repeats come from the page edges only.
 			at := repeatKey(rec)
-			if p.seen[at] || seen[at] {
+			if seen[at] || slices.ContainsFunc(p.seen, func(m map[string]bool) bool { return m[at] }) {
 				t.skipped++
 				continue
 			}
@@ -1103,7 +1195,12 @@ func (r *Reader) nextInSecond(ctx context.Context) (pipeline.Page, error) {
 	}
 	page.Invalid = r.firstSightings(t.invalid, &t)
 	page.Skipped, page.Excluded = t.skipped, t.excluded
-	p.prevIDs, p.seen = ids, seen
+	p.prevIDs = ids
+	if r.marker() {
+		if p.seen = append(p.seen, seen); len(p.seen) > seenPages {
+			p.seen = slices.Delete(p.seen, 0, 1)
+		}
+	}
 	if r.marker() {
 		p.listedIDs = map[string]bool{}
 		for _, rec := range recs[:f.listed] {
