@@ -27,7 +27,11 @@ func decodeAlarmPage(body []byte, instance string, offset, limit int) ([]window.
 	}
 	recs := make([]window.Record, len(p.Logs))
 	for i, v := range p.Logs {
-		recs[i] = alarmKey(v)
+		// An alarm's status changes after it was raised (alarm_status UNDO
+		// to DONE, alarm_life ON to OFF, alarm_fix_time set), so it is
+		// identified by its id, not its bytes; its event by its bytes
+		// (mapAlarm).
+		recs[i] = keyOf(v, "alarm_time")
 		if recs[i].ID == "" {
 			// Alarms without id may be byte-identical (two raised in a
 			// second alike): see sqlKey.
@@ -57,28 +61,6 @@ func (p *alarmPage) set(name []byte, v jsonscan.Value) error {
 		p.Total, p.HasTotal, err = v.OptionalInt(string(n))
 	}
 	return err
-}
-
-// alarmKey reads what windowing needs of an alarm: its id and alarm_time.
-// An alarm's status changes after it was raised (alarm_status UNDO to
-// DONE, alarm_life ON to OFF, alarm_fix_time set), so it is identified by
-// its id, not its bytes; an alarm without id by its position in the
-// listing (decodeAlarmPage), its event by its bytes (mapAlarm).
-func alarmKey(v jsonscan.Value) window.Record {
-	rec := window.Record{Raw: v.Raw}
-	var id, t jsonscan.Value
-	_ = v.EachMember(func(name []byte, m jsonscan.Value) error {
-		switch string(jsonscan.Name(name)) {
-		case "id":
-			id = m
-		case "alarm_time":
-			t = m
-		}
-		return nil
-	})
-	rec.ID, _ = id.ID()
-	rec.Time, _ = timeOf(t)
-	return rec
 }
 
 // alarmRecord is one AlarmLogResponseAlarmLog (older path: alarmLife,

@@ -48,7 +48,7 @@ func recordTime(t testing.TB, k Kind, raw []byte) time.Time {
 	if k == SQL {
 		rec = sqlKey(v, 0)
 	} else {
-		rec = alarmKey(v)
+		rec = keyOf(v, "alarm_time")
 	}
 	if rec.Time.IsZero() {
 		t.Fatalf("delivered record without a time: %s", raw)

@@ -110,7 +110,7 @@ func decodePage(body []byte, instance string, offset, limit int) ([]window.Recor
 	}
 	recs := make([]window.Record, len(p.Logs))
 	for i, v := range p.Logs {
-		recs[i] = keyOf(v)
+		recs[i] = keyOf(v, "time")
 	}
 	return recs, p.Total, nil
 }
@@ -139,18 +139,19 @@ func (p *apiPage) set(name []byte, v jsonscan.Value) error {
 }
 
 // keyOf reads what windowing needs of a record the page decoder
-// validated: id and time. A record that is not an object has neither;
-// Map dead-letters it with the reason.
-func keyOf(v jsonscan.Value) window.Record {
+// validated: its "id" and its time, in member timeName ("time" for
+// operation logs, "alarm_time" for alarms). Both take any JSON type: Map
+// reads the rest. A record that is not an object has neither; Map
+// dead-letters it with the reason.
+func keyOf(v jsonscan.Value, timeName string) window.Record {
 	rec := window.Record{Raw: v.Raw}
 	var id, t jsonscan.Value
-	// Only id and time, which take any JSON type: Map reads the rest.
-	_ = v.EachMember(func(name []byte, v jsonscan.Value) error {
+	_ = v.EachMember(func(name []byte, m jsonscan.Value) error {
 		switch string(jsonscan.Name(name)) {
 		case "id":
-			id = v
-		case "time":
-			t = v
+			id = m
+		case timeName:
+			t = m
 		}
 		return nil
 	})
