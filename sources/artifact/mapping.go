@@ -185,22 +185,14 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 		w.StringIf("domain", domain)
 		w.Close()
 	}
-	ip := net.ParseIP(a.IPSource)
-	if ip != nil {
+	var ipText string
+	if ip := net.ParseIP(a.IPSource); ip != nil {
+		ipText = ip.String()
 		w.Open("source")
-		w.String("ip", ip.String())
+		w.String("ip", ipText)
 		w.Close()
 	}
-	if operator != "" || ip != nil {
-		w.Open("related")
-		if operator != "" {
-			w.Strings("user", operator)
-		}
-		if ip != nil {
-			w.Strings("ip", ip.String())
-		}
-		w.Close()
-	}
+	w.Related([]string{operator}, []string{ipText}, nil)
 	if ua := a.UserAgent; ua != "" {
 		w.Open("user_agent")
 		w.String("original", ua)
@@ -227,8 +219,8 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 	w.StringIf("operation", op)
 	w.StringIf("info", a.Info)
 	w.StringIf("data", data)
-	if ip == nil {
-		w.StringIf("ip_source", a.IPSource)
+	if ipText == "" {
+		w.StringIf("ip_source", a.IPSource) // not an address: kept as sent
 	}
 	w.Close()
 	w.Close()

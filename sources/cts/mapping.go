@@ -374,9 +374,11 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 		w.StringIf("domain", tr.User.DomainName)
 		w.Close()
 	}
+	var ipText string
 	if validIP {
+		ipText = ip.String()
 		w.Open("source")
-		w.String("ip", ip.String())
+		w.String("ip", ipText)
 		w.Close()
 	}
 	if tr.UserAgent != "" {
@@ -391,16 +393,7 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 		w.Close()
 		w.Close()
 	}
-	if userName != "" || validIP {
-		w.Open("related")
-		if userName != "" {
-			w.Strings("user", userName)
-		}
-		if validIP {
-			w.Strings("ip", ip.String())
-		}
-		w.Close()
-	}
+	w.Related([]string{userName}, []string{ipText}, nil)
 
 	w.Open("huaweicloud")
 	w.Open("cts")

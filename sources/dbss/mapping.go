@@ -170,21 +170,14 @@ func (s *Stream) mapOperation(raw []byte, ev *pipeline.Event) error {
 		w.String("name", a.User)
 		w.Close()
 	}
+	var ipText string
 	if validIP {
+		ipText = ip.String()
 		w.Open("source")
-		w.String("ip", ip.String())
+		w.String("ip", ipText)
 		w.Close()
 	}
-	if a.User != "" || validIP {
-		w.Open("related")
-		if a.User != "" {
-			w.Strings("user", a.User)
-		}
-		if validIP {
-			w.Strings("ip", ip.String())
-		}
-		w.Close()
-	}
+	w.Related([]string{a.User}, []string{ipText}, nil)
 	w.Open("huaweicloud")
 	w.Open("dbss")
 	w.String("instance_id", s.instance)

@@ -328,21 +328,14 @@ func (s *Stream) mapSQL(raw []byte, ev *pipeline.Event) error {
 		w.String("name", a.RuleName)
 		w.Close()
 	}
-	if user != "" || clientOK || serverOK {
-		w.Open("related")
-		if user != "" {
-			w.Strings("user", user)
-		}
-		switch {
-		case clientOK && serverOK && client != server:
-			w.Strings("ip", client, server)
-		case clientOK:
-			w.Strings("ip", client)
-		case serverOK:
-			w.Strings("ip", server)
-		}
-		w.Close()
+	ips := []string{client, server}
+	if !clientOK {
+		ips[0] = ""
 	}
+	if !serverOK {
+		ips[1] = ""
+	}
+	w.Related([]string{user}, ips, nil)
 	w.Open("huaweicloud")
 	w.Open("dbss_sql")
 	w.String("instance_id", s.instance)

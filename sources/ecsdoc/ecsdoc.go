@@ -6,6 +6,7 @@ package ecsdoc
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -82,6 +83,52 @@ func (w *Writer) Strings(k string, vs ...string) {
 			w.buf = append(w.buf, ',')
 		}
 		w.buf = AppendString(w.buf, v)
+	}
+	w.buf = append(w.buf, ']')
+}
+
+// Related writes the "related" object: "user", "ip" and "hash", each an
+// array of its non-empty values without repeats, in the order given, and
+// nothing when all are empty. Every mapping names its actors, addresses
+// and digests here, so that a search of related.* finds the event.
+func (w *Writer) Related(users, ips, hashes []string) {
+	if !anyValue(users) && !anyValue(ips) && !anyValue(hashes) {
+		return
+	}
+	w.Open("related")
+	w.distinct("user", users)
+	w.distinct("ip", ips)
+	w.distinct("hash", hashes)
+	w.Close()
+}
+
+func anyValue(vs []string) bool {
+	for _, v := range vs {
+		if v != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// distinct writes k with the non-empty values of vs, each once; nothing
+// when there is none.
+func (w *Writer) distinct(k string, vs []string) {
+	if !anyValue(vs) {
+		return
+	}
+	w.key(k)
+	w.buf = append(w.buf, '[')
+	n := 0
+	for i, v := range vs {
+		if v == "" || slices.Contains(vs[:i], v) {
+			continue
+		}
+		if n > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.buf = AppendString(w.buf, v)
+		n++
 	}
 	w.buf = append(w.buf, ']')
 }

@@ -41,3 +41,24 @@ func FuzzAppendTime(f *testing.F) {
 		}
 	})
 }
+
+func TestRelated(t *testing.T) {
+	for _, tc := range []struct {
+		users, ips, hashes []string
+		want               string
+	}{
+		{nil, nil, nil, `{"a":1}`},
+		{[]string{""}, []string{""}, nil, `{"a":1}`},
+		{[]string{"u"}, nil, nil, `{"a":1,"related":{"user":["u"]}}`},
+		{[]string{"", "x"}, []string{"10.0.0.1", "10.0.0.1"}, nil, `{"a":1,"related":{"user":["x"],"ip":["10.0.0.1"]}}`},
+		{[]string{"u", "v", "u"}, []string{"10.0.0.1", "", "10.0.0.2"}, []string{"sha256:ab", "ab"}, `{"a":1,"related":{"user":["u","v"],"ip":["10.0.0.1","10.0.0.2"],"hash":["sha256:ab","ab"]}}`},
+	} {
+		var w Writer
+		w.Reset(nil)
+		w.Int("a", 1)
+		w.Related(tc.users, tc.ips, tc.hashes)
+		if got := string(w.Bytes()); got != tc.want {
+			t.Errorf("Related(%q, %q, %q) = %s, want %s", tc.users, tc.ips, tc.hashes, got, tc.want)
+		}
+	}
+}

@@ -136,20 +136,15 @@ func (s *Stream) Map(raw []byte, ev *pipeline.Event) error {
 		w.Close()
 	}
 	hash, hasHash := digestHex(digest)
-	if a.Username != "" || hasHash {
-		w.Open("related")
-		if a.Username != "" {
-			w.Strings("user", a.Username)
-		}
-		// The digest as written ("sha256:…"), the form ECS keeps image
-		// digests in (container.image.hash.all), and its bare hex, the form
-		// of file.hash.* and of threat indicators: a search for either finds
-		// the event.
-		if hasHash {
-			w.Strings("hash", digest, hash)
-		}
-		w.Close()
+	// The digest as written ("sha256:…"), the form ECS keeps image
+	// digests in (container.image.hash.all), and its bare hex, the form of
+	// file.hash.* and of threat indicators: a search for either finds the
+	// event.
+	var hashes []string
+	if hasHash {
+		hashes = []string{digest, hash}
 	}
+	w.Related([]string{a.Username}, nil, hashes)
 	w.Open("huaweicloud")
 	w.Open("swr")
 	w.String("instance_id", s.instance)

@@ -158,17 +158,7 @@ func (s *SQLStream) Map(raw []byte, ev *pipeline.Event) error {
 		w.StringIf("domain", domain)
 		w.Close()
 	}
-	users := related(e.User, e.ExternalUser)
-	if len(users) > 0 || ipOK {
-		w.Open("related")
-		if len(users) > 0 {
-			w.Strings("user", users...)
-		}
-		if ipOK {
-			w.Strings("ip", ip)
-		}
-		w.Close()
-	}
+	w.Related([]string{e.User, e.ExternalUser}, []string{ip}, nil)
 	w.Cloud(s.region, s.project, "taurusdb")
 	w.Open("huaweicloud")
 	w.Open("taurusdb_sql")
@@ -239,16 +229,6 @@ func parseIP(s string) (string, bool) {
 		return "", false
 	}
 	return a.WithZone("").String(), true
-}
-
-func related(users ...string) []string {
-	var out []string
-	for _, u := range users {
-		if u != "" && (len(out) == 0 || out[0] != u) {
-			out = append(out, u)
-		}
-	}
-	return out
 }
 
 // sqlTimeLayouts are the forms a statement's timestamp is read in; the
