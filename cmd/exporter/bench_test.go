@@ -138,38 +138,64 @@ func runExporterBench(b *testing.B, n int, latency time.Duration, concurrency in
 	}
 	defer sim.Close()
 	dir := b.TempDir()
-	env := map[string]string{
+	env := benchEnv(dir, start.Add(-time.Minute))
+	env["HWCAUDIT_SWR_INSTANCES"] = instance
+	env["HWCAUDIT_SWR_OPERATIONS"] = "pull"
+	env["HWCAUDIT_SWR_ENDPOINT"] = url
+	env["HWCAUDIT_CONCURRENCY"] = strconv.Itoa(concurrency)
+	args := []string{"run"}
+	if backfill {
+		args = []string{"backfill", "--from", start.Add(-time.Minute).Format(time.RFC3339), "--progress", "none"}
+	}
+	res, _ := runMeasured(b, dir, env, args...)
+	st := sim.Stats()
+	if st.Records < int64(n) {
+		b.Fatalf("the simulator served %d records, want at least %d", st.Records, n)
+	}
+	lines := int64(countLines(b, filepath.Join(dir, "out", swr.Dataset)))
+	if lines != int64(n) && (drift == 0 || lines < int64(n)) {
+		b.Fatalf("the exporter wrote %d events, want %d", lines, n)
+	}
+	res.records, res.requests = lines, st.Requests
+	return res
+}
+
+// benchEnv is the environment every benchmark run shares: the demo's
+// credentials, the file sink, checkpoints and dead letters under dir,
+// streams starting at start, no rate limit, warnings only.
+func benchEnv(dir string, start time.Time) map[string]string {
+	return map[string]string{
 		"HUAWEICLOUD_SDK_AK":         simulator.DemoAK,
 		"HUAWEICLOUD_SDK_SK":         simulator.DemoSK,
 		"HUAWEICLOUD_SDK_PROJECT_ID": simulator.DemoProjectID,
 		"HWCAUDIT_CREDENTIALS":       "env,profile",
 		"HWCAUDIT_REGION":            "cn-north-4",
-		"HWCAUDIT_SWR_INSTANCES":     instance,
-		"HWCAUDIT_SWR_OPERATIONS":    "pull",
-		"HWCAUDIT_SWR_ENDPOINT":      url,
-		"HWCAUDIT_START_FROM":        start.Add(-time.Minute).Format(time.RFC3339),
+		"HWCAUDIT_START_FROM":        start.Format(time.RFC3339),
 		"HWCAUDIT_FILE_DIR":          filepath.Join(dir, "out"),
 		"HWCAUDIT_CHECKPOINT_URL":    "file://" + filepath.Join(dir, "state"),
 		"HWCAUDIT_DEADLETTER":        "file://" + filepath.Join(dir, "deadletter"),
 		"HWCAUDIT_MAX_RPS":           "1000000",
-		"HWCAUDIT_CONCURRENCY":       strconv.Itoa(concurrency),
 		"HWCAUDIT_LOG_FORMAT":        "json",
 		"HWCAUDIT_LOG_LEVEL":         "warn",
 	}
-	if d := os.Getenv("HWCAUDIT_PPROF_DIR"); d != "" {
-		// Profile the exporter, not the benchmark: see docs/benchmarks.md.
-		env["HWCAUDIT_PPROF_DIR"] = d
-	}
-	if d := os.Getenv("GODEBUG"); d != "" {
-		env["GODEBUG"] = d
-	}
-	args := []string{"run"}
-	if backfill {
-		args = []string{"backfill", "--from", start.Add(-time.Minute).Format(time.RFC3339), "--progress", "none"}
-	}
+}
+
+// runMeasured runs the exporter with args in dir, with PATH, HOME and env
+// as its whole environment (HWCAUDIT_PPROF_DIR and GODEBUG are passed on,
+// to profile the exporter rather than the benchmark: see
+// docs/benchmarks.md), and measures it: wall time, user+system CPU time
+// and peak RSS. A failed run fails the benchmark. It returns the
+// exporter's stderr.
+func runMeasured(b *testing.B, dir string, env map[string]string, args ...string) (benchResult, string) {
+	b.Helper()
 	cmd := exec.Command(exporterBin(b), args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for _, k := range []string{"HWCAUDIT_PPROF_DIR", "GODEBUG"} {
+		if v := os.Getenv(k); v != "" {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -180,11 +206,11 @@ func runExporterBench(b *testing.B, n int, latency time.Duration, concurrency in
 		b.Fatal(err)
 	}
 	hwm := watchHWM(cmd.Process.Pid)
-	err = cmd.Wait()
+	err := cmd.Wait()
 	wall := time.Since(began)
 	peak := hwm()
 	if err != nil {
-		b.Fatalf("exporter run: %v\n%s%s", err, stdout.String(), tail(stderr.String(), 4000))
+		b.Fatalf("exporter %s: %v\n%s%s", args[0], err, stdout.String(), tail(stderr.String(), 4000))
 	}
 	if os.Getenv("HWCAUDIT_BENCH_STDERR") != "" {
 		os.Stderr.Write(stderr.Bytes())
@@ -196,21 +222,7 @@ func runExporterBench(b *testing.B, n int, latency time.Duration, concurrency in
 	if !ok {
 		b.Fatal("no rusage for the exporter process")
 	}
-	st := sim.Stats()
-	if st.Records < int64(n) {
-		b.Fatalf("the simulator served %d records, want at least %d", st.Records, n)
-	}
-	lines := int64(countLines(b, filepath.Join(dir, "out", swr.Dataset)))
-	if lines != int64(n) && (drift == 0 || lines < int64(n)) {
-		b.Fatalf("the exporter wrote %d events, want %d", lines, n)
-	}
-	return benchResult{
-		records:  lines,
-		wall:     wall,
-		cpu:      time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
-		maxRSS:   peak,
-		requests: st.Requests,
-	}
+	return benchResult{wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), maxRSS: peak}, stderr.String()
 }
 
 // runCTSBench exports n fresh CTS management traces once (about 100 ms
@@ -234,38 +246,16 @@ func runCTSBench(b *testing.B, n int) benchResult {
 	}
 	defer sim.Close()
 	dir := b.TempDir()
-	cmd := exec.Command(exporterBin(b), "run")
-	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"HUAWEICLOUD_SDK_AK=" + simulator.DemoAK, "HUAWEICLOUD_SDK_SK=" + simulator.DemoSK,
-		"HUAWEICLOUD_SDK_PROJECT_ID=" + simulator.DemoProjectID, "HWCAUDIT_CREDENTIALS=env,profile",
-		"HWCAUDIT_REGION=cn-north-4", "HWCAUDIT_CTS_ENABLED=true", "HWCAUDIT_CTS_ENDPOINT=" + url,
-		"HWCAUDIT_START_FROM=" + start.Add(-time.Minute).Format(time.RFC3339),
-		"HWCAUDIT_FILE_DIR=" + filepath.Join(dir, "out"), "HWCAUDIT_CHECKPOINT_URL=file://" + filepath.Join(dir, "state"),
-		"HWCAUDIT_DEADLETTER=file://" + filepath.Join(dir, "deadletter"), "HWCAUDIT_MAX_RPS=1000000",
-		"HWCAUDIT_LOG_FORMAT=json", "HWCAUDIT_LOG_LEVEL=warn"}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	began := time.Now()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	hwm := watchHWM(cmd.Process.Pid)
-	err = cmd.Wait()
-	wall := time.Since(began)
-	peak := hwm()
-	if err != nil {
-		b.Fatalf("exporter run: %v\n%s%s", err, stdout.String(), tail(stderr.String(), 4000))
-	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		b.Fatal("no rusage for the exporter process")
-	}
+	env := benchEnv(dir, start.Add(-time.Minute))
+	env["HWCAUDIT_CTS_ENABLED"] = "true"
+	env["HWCAUDIT_CTS_ENDPOINT"] = url
+	res, stderr := runMeasured(b, dir, env, "run")
 	lines := int64(countLines(b, filepath.Join(dir, "out", cts.Dataset)))
 	if lines != int64(n) {
-		b.Fatalf("the exporter wrote %d CTS events, want %d\n%s", lines, n, tail(stderr.String(), 4000))
+		b.Fatalf("the exporter wrote %d CTS events, want %d\n%s", lines, n, tail(stderr, 4000))
 	}
-	return benchResult{records: lines, wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), maxRSS: peak, requests: sim.Stats().Requests}
+	res.records, res.requests = lines, sim.Stats().Requests
+	return res
 }
 
 // runTaurusSQLBench exports the n SQL statements of one fresh TaurusDB
@@ -305,37 +295,11 @@ func runTaurusSQLBench(b *testing.B, n int) benchResult {
 	}
 	defer sim.Close()
 	dir := b.TempDir()
-	cmd := exec.Command(exporterBin(b), "run")
-	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"HUAWEICLOUD_SDK_AK=" + simulator.DemoAK, "HUAWEICLOUD_SDK_SK=" + simulator.DemoSK,
-		"HUAWEICLOUD_SDK_PROJECT_ID=" + simulator.DemoProjectID, "HWCAUDIT_CREDENTIALS=env,profile",
-		"HWCAUDIT_REGION=cn-north-4", "HWCAUDIT_GAUSSDB_INSTANCES=" + instance, "HWCAUDIT_GAUSSDB_ENDPOINT=" + url,
-		"HWCAUDIT_GAUSSDB_SQL=true",
-		"HWCAUDIT_START_FROM=" + start.Add(-2*time.Hour).Format(time.RFC3339),
-		"HWCAUDIT_FILE_DIR=" + filepath.Join(dir, "out"), "HWCAUDIT_CHECKPOINT_URL=file://" + filepath.Join(dir, "state"),
-		"HWCAUDIT_DEADLETTER=file://" + filepath.Join(dir, "deadletter"), "HWCAUDIT_MAX_RPS=1000000",
-		"HWCAUDIT_LOG_FORMAT=json", "HWCAUDIT_LOG_LEVEL=warn"}
-	if d := os.Getenv("HWCAUDIT_PPROF_DIR"); d != "" {
-		cmd.Env = append(cmd.Env, "HWCAUDIT_PPROF_DIR="+d)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	began := time.Now()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	hwm := watchHWM(cmd.Process.Pid)
-	err = cmd.Wait()
-	wall := time.Since(began)
-	peak := hwm()
-	if err != nil {
-		b.Fatalf("exporter run: %v\n%s%s", err, stdout.String(), tail(stderr.String(), 4000))
-	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		b.Fatal("no rusage for the exporter process")
-	}
+	env := benchEnv(dir, start.Add(-2*time.Hour))
+	env["HWCAUDIT_GAUSSDB_INSTANCES"] = instance
+	env["HWCAUDIT_GAUSSDB_ENDPOINT"] = url
+	env["HWCAUDIT_GAUSSDB_SQL"] = "true"
+	res, stderr := runMeasured(b, dir, env, "run")
 	if st := sim.TaurusDBSQLStats(); st.Downloads != 1 {
 		b.Fatalf("the exporter downloaded the file %d times, want once (%+v)", st.Downloads, st)
 	}
@@ -344,10 +308,10 @@ func runTaurusSQLBench(b *testing.B, n int) benchResult {
 	}
 	lines := int64(countLines(b, filepath.Join(dir, "out", taurusdb.SQLDataset)))
 	if lines != int64(n) {
-		b.Fatalf("the exporter wrote %d TaurusDB SQL events, want %d\n%s", lines, n, tail(stderr.String(), 4000))
+		b.Fatalf("the exporter wrote %d TaurusDB SQL events, want %d\n%s", lines, n, tail(stderr, 4000))
 	}
-	return benchResult{records: lines, wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), maxRSS: peak,
-		requests: sim.Stats().Requests, fileBytes: size.n}
+	res.records, res.requests, res.fileBytes = lines, sim.Stats().Requests, size.n
+	return res
 }
 
 // byteCounter counts what is written to it.
