@@ -371,3 +371,35 @@ func Read[S Stream](t testing.TB, streams []S, pages int) {
 		}
 	}
 }
+
+// TakeMatching takes the one request the SDK sent since the last Take and
+// reports every difference from ours, the request our code sent for the
+// same page; it fails the test when the SDK sent another number of
+// requests (sdkErr, the SDK call's error, says why).
+func (r *Recorder) TakeMatching(t testing.TB, ours Request, sdkErr error) Request {
+	t.Helper()
+	sdk := r.Take()
+	if len(sdk) != 1 {
+		t.Fatalf("the SDK sent %d requests for %s (error %v)", len(sdk), ours, sdkErr)
+	}
+	if diffs := Compare(ours, sdk[0]); len(diffs) > 0 {
+		t.Errorf("our request %s differs from the SDK's %s:%s", ours, sdk[0], JoinDiffs(diffs))
+	}
+	return sdk[0]
+}
+
+// CheckAnswer reports every Problem of the answer to sdk (a request
+// TakeMatching returned) against model, an SDK response model, except
+// those skip accepts (nil: none).
+func CheckAnswer(t testing.TB, sdk Request, model any, skip func(Problem) bool) {
+	t.Helper()
+	problems, err := Check(sdk.Response, model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if skip == nil || !skip(p) {
+			t.Errorf("simulator answer to %s: %s", sdk, p)
+		}
+	}
+}
